@@ -1,0 +1,369 @@
+//! One JSON-RPC connection: a writer task, a reader task that routes every incoming frame
+//! without ever waiting on a consumer, and the map of requests in flight.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{Error, Result, RpcError};
+use crate::frame::{self, Incoming, Notification, ResponseId, ServerRequest};
+use crate::router::Routes;
+use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
+
+/// Something the connection wants the owner to know that is not an answer to anything:
+/// undecodable frames, responses nobody waits for, dropped server requests.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub error: Error,
+}
+
+/// Hooks the owner of a connection provides.
+pub struct ConnectionHooks {
+    /// Called once the transport has closed, to fetch the peer's recent stderr for the error.
+    pub stderr_tail: Box<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>,
+    /// Every server request goes here; the receiver must answer each exactly once.
+    pub server_requests: mpsc::UnboundedSender<ServerRequest>,
+    /// Protocol problems that do not belong to any request.
+    pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
+}
+
+enum Outgoing {
+    Frame(String),
+    /// End of input to the peer (stdin EOF); the writer stops afterwards.
+    Close,
+}
+
+type PendingReply = oneshot::Sender<Result<Box<RawValue>>>;
+
+struct PendingRequest {
+    method: String,
+    reply: PendingReply,
+}
+
+/// Why the connection is no longer open.
+#[derive(Clone)]
+enum State {
+    Open,
+    Closed(Error),
+}
+
+pub(crate) struct Inner {
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    pending: Mutex<HashMap<i64, PendingRequest>>,
+    next_id: AtomicI64,
+    pub(crate) routes: Mutex<Routes>,
+    state: Mutex<State>,
+    closed_tx: watch::Sender<bool>,
+    default_timeout: Option<Duration>,
+}
+
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Recover from a poisoned lock: our critical sections leave the data consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Connection {
+    /// Starts the reader and writer tasks on the current tokio runtime.
+    pub fn start(
+        reader: Box<dyn FrameReader>,
+        writer: Box<dyn FrameWriter>,
+        hooks: ConnectionHooks,
+        default_timeout: Option<Duration>,
+    ) -> Connection {
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (closed_tx, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            outgoing: out_tx,
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicI64::new(1),
+            routes: Mutex::new(Routes::default()),
+            state: Mutex::new(State::Open),
+            closed_tx,
+            default_timeout,
+        });
+        tokio::spawn(write_loop(writer, out_rx, Arc::downgrade(&inner)));
+        tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks));
+        Connection { inner }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(*lock(&self.inner.state), State::Closed(_))
+    }
+
+    /// The error everything fails with once the connection is closed.
+    pub fn closed_error(&self) -> Option<Error> {
+        match &*lock(&self.inner.state) {
+            State::Open => None,
+            State::Closed(e) => Some(e.clone()),
+        }
+    }
+
+    /// Resolves once the connection has closed, for whatever reason.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closed_tx.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+
+    /// Sends a request and waits for its answer. `timeout` overrides the connection default;
+    /// `Some(Duration::ZERO)` means no timeout.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: &impl serde::Serialize,
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>> {
+        let params = serde_json::to_string(params)
+            .map_err(|e| Error::invalid_argument("params", e.to_string()))?;
+        self.request_raw(method, &params, timeout).await
+    }
+
+    /// Like [`request`](Self::request) with params already encoded as JSON text.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        params_json: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let method_json = serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
+        let frame = format!("{{\"id\":{id},\"method\":{method_json},\"params\":{params_json}}}");
+        let (tx, rx) = oneshot::channel();
+        {
+            // Register before sending so that an instant answer finds its entry, and check the
+            // state under the same lock the closer drains under, so nothing slips past a close.
+            let mut pending = lock(&self.inner.pending);
+            if let Some(e) = self.closed_error() {
+                return Err(e);
+            }
+            pending.insert(id, PendingRequest { method: method.to_owned(), reply: tx });
+        }
+        let guard = PendingGuard { inner: &self.inner, id };
+        if self.inner.outgoing.send(Outgoing::Frame(frame)).is_err() {
+            return Err(self.closed_error().unwrap_or(Error::SessionClosed));
+        }
+        let timeout = timeout.or(self.inner.default_timeout).filter(|t| !t.is_zero());
+        let answer = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, rx).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(Error::RequestTimeout { method: method.to_owned(), timeout: limit }),
+            },
+            None => rx.await,
+        };
+        drop(guard);
+        match answer {
+            Ok(result) => result,
+            // The sender vanished without an answer: only possible when the connection closed.
+            Err(_) => Err(self.closed_error().unwrap_or(Error::SessionClosed)),
+        }
+    }
+
+    /// Sends a notification (no answer expected).
+    pub fn notify(&self, method: &str, params_json: Option<&str>) -> Result<()> {
+        let method_json = serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
+        let frame = match params_json {
+            Some(p) => format!("{{\"method\":{method_json},\"params\":{p}}}"),
+            None => format!("{{\"method\":{method_json}}}"),
+        };
+        self.send_frame(frame)
+    }
+
+    /// Answers a server request.
+    pub fn respond(&self, id: &RawValue, outcome: std::result::Result<&RawValue, &RpcError>) -> Result<()> {
+        let id = id.get();
+        let frame = match outcome {
+            Ok(result) => format!("{{\"id\":{id},\"result\":{}}}", result.get()),
+            Err(e) => {
+                let message = serde_json::to_string(&e.message).map_err(|e| Error::Protocol(e.to_string()))?;
+                match &e.data {
+                    Some(data) => format!(
+                        "{{\"id\":{id},\"error\":{{\"code\":{},\"message\":{message},\"data\":{data}}}}}",
+                        e.code
+                    ),
+                    None => format!("{{\"id\":{id},\"error\":{{\"code\":{},\"message\":{message}}}}}", e.code),
+                }
+            }
+        };
+        self.send_frame(frame)
+    }
+
+    fn send_frame(&self, frame: String) -> Result<()> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        self.inner
+            .outgoing
+            .send(Outgoing::Frame(frame))
+            .map_err(|_| self.closed_error().unwrap_or(Error::SessionClosed))
+    }
+
+    /// Closes from our side: everything pending settles with `reason` (normally
+    /// `SESSION_CLOSED`), then the peer gets end of input.
+    pub fn close(&self, reason: Error) {
+        self.inner.shut(reason);
+        let _ = self.inner.outgoing.send(Outgoing::Close);
+    }
+
+    /// Number of requests awaiting an answer (for leak checks).
+    pub fn pending_requests(&self) -> usize {
+        lock(&self.inner.pending).len()
+    }
+}
+
+/// Removes a pending entry when its request future is dropped or times out.
+struct PendingGuard<'a> {
+    inner: &'a Inner,
+    id: i64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.pending).remove(&self.id);
+    }
+}
+
+impl Inner {
+    /// Marks the connection closed (first reason wins) and settles everything that waits on it.
+    fn shut(&self, reason: Error) {
+        let drained: Vec<PendingRequest> = {
+            let mut pending = lock(&self.pending);
+            {
+                let mut state = lock(&self.state);
+                if matches!(*state, State::Closed(_)) {
+                    return;
+                }
+                *state = State::Closed(reason.clone());
+            }
+            pending.drain().map(|(_, p)| p).collect()
+        };
+        for p in drained {
+            let _ = p.reply.send(Err(reason.clone()));
+        }
+        lock(&self.routes).close_all(&reason);
+        self.closed_tx.send_replace(true);
+    }
+
+    fn complete(&self, id: ResponseId, outcome: std::result::Result<Box<RawValue>, RpcError>) -> Option<Diagnostic> {
+        let entry = match &id {
+            ResponseId::Int(n) => lock(&self.pending).remove(n),
+            ResponseId::Other(_) => None,
+        };
+        match entry {
+            Some(p) => {
+                let _ = p.reply.send(outcome.map_err(|e| Error::from_rpc(&p.method, e)));
+                None
+            }
+            None => Some(Diagnostic {
+                error: Error::Protocol(format!(
+                    "response for id {} that no request is waiting for",
+                    match id {
+                        ResponseId::Int(n) => n.to_string(),
+                        ResponseId::Other(s) => s,
+                    }
+                )),
+            }),
+        }
+    }
+}
+
+async fn write_loop(
+    mut writer: Box<dyn FrameWriter>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    inner: std::sync::Weak<Inner>,
+) {
+    let mut batch = Vec::with_capacity(64);
+    loop {
+        if rx.recv_many(&mut batch, 256).await == 0 {
+            break;
+        }
+        let mut close = false;
+        let mut failed = None;
+        for out in batch.drain(..) {
+            match out {
+                Outgoing::Frame(frame) => {
+                    if let Err(e) = writer.write_frame(&frame).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                Outgoing::Close => {
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if failed.is_none() {
+            if let Err(e) = writer.flush().await {
+                failed = Some(e);
+            }
+        }
+        if let Some(e) = failed {
+            if let Some(inner) = inner.upgrade() {
+                inner.shut(Error::TransportClosed { reason: format!("write failed: {e}"), stderr_tail: String::new() });
+            }
+            break;
+        }
+        if close {
+            let _ = writer.close().await;
+            break;
+        }
+    }
+}
+
+async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: ConnectionHooks) {
+    let report = |d: Diagnostic| {
+        if let Some(tx) = &hooks.diagnostics {
+            let _ = tx.send(d);
+        }
+    };
+    let end_reason = loop {
+        let frame = match reader.next_frame().await {
+            Ok(Some(ReadFrame::Frame(text))) => text,
+            Ok(Some(ReadFrame::TooLarge { size })) => {
+                report(Diagnostic { error: Error::Protocol(format!("skipped a frame of {size} bytes: over the size limit")) });
+                continue;
+            }
+            Ok(Some(ReadFrame::NotUtf8)) => {
+                report(Diagnostic { error: Error::Protocol("skipped a frame that is not UTF-8".into()) });
+                continue;
+            }
+            Ok(None) => break "server closed its output".to_owned(),
+            Err(e) => break format!("read failed: {e}"),
+        };
+        match frame::decode(&frame) {
+            Ok(Incoming::Response { id, outcome }) => {
+                if let Some(d) = inner.complete(id, outcome) {
+                    report(d);
+                }
+            }
+            Ok(Incoming::Notification(n)) => lock(&inner.routes).route(Arc::new(n)),
+            Ok(Incoming::ServerRequest(req)) => {
+                lock(&inner.routes).route_server_request(&req);
+                if let Err(mpsc::error::SendError(req)) = hooks.server_requests.send(req) {
+                    // Nobody handles requests any more (session shutting down): never leave the
+                    // server waiting.
+                    let error = RpcError { code: -32603, message: "client is shutting down".into(), data: None };
+                    let _ = Connection { inner: Arc::clone(&inner) }.respond(&req.id, Err(&error));
+                }
+            }
+            Err(e) => {
+                let mut shown: String = frame.chars().take(200).collect();
+                if shown.len() < frame.len() {
+                    shown.push('…');
+                }
+                report(Diagnostic { error: Error::Protocol(format!("skipped an undecodable frame: {}: {shown}", e.0)) });
+            }
+        }
+    };
+    let stderr_tail = (hooks.stderr_tail)().await;
+    inner.shut(Error::TransportClosed { reason: end_reason, stderr_tail });
+}
+

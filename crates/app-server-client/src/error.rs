@@ -1,0 +1,105 @@
+//! Typed errors. Every variant maps to one stable string code (see [`Error::code`]) that the
+//! binding exposes to JavaScript as `error.code`.
+
+use std::time::Duration;
+
+/// A JSON-RPC error object as the server sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    /// The raw `data` member, if any, as JSON text.
+    pub data: Option<String>,
+}
+
+/// JSON-RPC error code the server uses when its ingress queue is full.
+pub const SERVER_OVERLOADED_CODE: i64 = -32001;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("could not start codex app-server: {reason}. Tried: {}", tried.join("; "))]
+    SpawnFailed { reason: String, tried: Vec<String> },
+
+    #[error("connection to codex app-server closed: {reason}{}", stderr_suffix(stderr_tail))]
+    TransportClosed { reason: String, stderr_tail: String },
+
+    #[error("{method} got no answer within {} ms", timeout.as_millis())]
+    RequestTimeout { method: String, timeout: Duration },
+
+    #[error("{method} failed: {} (code {})", error.message, error.code)]
+    Rpc { method: String, error: RpcError },
+
+    #[error("{method} rejected: server overloaded ({})", error.message)]
+    ServerOverloaded { method: String, error: RpcError },
+
+    #[error("turn {turn_id} failed: {message}")]
+    TurnFailed { turn_id: String, message: String },
+
+    #[error("session is closed")]
+    SessionClosed,
+
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    #[error("aborted: {0}")]
+    Aborted(String),
+
+    #[error("invalid argument `{name}`: {message}")]
+    InvalidArgument { name: String, message: String },
+}
+
+fn stderr_suffix(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\n--- codex stderr (tail) ---\n{tail}")
+    }
+}
+
+impl Error {
+    /// The stable code surfaced to JavaScript.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::SpawnFailed { .. } => "SPAWN_FAILED",
+            Error::TransportClosed { .. } => "TRANSPORT_CLOSED",
+            Error::RequestTimeout { .. } => "REQUEST_TIMEOUT",
+            Error::Rpc { .. } => "RPC_ERROR",
+            Error::ServerOverloaded { .. } => "SERVER_OVERLOADED",
+            Error::TurnFailed { .. } => "TURN_FAILED",
+            Error::SessionClosed => "SESSION_CLOSED",
+            Error::Protocol(_) => "PROTOCOL_ERROR",
+            Error::Aborted(_) => "ABORTED",
+            Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+        }
+    }
+
+    pub fn invalid_argument(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidArgument { name: name.into(), message: message.into() }
+    }
+
+    /// The JSON-RPC error, for `RPC_ERROR` and `SERVER_OVERLOADED`.
+    pub fn rpc_error(&self) -> Option<&RpcError> {
+        match self {
+            Error::Rpc { error, .. } | Error::ServerOverloaded { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The server's stderr tail, for transport errors.
+    pub fn stderr_tail(&self) -> Option<&str> {
+        match self {
+            Error::TransportClosed { stderr_tail, .. } => Some(stderr_tail),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_rpc(method: &str, error: RpcError) -> Self {
+        if error.code == SERVER_OVERLOADED_CODE {
+            Error::ServerOverloaded { method: method.to_owned(), error }
+        } else {
+            Error::Rpc { method: method.to_owned(), error }
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

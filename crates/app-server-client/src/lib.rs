@@ -1,0 +1,28 @@
+//! An async client for the `codex app-server` JSON-RPC protocol.
+//!
+//! [`Session::spawn`] starts `codex app-server` and initializes it; [`Session::start_thread`]
+//! opens a [`Thread`]; [`Thread::start_turn`] runs a [`Turn`] whose events arrive, in server
+//! order, through [`EventStream`]s and whose [`TurnResult`] is assembled as they are routed.
+//! Nothing here depends on Node.js; the napi binding is a thin layer on top.
+
+mod connection;
+mod error;
+pub mod frame;
+mod input;
+pub mod process;
+mod router;
+mod server_request;
+mod session;
+mod toml;
+pub mod transport;
+mod turn;
+
+pub use connection::{Connection, Diagnostic};
+pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
+pub use frame::{Notification, ServerRequest};
+pub use input::Input;
+pub use process::{Discovery, SpawnOptions, StderrTail};
+pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
+pub use session::{ClientInfo, Session, SessionOptions, Thread, TurnStreams};
+pub use toml::config_override;
+pub use turn::{EventStream, Turn, TurnResult};

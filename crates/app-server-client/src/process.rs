@@ -1,0 +1,364 @@
+//! Finding, starting and stopping the `codex app-server` child process.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
+
+use crate::connection::lock;
+use crate::error::{Error, Result};
+
+/// Where the codex binary may come from, in the order they are consulted.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// An explicit path (the `codexPath` option). When set, nothing else is tried.
+    pub explicit: Option<PathBuf>,
+    /// Directories from which to look upward for `node_modules/@openai/codex`.
+    pub search_roots: Vec<PathBuf>,
+}
+
+/// The npm platform package and Rust target triple the `@openai/codex` launcher would pick.
+fn platform_package() -> Option<(&'static str, &'static str)> {
+    let pair = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux" | "android", "x86_64") => ("codex-linux-x64", "x86_64-unknown-linux-musl"),
+        ("linux" | "android", "aarch64") => ("codex-linux-arm64", "aarch64-unknown-linux-musl"),
+        ("macos", "x86_64") => ("codex-darwin-x64", "x86_64-apple-darwin"),
+        ("macos", "aarch64") => ("codex-darwin-arm64", "aarch64-apple-darwin"),
+        ("windows", "x86_64") => ("codex-win32-x64", "x86_64-pc-windows-msvc"),
+        ("windows", "aarch64") => ("codex-win32-arm64", "aarch64-pc-windows-msvc"),
+        _ => return None,
+    };
+    Some(pair)
+}
+
+const EXE_NAME: &str = if cfg!(windows) { "codex.exe" } else { "codex" };
+
+impl Discovery {
+    /// Resolves the binary: `explicit`, else env `CODEX_PATH`, else the native binary of an
+    /// installed `@openai/codex` platform package (skipping its Node launcher), else `codex`
+    /// on PATH. The error lists every place tried.
+    pub fn resolve(&self) -> Result<PathBuf> {
+        if let Some(path) = &self.explicit {
+            return check_explicit(path, "codexPath");
+        }
+        if let Some(path) = std::env::var_os("CODEX_PATH").filter(|p| !p.is_empty()) {
+            return check_explicit(Path::new(&path), "CODEX_PATH");
+        }
+        let mut tried = Vec::new();
+        for candidate in self.npm_candidates() {
+            if is_executable(&candidate) {
+                return Ok(candidate);
+            }
+            tried.push(candidate.display().to_string());
+        }
+        match find_on_path(&mut tried) {
+            Some(p) => Ok(p),
+            None => Err(Error::SpawnFailed { reason: "no codex binary found".into(), tried }),
+        }
+    }
+
+    /// npm, pnpm and yarn layouts: hoisted platform package, platform package nested in
+    /// `@openai/codex`, and (pnpm) the platform package beside the real `@openai/codex` dir.
+    fn npm_candidates(&self) -> Vec<PathBuf> {
+        let Some((package, triple)) = platform_package() else { return Vec::new() };
+        let binary = |pkg_dir: PathBuf| pkg_dir.join("vendor").join(triple).join("bin").join(EXE_NAME);
+        let mut out: Vec<PathBuf> = Vec::new();
+        let mut push = |p: PathBuf| {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        };
+        for root in &self.search_roots {
+            for dir in root.ancestors() {
+                let scope = dir.join("node_modules").join("@openai");
+                let launcher = scope.join("codex");
+                if !launcher.is_dir() && !scope.join(package).is_dir() {
+                    continue;
+                }
+                push(binary(scope.join(package)));
+                push(binary(launcher.join("node_modules").join("@openai").join(package)));
+                if let Ok(real) = launcher.canonicalize() {
+                    if let Some(real_scope) = real.parent() {
+                        push(binary(real_scope.join(package)));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn check_explicit(path: &Path, source: &str) -> Result<PathBuf> {
+    if is_executable(path) {
+        Ok(path.to_path_buf())
+    } else {
+        let reason = if path.exists() { "is not an executable file" } else { "does not exist" };
+        Err(Error::SpawnFailed {
+            reason: format!("{source} {} {reason}", path.display()),
+            tried: vec![format!("{} ({source})", path.display())],
+        })
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    if !meta.is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    true
+}
+
+/// PATH lookup. On Windows `codex.exe` is preferred; npm's `codex.cmd` shim is a batch file
+/// that cannot be spawned directly, so it is only accepted when no `.exe` exists and is run
+/// through `cmd.exe /c` (see `command_for`).
+fn find_on_path(tried: &mut Vec<String>) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let names: &[&str] = if cfg!(windows) { &["codex.exe", "codex.cmd"] } else { &["codex"] };
+    for name in names {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if is_executable(&candidate) {
+                return Some(candidate);
+            }
+        }
+        tried.push(format!("{name} on PATH"));
+    }
+    None
+}
+
+fn command_for(binary: &Path) -> Command {
+    let is_cmd_shim = binary.extension().is_some_and(|e| e.eq_ignore_ascii_case("cmd"));
+    if cfg!(windows) && is_cmd_shim {
+        let mut c = Command::new("cmd.exe");
+        c.arg("/d").arg("/s").arg("/c").arg(binary);
+        c
+    } else {
+        Command::new(binary)
+    }
+}
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    pub discovery: Discovery,
+    /// Arguments after `app-server` (already including `-c` overrides).
+    pub args: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Added to (and overriding) the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Lines of stderr kept for error messages.
+    pub stderr_tail_lines: usize,
+}
+
+/// The last lines the child wrote to stderr, bounded, plus an optional live listener.
+#[derive(Clone, Default)]
+pub struct StderrTail {
+    inner: Arc<Mutex<StderrRing>>,
+    done: Option<watch::Receiver<bool>>,
+}
+
+#[derive(Default)]
+struct StderrRing {
+    lines: VecDeque<String>,
+    capacity: usize,
+    listener: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+}
+
+/// Longest stderr line kept, so a runaway line cannot grow the buffer without bound.
+const MAX_STDERR_LINE: usize = 4096;
+
+impl StderrTail {
+    pub fn text(&self) -> String {
+        let ring = lock(&self.inner);
+        ring.lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The tail once the child's stderr has closed (bounded wait: a grandchild may hold it).
+    pub async fn settled_text(&self, wait: Duration) -> String {
+        if let Some(mut done) = self.done.clone() {
+            let _ = tokio::time::timeout(wait, done.wait_for(|d| *d)).await;
+        }
+        self.text()
+    }
+
+    pub fn set_listener(&self, listener: Option<Arc<dyn Fn(&str) + Send + Sync>>) {
+        lock(&self.inner).listener = listener;
+    }
+
+    fn push(&self, line: String) {
+        let listener = {
+            let mut ring = lock(&self.inner);
+            let mut line = line;
+            if line.len() > MAX_STDERR_LINE {
+                let mut cut = MAX_STDERR_LINE;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line.truncate(cut);
+                line.push('…');
+            }
+            if ring.lines.len() >= ring.capacity.max(1) {
+                ring.lines.pop_front();
+            }
+            ring.lines.push_back(line.clone());
+            ring.listener.clone().map(|l| (l, line))
+        };
+        if let Some((listener, line)) = listener {
+            listener(&line);
+        }
+    }
+}
+
+/// A running app-server child. Killed when dropped (`kill_on_drop`), and on Linux also when
+/// the thread that started it dies (parent-death signal), so it cannot outlive its owner.
+pub struct ChildProcess {
+    child: Child,
+    pub pid: Option<u32>,
+    pub binary: PathBuf,
+    pub stderr: StderrTail,
+    exit: watch::Sender<Option<ExitStatus>>,
+}
+
+pub struct ChildPipes {
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+}
+
+impl ChildProcess {
+    pub fn spawn(options: &SpawnOptions) -> Result<(ChildProcess, ChildPipes)> {
+        let binary = options.discovery.resolve()?;
+        let mut cmd = command_for(&binary);
+        cmd.arg("app-server")
+            .args(&options.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cwd) = &options.cwd {
+            cmd.current_dir(cwd);
+        }
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        set_parent_death_signal(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| Error::SpawnFailed {
+            reason: format!("{} could not be started: {e}", binary.display()),
+            tried: vec![binary.display().to_string()],
+        })?;
+        let pid = child.id();
+        let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => {
+                return Err(Error::SpawnFailed {
+                    reason: "child started without its pipes".into(),
+                    tried: vec![binary.display().to_string()],
+                })
+            }
+        };
+        let (done_tx, done_rx) = watch::channel(false);
+        let stderr_tail = StderrTail {
+            inner: Arc::new(Mutex::new(StderrRing {
+                capacity: options.stderr_tail_lines.max(1),
+                ..StderrRing::default()
+            })),
+            done: Some(done_rx),
+        };
+        tokio::spawn(pump_stderr(stderr, stderr_tail.clone(), done_tx));
+        let (exit, _) = watch::channel(None);
+        Ok((ChildProcess { child, pid, binary, stderr: stderr_tail, exit }, ChildPipes { stdin, stdout }))
+    }
+
+    /// Exit status if the child has exited (non-blocking).
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().ok().flatten();
+        if let Some(s) = status {
+            self.exit.send_replace(Some(s));
+        }
+        status
+    }
+
+    /// Waits for the child to exit. Stdin must already be closed for a graceful exit.
+    pub async fn wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.wait().await.ok();
+        if let Some(s) = status {
+            self.exit.send_replace(Some(s));
+        }
+        status
+    }
+
+    /// Stops the child: it has `grace` to exit after stdin EOF, then SIGTERM and `grace` more,
+    /// then SIGKILL.
+    pub async fn shutdown(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Ok(status) = tokio::time::timeout(grace, self.wait()).await {
+            return status;
+        }
+        self.terminate();
+        if let Ok(status) = tokio::time::timeout(grace, self.wait()).await {
+            return status;
+        }
+        let _ = self.child.start_kill();
+        self.wait().await
+    }
+
+    fn terminate(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.child.id() {
+            // SAFETY: plain syscall on a pid we own and have not yet reaped.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+            return;
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn set_parent_death_signal(cmd: &mut Command) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    let parent = std::process::id() as libc::pid_t;
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody will signal us.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_parent_death_signal(_cmd: &mut Command) {}
+
+async fn pump_stderr(stderr: ChildStderr, tail: StderrTail, done: watch::Sender<bool>) {
+    let mut lines = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match lines.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                tail.push(String::from_utf8_lossy(&buf).into_owned());
+            }
+        }
+    }
+    done.send_replace(true);
+}

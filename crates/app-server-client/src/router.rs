@@ -1,0 +1,125 @@
+//! Where each notification goes: the session-wide listeners, and the turn it belongs to.
+//!
+//! Lives behind one mutex taken by the reader for each frame and briefly by turn start-up.
+//! Nothing in here waits: every outlet is an unbounded channel, so a slow consumer can never
+//! stall the reader (and through it, the server).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::frame::{Notification, ServerRequest};
+use crate::turn::TurnShared;
+
+pub(crate) type Outlet = mpsc::UnboundedSender<Arc<Notification>>;
+
+#[derive(Default)]
+pub(crate) struct Routes {
+    turns: HashMap<String, Arc<TurnShared>>,
+    /// Threads with a `turn/start` in flight: events of turns we do not know yet are held
+    /// here until the response names the turn, so none is lost to the race.
+    starting: HashMap<String, StartingThread>,
+    listeners: Vec<Outlet>,
+    closed: Option<Error>,
+}
+
+#[derive(Default)]
+struct StartingThread {
+    in_flight: usize,
+    early: Vec<Arc<Notification>>,
+}
+
+impl Routes {
+    pub(crate) fn route(&mut self, n: Arc<Notification>) {
+        if !self.listeners.is_empty() {
+            self.listeners.retain(|l| l.send(Arc::clone(&n)).is_ok());
+        }
+        let Some(turn_id) = n.turn_id.as_deref() else { return };
+        if let Some(turn) = self.turns.get(turn_id) {
+            if turn.deliver(Arc::clone(&n)) {
+                self.turns.remove(turn_id);
+            }
+            return;
+        }
+        if let Some(thread_id) = n.thread_id.as_deref() {
+            if let Some(starting) = self.starting.get_mut(thread_id) {
+                starting.early.push(n);
+            }
+        }
+    }
+
+    pub(crate) fn route_server_request(&mut self, _req: &ServerRequest) {}
+
+    /// A new session-wide outlet; it sees every notification from now on.
+    pub(crate) fn listen(&mut self) -> mpsc::UnboundedReceiver<Arc<Notification>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if self.closed.is_none() {
+            self.listeners.push(tx);
+        }
+        rx
+    }
+
+    pub(crate) fn listener_count(&self) -> usize {
+        self.listeners.iter().filter(|l| !l.is_closed()).count()
+    }
+
+    pub(crate) fn live_turns(&self) -> usize {
+        self.turns.len()
+    }
+
+    /// Called before sending `turn/start` on `thread_id`.
+    pub(crate) fn begin_turn_start(&mut self, thread_id: &str) -> Result<(), Error> {
+        if let Some(e) = &self.closed {
+            return Err(e.clone());
+        }
+        self.starting.entry(thread_id.to_owned()).or_default().in_flight += 1;
+        Ok(())
+    }
+
+    /// Called when `turn/start` has been answered (or failed). Hands the turn the events that
+    /// arrived before the answer, in order, then routes the rest to it directly.
+    pub(crate) fn finish_turn_start(&mut self, thread_id: &str, turn: Option<Arc<TurnShared>>) {
+        let early = match self.starting.get_mut(thread_id) {
+            Some(s) => {
+                s.in_flight = s.in_flight.saturating_sub(1);
+                if s.in_flight == 0 {
+                    self.starting.remove(thread_id).map(|s| s.early).unwrap_or_default()
+                } else if let Some(t) = &turn {
+                    let (mine, others): (Vec<_>, Vec<_>) =
+                        s.early.drain(..).partition(|n| n.turn_id.as_deref() == Some(t.turn_id.as_str()));
+                    s.early = others;
+                    mine
+                } else {
+                    Vec::new()
+                }
+            }
+            None => Vec::new(),
+        };
+        let Some(turn) = turn else { return };
+        if let Some(e) = &self.closed {
+            turn.fail(e.clone());
+            return;
+        }
+        let mut finished = false;
+        for n in early {
+            if n.turn_id.as_deref() == Some(turn.turn_id.as_str()) && !finished {
+                finished = turn.deliver(n);
+            }
+        }
+        if !finished {
+            self.turns.insert(turn.turn_id.clone(), turn);
+        }
+    }
+
+    /// The connection is gone: every turn and listener ends with `reason`.
+    pub(crate) fn close_all(&mut self, reason: &Error) {
+        self.closed = Some(reason.clone());
+        for (_, turn) in self.turns.drain() {
+            turn.fail(reason.clone());
+        }
+        self.starting.clear();
+        self.listeners.clear();
+    }
+}

@@ -1,0 +1,357 @@
+//! A session: one connection to one app-server (owned child process or not), the
+//! `initialize` handshake, threads and turns.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use tokio::io::BufReader;
+use tokio::sync::{mpsc, watch};
+
+use crate::connection::{lock, Connection, ConnectionHooks, Diagnostic};
+use crate::error::{Error, Result};
+use crate::input::Input;
+use crate::process::{ChildProcess, SpawnOptions, StderrTail};
+use crate::router::Outlet;
+use crate::server_request::{self, DeclineAll, ServerRequestHandler};
+use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT_MAX_FRAME_BYTES};
+use crate::turn::{EventStream, Turn, TurnShared};
+
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub name: String,
+    pub version: String,
+    pub title: Option<String>,
+}
+
+impl Default for ClientInfo {
+    fn default() -> Self {
+        ClientInfo { name: "codex-native".into(), version: env!("CARGO_PKG_VERSION").into(), title: None }
+    }
+}
+
+pub struct SessionOptions {
+    pub client_info: ClientInfo,
+    pub spawn: SpawnOptions,
+    /// `-c key=value` overrides; values are TOML-encoded.
+    pub config: Map<String, Value>,
+    pub experimental_api: bool,
+    pub opt_out_notification_methods: Vec<String>,
+    /// Default timeout of every request; `None` waits for ever.
+    pub request_timeout: Option<Duration>,
+    /// How long the child gets after stdin EOF, and again after SIGTERM.
+    pub shutdown_grace: Duration,
+    pub max_frame_bytes: usize,
+    /// Answers server requests. Default: decline everything.
+    pub server_requests: Option<Arc<dyn ServerRequestHandler>>,
+    pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            client_info: ClientInfo::default(),
+            spawn: SpawnOptions { stderr_tail_lines: 50, ..SpawnOptions::default() },
+            config: Map::new(),
+            experimental_api: false,
+            opt_out_notification_methods: Vec::new(),
+            request_timeout: None,
+            shutdown_grace: Duration::from_secs(2),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            server_requests: None,
+            diagnostics: None,
+        }
+    }
+}
+
+/// A connected, initialized session. Cheap to clone; `close` ends it for every clone.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    conn: Connection,
+    /// The `initialize` response, raw.
+    info: Box<RawValue>,
+    child: Mutex<Option<ChildProcess>>,
+    pid: Option<u32>,
+    stderr: StderrTail,
+    shutdown_grace: Duration,
+    close_started: AtomicBool,
+    close_done: watch::Sender<bool>,
+}
+
+impl Session {
+    /// Spawns `codex app-server` and initializes it.
+    pub async fn spawn(options: SessionOptions) -> Result<Session> {
+        let mut spawn = options.spawn.clone();
+        let mut config_args = Vec::with_capacity(options.config.len() * 2);
+        for (key, value) in &options.config {
+            config_args.push("-c".to_owned());
+            config_args.push(crate::toml::config_override(key, value)?);
+        }
+        config_args.append(&mut spawn.args);
+        spawn.args = config_args;
+
+        let (child, pipes) = ChildProcess::spawn(&spawn)?;
+        let stderr = child.stderr.clone();
+        let pid = child.pid;
+        let reader = Box::new(LineReader::new(BufReader::with_capacity(64 * 1024, pipes.stdout), options.max_frame_bytes));
+        let writer = Box::new(LineWriter::new(pipes.stdin));
+        let result = Session::start(reader, writer, options, Some(child), stderr.clone(), pid).await;
+        if let Err(Error::TransportClosed { reason, stderr_tail }) = result {
+            // The child died during the handshake: that is a failure to spawn a working server.
+            return Err(Error::SpawnFailed {
+                reason: format!("codex app-server exited during initialize ({reason}){}", tail_suffix(&stderr_tail)),
+                tried: Vec::new(),
+            });
+        }
+        result
+    }
+
+    /// Initializes a session over an existing transport (used by tests and non-stdio
+    /// transports). The session does not own a process.
+    pub async fn connect(
+        reader: Box<dyn FrameReader>,
+        writer: Box<dyn FrameWriter>,
+        options: SessionOptions,
+    ) -> Result<Session> {
+        Session::start(reader, writer, options, None, StderrTail::default(), None).await
+    }
+
+    async fn start(
+        reader: Box<dyn FrameReader>,
+        writer: Box<dyn FrameWriter>,
+        options: SessionOptions,
+        child: Option<ChildProcess>,
+        stderr: StderrTail,
+        pid: Option<u32>,
+    ) -> Result<Session> {
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let tail = stderr.clone();
+        let hooks = ConnectionHooks {
+            stderr_tail: Box::new(move || {
+                let tail = tail.clone();
+                Box::pin(async move { tail.settled_text(Duration::from_millis(250)).await })
+            }),
+            server_requests: req_tx,
+            diagnostics: options.diagnostics.clone(),
+        };
+        let conn = Connection::start(reader, writer, hooks, options.request_timeout);
+        let handler = options.server_requests.clone().unwrap_or_else(|| Arc::new(DeclineAll));
+        tokio::spawn(server_request::dispatch(req_rx, conn.clone(), handler));
+
+        let (close_done, _) = watch::channel(false);
+        let mut session = SessionInner {
+            conn: conn.clone(),
+            info: RawValue::from_string("null".into()).map_err(|e| Error::Protocol(e.to_string()))?,
+            child: Mutex::new(child),
+            pid,
+            stderr,
+            shutdown_grace: options.shutdown_grace,
+            close_started: AtomicBool::new(false),
+            close_done,
+        };
+        let init = json!({
+            "clientInfo": {
+                "name": options.client_info.name,
+                "version": options.client_info.version,
+                "title": options.client_info.title,
+            },
+            "capabilities": {
+                "experimentalApi": options.experimental_api,
+                "optOutNotificationMethods": options.opt_out_notification_methods,
+            },
+        });
+        let handshake = async {
+            let info = conn.request("initialize", &init, None).await?;
+            conn.notify("initialized", None)?;
+            Ok::<_, Error>(info)
+        };
+        match handshake.await {
+            Ok(info) => session.info = info,
+            Err(e) => {
+                // Release everything we started before reporting.
+                let session = Session { inner: Arc::new(session) };
+                session.close().await;
+                return Err(e);
+            }
+        }
+        Ok(Session { inner: Arc::new(session) })
+    }
+
+    /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON.
+    pub fn info(&self) -> &RawValue {
+        &self.inner.info
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.conn.is_closed()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.pid
+    }
+
+    pub fn stderr(&self) -> &StderrTail {
+        &self.inner.stderr
+    }
+
+    /// Any request, with params as JSON text; the result comes back as raw JSON.
+    pub async fn request(&self, method: &str, params_json: &str, timeout: Option<Duration>) -> Result<Box<RawValue>> {
+        self.inner.conn.request_raw(method, params_json, timeout).await
+    }
+
+    /// A stream of every notification from now on.
+    pub fn notifications(&self) -> EventStream {
+        let rx = lock(&self.inner.conn.inner.routes).listen();
+        EventStream::for_connection(rx, self.inner.conn.clone())
+    }
+
+    /// Counters for leak checks: (live turns, session listeners, pending requests).
+    pub fn stats(&self) -> (usize, usize, usize) {
+        let routes = lock(&self.inner.conn.inner.routes);
+        (routes.live_turns(), routes.listener_count(), self.inner.conn.pending_requests())
+    }
+
+    pub async fn start_thread(&self, params: Map<String, Value>) -> Result<Thread> {
+        self.open_thread("thread/start", Value::Object(params)).await
+    }
+
+    pub async fn start_ephemeral_thread(&self, mut params: Map<String, Value>) -> Result<Thread> {
+        params.insert("ephemeral".into(), Value::Bool(true));
+        self.open_thread("thread/start", Value::Object(params)).await
+    }
+
+    pub async fn resume_thread(&self, thread_id: &str, mut params: Map<String, Value>) -> Result<Thread> {
+        params.insert("threadId".into(), Value::String(thread_id.to_owned()));
+        self.open_thread("thread/resume", Value::Object(params)).await
+    }
+
+    pub async fn fork_thread(&self, thread_id: &str, mut params: Map<String, Value>) -> Result<Thread> {
+        params.insert("threadId".into(), Value::String(thread_id.to_owned()));
+        self.open_thread("thread/fork", Value::Object(params)).await
+    }
+
+    async fn open_thread(&self, method: &str, params: Value) -> Result<Thread> {
+        let response = self.inner.conn.request(method, &params, None).await?;
+        #[derive(Deserialize)]
+        struct Opened {
+            thread: ThreadHead,
+        }
+        #[derive(Deserialize)]
+        struct ThreadHead {
+            id: String,
+        }
+        let opened: Opened = serde_json::from_str(response.get())
+            .map_err(|e| Error::Protocol(format!("{method} response without thread.id: {e}")))?;
+        Ok(Thread { id: opened.thread.id, session: self.clone(), response })
+    }
+
+    /// Ends the session: everything pending settles with `SESSION_CLOSED`, the server gets
+    /// stdin EOF, then SIGTERM, then SIGKILL. Idempotent; concurrent calls all wait for the end.
+    pub async fn close(&self) {
+        let mut done = self.inner.close_done.subscribe();
+        if self.inner.close_started.swap(true, Ordering::SeqCst) {
+            let _ = done.wait_for(|d| *d).await;
+            return;
+        }
+        self.inner.conn.close(Error::SessionClosed);
+        let child = lock(&self.inner.child).take();
+        if let Some(mut child) = child {
+            child.shutdown(self.inner.shutdown_grace).await;
+        }
+        self.inner.close_done.send_replace(true);
+    }
+}
+
+fn tail_suffix(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\n--- codex stderr (tail) ---\n{tail}")
+    }
+}
+
+/// A thread on a session.
+#[derive(Clone)]
+pub struct Thread {
+    id: String,
+    session: Session,
+    /// The response that opened the thread (thread/start, resume or fork), raw.
+    pub response: Box<RawValue>,
+}
+
+/// Which extra consumers a new turn should feed from its first event on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnStreams {
+    /// Independent streams in addition to the turn's own (e.g. a callback pump).
+    pub extra: usize,
+}
+
+impl Thread {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Starts a turn. `params` are the other `turn/start` fields (model, effort, ...).
+    /// Events that arrive before the server answers are kept for the turn.
+    pub async fn start_turn(
+        &self,
+        input: Input,
+        params: Map<String, Value>,
+        streams: TurnStreams,
+    ) -> Result<(Turn, Vec<EventStream>)> {
+        let mut params = params;
+        params.insert("threadId".into(), Value::String(self.id.clone()));
+        params.insert("input".into(), Value::Array(input.into_items()?));
+        let conn = &self.session.inner.conn;
+        lock(&conn.inner.routes).begin_turn_start(&self.id)?;
+        let answer = conn.request("turn/start", &Value::Object(params), None).await;
+        let turn_id = answer.and_then(|response| {
+            #[derive(Deserialize)]
+            struct Started {
+                turn: TurnHead,
+            }
+            #[derive(Deserialize)]
+            struct TurnHead {
+                id: String,
+            }
+            serde_json::from_str::<Started>(response.get())
+                .map(|s| s.turn.id)
+                .map_err(|e| Error::Protocol(format!("turn/start response without turn.id: {e}")))
+        });
+        let turn_id = match turn_id {
+            Ok(id) => id,
+            Err(e) => {
+                lock(&conn.inner.routes).finish_turn_start(&self.id, None);
+                return Err(e);
+            }
+        };
+        let (main_tx, main_rx) = mpsc::unbounded_channel();
+        let mut outlets: Vec<Outlet> = vec![main_tx];
+        let mut receivers = Vec::with_capacity(streams.extra);
+        for _ in 0..streams.extra {
+            let (tx, rx) = mpsc::unbounded_channel();
+            outlets.push(tx);
+            receivers.push(rx);
+        }
+        let shared = TurnShared::new(self.id.clone(), turn_id, outlets);
+        lock(&conn.inner.routes).finish_turn_start(&self.id, Some(Arc::clone(&shared)));
+        let extra = receivers.into_iter().map(|rx| EventStream::for_turn(rx, Arc::clone(&shared))).collect();
+        let turn = Turn::new(Arc::clone(&shared), conn.clone(), EventStream::for_turn(main_rx, shared));
+        Ok((turn, extra))
+    }
+}

@@ -1,0 +1,301 @@
+//! A turn's event streams and its result, assembled as events are routed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, watch};
+
+use crate::connection::{lock, Connection};
+use crate::error::{Error, Result};
+use crate::frame::Notification;
+use crate::input::Input;
+use crate::router::Outlet;
+
+/// What a finished turn produced.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnResult {
+    pub thread_id: String,
+    pub turn_id: String,
+    /// `completed`, `interrupted` or `failed` (as the server reported it).
+    pub status: String,
+    /// The last completed agent message, or its streamed deltas if it never completed.
+    pub text: String,
+    /// Every item of `item/completed`, in order, as the server sent it.
+    pub items: Vec<Box<RawValue>>,
+    /// The latest `thread/tokenUsage/updated` usage of this turn.
+    pub usage: Option<Box<RawValue>>,
+    /// The turn's error, for failed turns.
+    pub error: Option<Box<RawValue>>,
+}
+
+type Outcome = Option<std::result::Result<Arc<TurnResult>, Error>>;
+
+pub(crate) struct TurnShared {
+    pub(crate) thread_id: String,
+    pub(crate) turn_id: String,
+    state: Mutex<TurnState>,
+    outcome: watch::Sender<Outcome>,
+}
+
+struct TurnState {
+    outlets: Vec<Outlet>,
+    acc: Accumulator,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct Accumulator {
+    items: Vec<Box<RawValue>>,
+    last_agent_text: Option<String>,
+    delta_item: Option<String>,
+    delta_text: String,
+    usage: Option<Box<RawValue>>,
+    status: Option<String>,
+    error: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct ItemHead {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+impl Accumulator {
+    fn observe(&mut self, n: &Notification) {
+        let d = &n.detail;
+        match n.method() {
+            "item/agentMessage/delta" => {
+                if let Some(delta) = &d.delta {
+                    if d.item_id != self.delta_item {
+                        self.delta_item.clone_from(&d.item_id);
+                        self.delta_text.clear();
+                    }
+                    self.delta_text.push_str(delta);
+                }
+            }
+            "item/completed" => {
+                if let Some(item) = &d.item {
+                    if let Ok(head) = serde_json::from_str::<ItemHead>(item.get()) {
+                        if head.kind == "agentMessage" {
+                            self.last_agent_text = Some(head.text.unwrap_or_default());
+                        }
+                    }
+                    self.items.push(item.clone());
+                }
+            }
+            "thread/tokenUsage/updated" => {
+                if let Some(usage) = &d.token_usage {
+                    self.usage = Some(usage.clone());
+                }
+            }
+            "turn/completed" => {
+                self.status.clone_from(&d.turn_status);
+                self.error.clone_from(&d.turn_error);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, thread_id: &str, turn_id: &str) -> TurnResult {
+        TurnResult {
+            thread_id: thread_id.to_owned(),
+            turn_id: turn_id.to_owned(),
+            status: self.status.take().unwrap_or_else(|| "completed".into()),
+            text: self.last_agent_text.take().unwrap_or_else(|| std::mem::take(&mut self.delta_text)),
+            items: std::mem::take(&mut self.items),
+            usage: self.usage.take(),
+            error: self.error.take(),
+        }
+    }
+}
+
+impl TurnShared {
+    pub(crate) fn new(thread_id: String, turn_id: String, outlets: Vec<Outlet>) -> Arc<TurnShared> {
+        let (outcome, _) = watch::channel(None);
+        Arc::new(TurnShared {
+            thread_id,
+            turn_id,
+            state: Mutex::new(TurnState { outlets, acc: Accumulator::default(), finished: false }),
+            outcome,
+        })
+    }
+
+    /// Hands one event to the turn. Returns true when it was the turn's last.
+    pub(crate) fn deliver(&self, n: Arc<Notification>) -> bool {
+        let mut state = lock(&self.state);
+        if state.finished {
+            return true;
+        }
+        state.acc.observe(&n);
+        let last = n.method() == "turn/completed";
+        for outlet in &state.outlets {
+            // A consumer that went away simply stops receiving.
+            let _ = outlet.send(Arc::clone(&n));
+        }
+        if last {
+            state.finished = true;
+            state.outlets.clear();
+            let result = state.acc.finish(&self.thread_id, &self.turn_id);
+            drop(state);
+            self.outcome.send_replace(Some(Ok(Arc::new(result))));
+        }
+        last
+    }
+
+    /// Ends the turn without a `turn/completed` (transport closed, session closed).
+    pub(crate) fn fail(&self, error: Error) {
+        let mut state = lock(&self.state);
+        if state.finished {
+            return;
+        }
+        state.finished = true;
+        state.outlets.clear();
+        drop(state);
+        self.outcome.send_replace(Some(Err(error)));
+    }
+
+    fn end_error(&self) -> Option<Error> {
+        match &*self.outcome.borrow() {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A stream of one turn's events (or of the whole session's notifications).
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<Arc<Notification>>,
+    end: StreamEnd,
+}
+
+enum StreamEnd {
+    Turn(Arc<TurnShared>),
+    Connection(Connection),
+}
+
+impl EventStream {
+    pub(crate) fn for_turn(rx: mpsc::UnboundedReceiver<Arc<Notification>>, turn: Arc<TurnShared>) -> Self {
+        EventStream { rx, end: StreamEnd::Turn(turn) }
+    }
+
+    pub(crate) fn for_connection(rx: mpsc::UnboundedReceiver<Arc<Notification>>, conn: Connection) -> Self {
+        EventStream { rx, end: StreamEnd::Connection(conn) }
+    }
+
+    /// Waits for at least one event, then takes every event already queued (up to `max`).
+    /// `Ok(None)` once the stream has ended normally; the error once it ended abnormally,
+    /// always after every event received before the end.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Arc<Notification>>>> {
+        let mut batch = Vec::new();
+        if self.rx.recv_many(&mut batch, max.max(1)).await == 0 {
+            return match self.end_error() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
+        }
+        Ok(Some(batch))
+    }
+
+    /// Takes what is queued now without waiting.
+    pub fn try_batch(&mut self, max: usize) -> Vec<Arc<Notification>> {
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(n) => batch.push(n),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    fn end_error(&self) -> Option<Error> {
+        match &self.end {
+            StreamEnd::Turn(t) => t.end_error(),
+            StreamEnd::Connection(c) => match c.closed_error() {
+                Some(Error::SessionClosed) | None => None,
+                Some(e) => Some(e),
+            },
+        }
+    }
+}
+
+/// A running turn.
+pub struct Turn {
+    pub(crate) shared: Arc<TurnShared>,
+    pub(crate) conn: Connection,
+    events: Mutex<Option<EventStream>>,
+}
+
+impl Turn {
+    pub(crate) fn new(shared: Arc<TurnShared>, conn: Connection, events: EventStream) -> Self {
+        Turn { shared, conn, events: Mutex::new(Some(events)) }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.shared.turn_id
+    }
+
+    pub fn thread_id(&self) -> &str {
+        &self.shared.thread_id
+    }
+
+    /// The turn's event stream, buffered since the turn started. It has one consumer:
+    /// the second call returns `None`.
+    pub fn take_events(&self) -> Option<EventStream> {
+        lock(&self.events).take()
+    }
+
+    /// Drops the buffered stream (when nobody is going to read it), so events are not kept.
+    pub fn discard_events(&self) {
+        lock(&self.events).take();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.shared.outcome.borrow().is_some()
+    }
+
+    /// Waits for the turn to end. A timeout only stops waiting; the turn goes on and a later
+    /// call still gets the result.
+    pub async fn result(&self, timeout: Option<Duration>) -> Result<Arc<TurnResult>> {
+        let mut rx = self.shared.outcome.subscribe();
+        let wait = rx.wait_for(Option::is_some);
+        let outcome = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, wait).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Error::RequestTimeout { method: "turn result".into(), timeout: limit })
+                }
+            },
+            None => wait.await,
+        };
+        match outcome {
+            Ok(guard) => match &*guard {
+                Some(Ok(result)) => Ok(Arc::clone(result)),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(Error::SessionClosed),
+            },
+            Err(_) => Err(Error::SessionClosed),
+        }
+    }
+
+    /// Asks the server to stop the turn; it then completes with status `interrupted`.
+    pub async fn interrupt(&self) -> Result<()> {
+        let params = serde_json::json!({ "threadId": self.thread_id(), "turnId": self.id() });
+        self.conn.request("turn/interrupt", &params, None).await.map(drop)
+    }
+
+    /// Adds input to the running turn.
+    pub async fn steer(&self, input: Input) -> Result<()> {
+        let params = serde_json::json!({
+            "threadId": self.thread_id(),
+            "expectedTurnId": self.id(),
+            "input": input.into_items()?,
+        });
+        self.conn.request("turn/steer", &params, None).await.map(drop)
+    }
+}

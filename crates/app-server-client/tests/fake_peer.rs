@@ -1,0 +1,336 @@
+//! The client against a scripted peer on an in-memory pipe.
+
+use std::time::Duration;
+
+use app_server_client::transport::{LineReader, LineWriter};
+use app_server_client::{Diagnostic, Input, Session, SessionOptions, TurnStreams};
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+
+/// The server side of the pipe, driven line by line by the test.
+struct Peer {
+    lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
+    out: WriteHalf<DuplexStream>,
+}
+
+impl Peer {
+    async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
+            .await
+            .expect("peer waited 5 s for a frame")
+            .expect("read")
+            .expect("client closed its output");
+        serde_json::from_str(&line).expect("client sent JSON")
+    }
+
+    async fn expect(&mut self, method: &str) -> (Value, Value) {
+        let msg = self.recv().await;
+        assert_eq!(msg["method"], method, "unexpected frame {msg}");
+        (msg["id"].clone(), msg["params"].clone())
+    }
+
+    async fn send_raw(&mut self, line: &str) {
+        self.out.write_all(line.as_bytes()).await.unwrap();
+        self.out.write_all(b"\n").await.unwrap();
+    }
+
+    async fn send(&mut self, msg: Value) {
+        self.send_raw(&msg.to_string()).await;
+    }
+
+    async fn answer(&mut self, id: &Value, result: Value) {
+        self.send(json!({ "id": id, "result": result })).await;
+    }
+
+    async fn handshake(&mut self) {
+        let (id, params) = self.expect("initialize").await;
+        assert_eq!(params["clientInfo"]["name"], "codex-native");
+        self.answer(&id, json!({"userAgent": "fake/1", "codexHome": "/tmp", "platformFamily": "unix", "platformOs": "linux"}))
+            .await;
+        let msg = self.recv().await;
+        assert_eq!(msg["method"], "initialized");
+        assert!(msg.get("id").is_none());
+    }
+}
+
+async fn connect_with(options: SessionOptions) -> (Session, Peer) {
+    let (client_side, server_side) = tokio::io::duplex(1 << 20);
+    let (client_read, client_write) = tokio::io::split(client_side);
+    let (server_read, server_write) = tokio::io::split(server_side);
+    let mut peer = Peer { lines: BufReader::new(server_read).lines(), out: server_write };
+    let reader = Box::new(LineReader::new(BufReader::new(client_read), 1024 * 1024));
+    let writer = Box::new(LineWriter::new(client_write));
+    let (session, ()) = tokio::join!(
+        async { Session::connect(reader, writer, options).await.expect("connect") },
+        peer.handshake()
+    );
+    (session, peer)
+}
+
+async fn connect() -> (Session, Peer) {
+    connect_with(SessionOptions::default()).await
+}
+
+async fn open_thread(session: &Session, peer: &mut Peer, id: &str) -> app_server_client::Thread {
+    let (thread, ()) = tokio::join!(async { session.start_thread(Map::new()).await.unwrap() }, async {
+        let (rid, _) = peer.expect("thread/start").await;
+        peer.answer(&rid, json!({ "thread": { "id": id } })).await;
+    });
+    thread
+}
+
+fn delta(thread: &str, turn: &str, text: &str) -> Value {
+    json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "turnId": turn, "itemId": "m1", "delta": text}})
+}
+
+fn completed(thread: &str, turn: &str, status: &str) -> Value {
+    json!({"method": "turn/completed", "params": {"threadId": thread, "turn": {"id": turn, "status": status, "error": null, "items": []}}})
+}
+
+#[tokio::test]
+async fn many_requests_in_flight_are_matched_by_id() {
+    let (session, mut peer) = connect().await;
+    let calls = (0..20).map(|i| {
+        let s = session.clone();
+        tokio::spawn(async move { s.request("echo", &json!({ "n": i }).to_string(), None).await })
+    });
+    let calls: Vec<_> = calls.collect();
+    let mut received = Vec::new();
+    for _ in 0..20 {
+        received.push(peer.expect("echo").await);
+    }
+    // Answer in reverse order: each caller must still get its own answer.
+    for (id, params) in received.iter().rev() {
+        peer.answer(id, json!({ "echo": params["n"] })).await;
+    }
+    for (i, call) in calls.into_iter().enumerate() {
+        let result: Value = serde_json::from_str(call.await.unwrap().unwrap().get()).unwrap();
+        assert_eq!(result["echo"], i);
+    }
+    assert_eq!(session.stats().2, 0, "no pending request left");
+}
+
+#[tokio::test]
+async fn timeout_rejects_and_a_late_answer_is_reported_not_misdelivered() {
+    let (diag_tx, mut diag_rx) = mpsc::unbounded_channel::<Diagnostic>();
+    let (session, mut peer) = connect_with(SessionOptions { diagnostics: Some(diag_tx), ..Default::default() }).await;
+    let err = tokio::join!(session.request("slow", "{}", Some(Duration::from_millis(50))), peer.expect("slow"))
+        .0
+        .unwrap_err();
+    assert_eq!(err.code(), "REQUEST_TIMEOUT");
+    assert!(err.to_string().contains("slow"), "{err}");
+    assert_eq!(session.stats().2, 0);
+    peer.send(json!({"id": 1, "result": {}})).await;
+    let d = diag_rx.recv().await.unwrap();
+    assert_eq!(d.error.code(), "PROTOCOL_ERROR");
+    assert!(d.error.to_string().contains("id 1"), "{}", d.error);
+}
+
+#[tokio::test]
+async fn rpc_errors_keep_code_message_and_data() {
+    let (session, mut peer) = connect().await;
+    let (result, ()) = tokio::join!(session.request("x", "{}", None), async {
+        let (id, _) = peer.expect("x").await;
+        peer.send(json!({"id": id, "error": {"code": -32602, "message": "bad", "data": {"field": "y"}}})).await;
+    });
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), "RPC_ERROR");
+    let rpc = err.rpc_error().unwrap();
+    assert_eq!((rpc.code, rpc.message.as_str(), rpc.data.as_deref()), (-32602, "bad", Some(r#"{"field":"y"}"#)));
+
+    let (result, ()) = tokio::join!(session.request("y", "{}", None), async {
+        let (id, _) = peer.expect("y").await;
+        peer.send(json!({"id": id, "error": {"code": -32001, "message": "overloaded"}})).await;
+    });
+    assert_eq!(result.unwrap_err().code(), "SERVER_OVERLOADED");
+}
+
+#[tokio::test]
+async fn turn_events_before_the_turn_start_answer_are_kept_in_order() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t1").await;
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("hi"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async {
+            let (id, params) = peer.expect("turn/start").await;
+            assert_eq!(params["threadId"], "t1");
+            assert_eq!(params["input"], json!([{"type": "text", "text": "hi"}]));
+            // The server announces the turn and streams before answering turn/start.
+            peer.send(json!({"method": "turn/started", "params": {"threadId": "t1", "turn": {"id": "u1", "status": "inProgress"}}})).await;
+            peer.send(delta("t1", "u1", "Hel")).await;
+            peer.answer(&id, json!({"turn": {"id": "u1", "status": "inProgress", "items": []}})).await;
+        }
+    );
+    assert_eq!(turn.id(), "u1");
+    peer.send(delta("t1", "u1", "lo")).await;
+    peer.send(json!({"method": "item/completed", "params": {"threadId": "t1", "turnId": "u1", "item": {"type": "agentMessage", "id": "m1", "text": "Hello"}}})).await;
+    peer.send(json!({"method": "thread/tokenUsage/updated", "params": {"threadId": "t1", "turnId": "u1", "tokenUsage": {"total": {"totalTokens": 7}}}})).await;
+    peer.send(json!({"method": "some/futureNotification", "params": {"threadId": "t1", "turnId": "u1", "novel": true}})).await;
+    peer.send(completed("t1", "u1", "completed")).await;
+
+    let mut events = turn.take_events().unwrap();
+    assert!(turn.take_events().is_none(), "one consumer per turn stream");
+    let mut methods = Vec::new();
+    while let Some(batch) = events.next_batch(1000).await.unwrap() {
+        methods.extend(batch.iter().map(|n| n.method().to_owned()));
+    }
+    assert_eq!(
+        methods,
+        ["turn/started", "item/agentMessage/delta", "item/agentMessage/delta", "item/completed", "thread/tokenUsage/updated", "some/futureNotification", "turn/completed"]
+    );
+    let result = turn.result(None).await.unwrap();
+    assert_eq!((result.status.as_str(), result.text.as_str()), ("completed", "Hello"));
+    assert_eq!(result.items.len(), 1);
+    assert_eq!(result.usage.as_ref().unwrap().get(), r#"{"total":{"totalTokens":7}}"#);
+    assert_eq!(session.stats().0, 0, "finished turn is unrouted");
+}
+
+#[tokio::test]
+async fn result_timeout_does_not_cancel_the_turn() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("x"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async {
+            let (id, _) = peer.expect("turn/start").await;
+            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
+        }
+    );
+    turn.discard_events();
+    let err = turn.result(Some(Duration::from_millis(20))).await.unwrap_err();
+    assert_eq!(err.code(), "REQUEST_TIMEOUT");
+    peer.send(delta("t", "u", "only deltas")).await;
+    peer.send(json!({"method": "turn/completed", "params": {"threadId": "t", "turn": {"id": "u", "status": "failed", "error": {"message": "model refused"}}}})).await;
+    let result = turn.result(None).await.unwrap();
+    assert_eq!(result.status, "failed");
+    assert_eq!(result.text, "only deltas", "deltas are the fallback text");
+    assert_eq!(result.error.as_ref().unwrap().get(), r#"{"message":"model refused"}"#);
+}
+
+#[tokio::test]
+async fn interleaved_turns_on_many_threads_each_get_only_their_own_events() {
+    const TURNS: usize = 1000;
+    const DELTAS: usize = 5;
+    let (session, mut peer) = connect().await;
+    let mut threads = Vec::new();
+    for i in 0..TURNS {
+        threads.push(open_thread(&session, &mut peer, &format!("t{i}")).await);
+    }
+    let mut turns = Vec::new();
+    for (i, thread) in threads.iter().enumerate() {
+        let ((turn, extra), ()) = tokio::join!(
+            async { thread.start_turn(Input::from("go"), Map::new(), TurnStreams { extra: 1 }).await.unwrap() },
+            async {
+                let (id, _) = peer.expect("turn/start").await;
+                peer.answer(&id, json!({"turn": {"id": format!("u{i}")}})).await;
+            }
+        );
+        turns.push((turn, extra));
+    }
+    // Round-robin: every turn's k-th delta before any turn's (k+1)-th.
+    for k in 0..DELTAS {
+        for i in 0..TURNS {
+            peer.send(delta(&format!("t{i}"), &format!("u{i}"), &format!("{i}:{k};"))).await;
+        }
+    }
+    for i in 0..TURNS {
+        peer.send(completed(&format!("t{i}"), &format!("u{i}"), "completed")).await;
+    }
+    for (i, (turn, extra)) in turns.into_iter().enumerate() {
+        let expected: String = (0..DELTAS).map(|k| format!("{i}:{k};")).collect();
+        for mut stream in extra.into_iter().chain(turn.take_events()) {
+            let mut text = String::new();
+            let mut count = 0;
+            while let Some(batch) = stream.next_batch(64).await.unwrap() {
+                for n in batch {
+                    count += 1;
+                    assert_eq!(n.turn_id.as_deref(), Some(format!("u{i}").as_str()), "misrouted event");
+                    text.push_str(n.detail.delta.as_deref().unwrap_or(""));
+                }
+            }
+            assert_eq!(count, DELTAS + 1);
+            assert_eq!(text, expected);
+        }
+        assert_eq!(turn.result(None).await.unwrap().text, expected);
+    }
+    assert_eq!(session.stats(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn server_requests_are_declined_by_default_and_unknown_ones_get_an_error() {
+    let (_session, mut peer) = connect().await;
+    peer.send(json!({"id": "a", "method": "item/commandExecution/requestApproval", "params": {"threadId": "t", "turnId": "u", "itemId": "i"}})).await;
+    let answer = peer.recv().await;
+    assert_eq!(answer, json!({"id": "a", "result": {"decision": "decline"}}));
+    peer.send(json!({"id": 9, "method": "execCommandApproval", "params": {}})).await;
+    assert_eq!(peer.recv().await, json!({"id": 9, "result": {"decision": "denied"}}));
+    peer.send(json!({"id": 10, "method": "brand/newRequest", "params": {}})).await;
+    let answer = peer.recv().await;
+    assert_eq!(answer["id"], 10);
+    assert_eq!(answer["error"]["code"], -32601);
+}
+
+#[tokio::test]
+async fn malformed_frames_are_reported_and_skipped() {
+    let (diag_tx, mut diag_rx) = mpsc::unbounded_channel::<Diagnostic>();
+    let (session, mut peer) = connect_with(SessionOptions { diagnostics: Some(diag_tx), ..Default::default() }).await;
+    let mut all = session.notifications();
+    peer.send_raw("{not json").await;
+    peer.send_raw(&"x".repeat(2 * 1024 * 1024)).await;
+    peer.send(json!({"method": "still/alive", "params": {}})).await;
+    let batch = all.next_batch(10).await.unwrap().unwrap();
+    assert_eq!(batch[0].method(), "still/alive");
+    assert!(diag_rx.recv().await.unwrap().error.to_string().contains("undecodable"));
+    assert!(diag_rx.recv().await.unwrap().error.to_string().contains("size limit"));
+    assert!(!session.is_closed());
+}
+
+#[tokio::test]
+async fn transport_closing_settles_everything_with_transport_closed() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("x"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async {
+            let (id, _) = peer.expect("turn/start").await;
+            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
+        }
+    );
+    let mut all = session.notifications();
+    peer.send(delta("t", "u", "kept")).await;
+    let mut events = turn.take_events().unwrap();
+    let pending = {
+        let s = session.clone();
+        tokio::spawn(async move { s.request("never/answered", "{}", None).await })
+    };
+    peer.expect("never/answered").await;
+    drop(peer);
+    let err = pending.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "TRANSPORT_CLOSED");
+    // Events received before the end are still delivered, then the error.
+    let first = events.next_batch(10).await.unwrap().unwrap();
+    assert_eq!(first[0].detail.delta.as_deref(), Some("kept"));
+    assert_eq!(events.next_batch(10).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+    assert_eq!(turn.result(None).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+    assert_eq!(all.next_batch(10).await.unwrap().unwrap()[0].method(), "item/agentMessage/delta");
+    assert_eq!(all.next_batch(10).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+    assert!(session.is_closed());
+    assert_eq!(session.request("late", "{}", None).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+}
+
+#[tokio::test]
+async fn close_settles_pending_with_session_closed_and_is_idempotent() {
+    let (session, mut peer) = connect().await;
+    let pending = {
+        let s = session.clone();
+        tokio::spawn(async move { s.request("waiting", "{}", None).await })
+    };
+    peer.expect("waiting").await;
+    tokio::join!(session.close(), session.close());
+    assert_eq!(pending.await.unwrap().unwrap_err().code(), "SESSION_CLOSED");
+    // The peer sees end of input.
+    assert!(peer.lines.next_line().await.unwrap().is_none());
+    session.close().await;
+    assert_eq!(session.request("after", "{}", None).await.unwrap_err().code(), "SESSION_CLOSED");
+}
