@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result, RpcError};
-use crate::frame::{self, Incoming, Notification, ResponseId, ServerRequest};
+use crate::frame::{self, Incoming, ResponseId, ServerRequest};
 use crate::router::Routes;
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
 

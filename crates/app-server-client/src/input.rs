@@ -58,20 +58,23 @@ impl Input {
             };
             let required: &[&str] = match ty {
                 "text" => &["text"],
-                "image" => &["url"],
-                "localImage" => &["path"],
+                "localImage" | "localAudio" => &["path"],
                 "skill" | "mention" => &["name", "path"],
                 _ => &[],
             };
+            let remote = matches!(ty, "image" | "audio");
+            if remote && !["url", "fileId"].iter().any(|f| obj.get(*f).is_some_and(Value::is_string)) {
+                return Err(Error::invalid_argument(at(), format!("an `{ty}` item needs a string `url` or `fileId`")));
+            }
             for field in required {
                 if !obj.get(*field).is_some_and(Value::is_string) {
                     return Err(Error::invalid_argument(at(), format!("a `{ty}` item needs a string `{field}`")));
                 }
             }
-            if ty == "localImage" {
+            if matches!(ty, "localImage" | "localAudio") {
                 let path = obj.get("path").and_then(Value::as_str).unwrap_or_default();
                 if !std::path::Path::new(path).is_file() {
-                    return Err(Error::invalid_argument(at(), format!("local image `{path}` does not exist")));
+                    return Err(Error::invalid_argument(at(), format!("local file `{path}` does not exist")));
                 }
             }
         }

@@ -311,6 +311,11 @@ impl ChildProcess {
         self.wait().await
     }
 
+    /// SIGKILL without waiting (the child is reaped by tokio in the background).
+    pub fn kill_now(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
     fn terminate(&mut self) {
         #[cfg(unix)]
         if let Some(pid) = self.child.id() {

@@ -42,10 +42,12 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub fn decline_response(method: &str) -> Option<&'static str> {
     Some(match method {
         "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => r#"{"decision":"decline"}"#,
-        "execCommandApproval" | "applyPatchApproval" => r#"{"decision":"denied"}"#,
-        "mcpServer/elicitation/request" => r#"{"action":"decline"}"#,
+        "execCommandApproval" | "applyPatchApproval" => {
+            r#"{"decision":{"denied":{"rejection":"declined by the client's approval policy"}}}"#
+        }
+        "mcpServer/elicitation/request" => r#"{"action":"decline","content":null,"_meta":null}"#,
         // Grants nothing.
-        "item/permissions/requestApproval" => r#"{"permissions":{}}"#,
+        "item/permissions/requestApproval" => r#"{"permissions":{},"scope":"turn"}"#,
         _ => return None,
     })
 }

@@ -48,6 +48,9 @@ pub struct SessionOptions {
     /// Answers server requests. Default: decline everything.
     pub server_requests: Option<Arc<dyn ServerRequestHandler>>,
     pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
+    /// Subscribe to session-wide notifications before the handshake, so that none sent
+    /// during start-up is missed; see [`Session::take_startup_notifications`].
+    pub listen_from_start: bool,
 }
 
 impl Default for SessionOptions {
@@ -63,6 +66,7 @@ impl Default for SessionOptions {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             server_requests: None,
             diagnostics: None,
+            listen_from_start: false,
         }
     }
 }
@@ -83,6 +87,7 @@ struct SessionInner {
     shutdown_grace: Duration,
     close_started: AtomicBool,
     close_done: watch::Sender<bool>,
+    startup_notifications: Mutex<Option<EventStream>>,
 }
 
 impl Session {
@@ -145,6 +150,9 @@ impl Session {
         let handler = options.server_requests.clone().unwrap_or_else(|| Arc::new(DeclineAll));
         tokio::spawn(server_request::dispatch(req_rx, conn.clone(), handler));
 
+        let startup_notifications = options
+            .listen_from_start
+            .then(|| EventStream::for_connection(lock(&conn.inner.routes).listen(), conn.clone()));
         let (close_done, _) = watch::channel(false);
         let mut session = SessionInner {
             conn: conn.clone(),
@@ -155,6 +163,7 @@ impl Session {
             shutdown_grace: options.shutdown_grace,
             close_started: AtomicBool::new(false),
             close_done,
+            startup_notifications: Mutex::new(startup_notifications),
         };
         let init = json!({
             "clientInfo": {
@@ -216,6 +225,11 @@ impl Session {
         EventStream::for_connection(rx, self.inner.conn.clone())
     }
 
+    /// The stream subscribed before the handshake (with `listen_from_start`); once.
+    pub fn take_startup_notifications(&self) -> Option<EventStream> {
+        lock(&self.inner.startup_notifications).take()
+    }
+
     /// Counters for leak checks: (live turns, session listeners, pending requests).
     pub fn stats(&self) -> (usize, usize, usize) {
         let routes = lock(&self.inner.conn.inner.routes);
@@ -268,6 +282,33 @@ impl Session {
         let child = lock(&self.inner.child).take();
         if let Some(mut child) = child {
             child.shutdown(self.inner.shutdown_grace).await;
+        }
+        self.inner.close_done.send_replace(true);
+    }
+}
+
+/// A handle that does not keep the session alive.
+#[derive(Clone)]
+pub struct WeakSession(std::sync::Weak<SessionInner>);
+
+impl WeakSession {
+    pub fn upgrade(&self) -> Option<Session> {
+        self.0.upgrade().map(|inner| Session { inner })
+    }
+}
+
+impl Session {
+    pub fn downgrade(&self) -> WeakSession {
+        WeakSession(Arc::downgrade(&self.inner))
+    }
+
+    /// Ends the session at once, without waiting: for process exit and worker teardown,
+    /// where nothing async can run any more. The child gets SIGKILL.
+    pub fn kill_now(&self) {
+        self.inner.close_started.store(true, Ordering::SeqCst);
+        self.inner.conn.close(Error::SessionClosed);
+        if let Some(mut child) = lock(&self.inner.child).take() {
+            child.kill_now();
         }
         self.inner.close_done.send_replace(true);
     }

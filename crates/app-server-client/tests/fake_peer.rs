@@ -264,7 +264,7 @@ async fn server_requests_are_declined_by_default_and_unknown_ones_get_an_error()
     let answer = peer.recv().await;
     assert_eq!(answer, json!({"id": "a", "result": {"decision": "decline"}}));
     peer.send(json!({"id": 9, "method": "execCommandApproval", "params": {}})).await;
-    assert_eq!(peer.recv().await, json!({"id": 9, "result": {"decision": "denied"}}));
+    assert_eq!(peer.recv().await["result"]["decision"]["denied"]["rejection"], "declined by the client's approval policy");
     peer.send(json!({"id": 10, "method": "brand/newRequest", "params": {}})).await;
     let answer = peer.recv().await;
     assert_eq!(answer["id"], 10);

@@ -1,0 +1,183 @@
+//! `SessionOptions` from the JSON form applications write (camelCase, as in the TypeScript
+//! API). Every mistake is an `INVALID_ARGUMENT` naming the option, caught before any spawn.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::session::{ClientInfo, SessionOptions};
+
+/// Keys that the JavaScript layer handles itself (functions) and strips before calling us.
+const HANDLED_ABOVE: &[&str] = &["onNotification", "approvalPolicy", "onStderr", "onMessage", "onError"];
+
+impl SessionOptions {
+    pub fn from_json(value: &Value) -> Result<SessionOptions> {
+        let mut options = SessionOptions::default();
+        let obj = match value {
+            Value::Null => return Ok(options),
+            Value::Object(obj) => obj,
+            _ => return Err(Error::invalid_argument("options", "must be an object")),
+        };
+        for (key, v) in obj {
+            if v.is_null() {
+                continue; // `undefined`/`null` mean "default".
+            }
+            match key.as_str() {
+                "clientInfo" => options.client_info = client_info(v)?,
+                "transport" => transport(v)?,
+                "codexPath" => options.spawn.discovery.explicit = Some(PathBuf::from(string(key, v)?)),
+                "codexSearchPaths" => {
+                    options.spawn.discovery.search_roots = strings(key, v)?.into_iter().map(PathBuf::from).collect()
+                }
+                "args" => options.spawn.args = strings(key, v)?,
+                "cwd" => {
+                    let cwd = PathBuf::from(string(key, v)?);
+                    if !cwd.is_dir() {
+                        return Err(Error::invalid_argument("cwd", format!("{} is not a directory", cwd.display())));
+                    }
+                    options.spawn.cwd = Some(cwd);
+                }
+                "env" => {
+                    let map = object(key, v)?;
+                    for (name, value) in map {
+                        let value = value
+                            .as_str()
+                            .ok_or_else(|| Error::invalid_argument(format!("env.{name}"), "must be a string"))?;
+                        options.spawn.env.push((name.clone(), value.to_owned()));
+                    }
+                }
+                "config" => {
+                    let map = object(key, v)?;
+                    // Encode now so a bad value is reported before anything starts.
+                    for (k, value) in map {
+                        crate::toml::config_override(k, value)?;
+                    }
+                    options.config = map.clone();
+                }
+                "experimentalApi" => options.experimental_api = boolean(key, v)?,
+                "optOutNotificationMethods" => options.opt_out_notification_methods = strings(key, v)?,
+                "requestTimeoutMs" => options.request_timeout = Some(millis(key, v)?),
+                "shutdownGraceMs" => options.shutdown_grace = millis(key, v)?,
+                "maxMessageBytes" => {
+                    let n = v.as_u64().filter(|n| *n >= 1024).ok_or_else(|| {
+                        Error::invalid_argument(key, "must be a whole number of bytes, at least 1024")
+                    })?;
+                    options.max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                "stderrTailLines" => {
+                    let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                        Error::invalid_argument(key, "must be a whole number of lines, at least 1")
+                    })?;
+                    options.spawn.stderr_tail_lines = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                k if HANDLED_ABOVE.contains(&k) => {}
+                other => return Err(Error::invalid_argument(other, "is not a known session option")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn client_info(v: &Value) -> Result<ClientInfo> {
+    let obj = object("clientInfo", v)?;
+    let field = |name: &str| -> Result<Option<String>> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::invalid_argument(format!("clientInfo.{name}"), "must be a string")),
+        }
+    };
+    let name = field("name")?.ok_or_else(|| Error::invalid_argument("clientInfo.name", "is required"))?;
+    let version = field("version")?.ok_or_else(|| Error::invalid_argument("clientInfo.version", "is required"))?;
+    Ok(ClientInfo { name, version, title: field("title")? })
+}
+
+fn transport(v: &Value) -> Result<()> {
+    let obj = object("transport", v)?;
+    match obj.get("type").and_then(Value::as_str) {
+        Some("stdio") => Ok(()),
+        Some(other @ ("websocket" | "unix")) => Err(Error::invalid_argument(
+            "transport.type",
+            format!("`{other}` is not supported by this version yet; use `stdio`"),
+        )),
+        Some(other) => Err(Error::invalid_argument("transport.type", format!("unknown transport `{other}`"))),
+        None => Err(Error::invalid_argument("transport.type", "is required")),
+    }
+}
+
+fn string(key: &str, v: &Value) -> Result<String> {
+    v.as_str().map(str::to_owned).ok_or_else(|| Error::invalid_argument(key, "must be a string"))
+}
+
+fn boolean(key: &str, v: &Value) -> Result<bool> {
+    v.as_bool().ok_or_else(|| Error::invalid_argument(key, "must be a boolean"))
+}
+
+fn strings(key: &str, v: &Value) -> Result<Vec<String>> {
+    let items = v.as_array().ok_or_else(|| Error::invalid_argument(key, "must be an array of strings"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| string(&format!("{key}[{i}]"), item))
+        .collect()
+}
+
+fn object<'a>(key: &str, v: &'a Value) -> Result<&'a Map<String, Value>> {
+    v.as_object().ok_or_else(|| Error::invalid_argument(key, "must be an object"))
+}
+
+/// A positive duration in milliseconds.
+pub fn millis(key: &str, v: &Value) -> Result<Duration> {
+    match v.as_f64() {
+        Some(ms) if ms.is_finite() && ms > 0.0 && ms <= 1e12 => Ok(Duration::from_secs_f64(ms / 1000.0)),
+        _ => Err(Error::invalid_argument(key, "must be a positive number of milliseconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: Value) -> String {
+        match SessionOptions::from_json(&v) {
+            Ok(_) => panic!("accepted {v}"),
+            Err(e) => {
+                assert_eq!(e.code(), "INVALID_ARGUMENT");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn every_bad_option_is_named() {
+        assert!(err(json!({"codexPath": 5})).contains("`codexPath`"));
+        assert!(err(json!({"args": ["ok", 1]})).contains("`args[1]`"));
+        assert!(err(json!({"env": {"A": 1}})).contains("`env.A`"));
+        assert!(err(json!({"config": {"x": {"y": null}}})).contains("`config.x`"));
+        assert!(err(json!({"requestTimeoutMs": -1})).contains("`requestTimeoutMs`"));
+        assert!(err(json!({"clientInfo": {"name": "a"}})).contains("`clientInfo.version`"));
+        assert!(err(json!({"cwd": "/definitely/not/here"})).contains("`cwd`"));
+        assert!(err(json!({"transport": {"type": "carrier-pigeon"}})).contains("`transport.type`"));
+        assert!(err(json!({"codexpath": "/x"})).contains("`codexpath`: is not a known session option"));
+        assert!(err(json!(7)).contains("`options`"));
+    }
+
+    #[test]
+    fn good_options_convert() {
+        let o = SessionOptions::from_json(&json!({
+            "clientInfo": {"name": "app", "version": "1.2", "title": null},
+            "codexPath": "/bin/codex", "args": ["--x"], "env": {"A": "b"},
+            "config": {"model": "m"}, "experimentalApi": true, "requestTimeoutMs": 1500,
+            "optOutNotificationMethods": ["a/b"], "onNotification": null, "transport": {"type": "stdio"}
+        }))
+        .unwrap();
+        assert_eq!(o.client_info.name, "app");
+        assert_eq!(o.spawn.discovery.explicit, Some(PathBuf::from("/bin/codex")));
+        assert_eq!(o.spawn.env, vec![("A".to_owned(), "b".to_owned())]);
+        assert!(o.experimental_api);
+        assert_eq!(o.request_timeout, Some(Duration::from_millis(1500)));
+    }
+}

@@ -1,0 +1,187 @@
+/* eslint-disable */
+// Public types of codex-native. This header is prepended to the index.d.ts that napi-rs
+// generates; the interfaces below merge with the generated native classes to describe what
+// main.js adds (iteration, signals, listeners). Protocol types come from ./protocol.
+
+import type * as P from './protocol/index.js'
+
+export type * from './protocol/index.js'
+/** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */
+export type * as Protocol from './protocol/index.js'
+
+/** Stable error codes: `error.code` of every error this package throws. */
+export type ErrorCode =
+  | 'SPAWN_FAILED'
+  | 'TRANSPORT_CLOSED'
+  | 'REQUEST_TIMEOUT'
+  | 'RPC_ERROR'
+  | 'SERVER_OVERLOADED'
+  | 'TURN_FAILED'
+  | 'SESSION_CLOSED'
+  | 'PROTOCOL_ERROR'
+  | 'ABORTED'
+  | 'INVALID_ARGUMENT'
+
+export interface CodexError extends Error {
+  code: ErrorCode
+  /** JSON-RPC error code (`RPC_ERROR`, `SERVER_OVERLOADED`). */
+  rpcCode?: number
+  rpcMessage?: string
+  data?: unknown
+  /** The last lines the server wrote to stderr (`TRANSPORT_CLOSED`). */
+  stderrTail?: string
+}
+
+/** What a turn takes as input: text, one `UserInput` item, or several. */
+export type Input = string | P.UserInput | P.UserInput[]
+
+/** One notification of a turn, discriminated on `method`. */
+export type TurnEvent = P.ServerNotification
+
+export interface TurnResult {
+  threadId: string
+  turnId: string
+  status: 'completed' | 'interrupted' | 'failed'
+  /** The last completed agent message (its streamed deltas if it never completed). */
+  text: string
+  /** Every `item/completed` item, in order. */
+  items: P.ThreadItem[]
+  usage: P.ThreadTokenUsage | null
+  error: P.TurnError | null
+}
+
+/** The `turn/start` fields, plus how to follow and cancel the turn. */
+export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & {
+  /** Receives every event of the turn, in order, from `turn/started` to `turn/completed`. */
+  onEvent?: (event: TurnEvent) => void
+  /** Aborting interrupts the turn (`turn/interrupt`); it then completes as `interrupted`. */
+  signal?: AbortSignal
+}
+
+export interface SessionOptions {
+  clientInfo?: { name: string; version: string; title?: string }
+  transport?: { type: 'stdio' }
+  /** The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH. */
+  codexPath?: string
+  /** Directories from which to look upward for node_modules/@openai/codex (default: this package's and the cwd). */
+  codexSearchPaths?: string[]
+  /** Extra arguments after `codex app-server`. */
+  args?: string[]
+  cwd?: string
+  /** Added to the inherited environment of the server. */
+  env?: Record<string, string>
+  /** Config overrides, passed as `-c key=value` (values TOML-encoded). */
+  config?: Record<string, unknown>
+  experimentalApi?: boolean
+  optOutNotificationMethods?: string[]
+  /** Default timeout of every request (none by default). */
+  requestTimeoutMs?: number
+  /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
+  shutdownGraceMs?: number
+  /** Largest message accepted from the server (default 64 MiB); larger ones are skipped and reported. */
+  maxMessageBytes?: number
+  /** Lines of server stderr kept for error messages (default 50). */
+  stderrTailLines?: number
+  /** Every notification of the session, from before `initialize` on. */
+  onNotification?: (notification: P.ServerNotification) => void
+  /** Errors thrown by listeners and callbacks (default: `process.emitWarning`). */
+  onError?: (error: unknown) => void
+}
+
+export interface RequestOptions {
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+type NotificationOf<M> = M extends '*' ? P.ServerNotification : Extract<P.ServerNotification, { method: M }>
+type ParamsOfNotification<M> = M extends P.ServerNotificationMethod ? P.NotificationParamsOf<M> : P.ServerNotification
+
+export interface Session {
+  request<M extends P.AnyClientRequestMethod>(method: M, params: P.ParamsOf<M>, options?: RequestOptions): Promise<P.ResultOf<M>>
+  /** Calls `listener` with each notification of `method` (or every one, with '*'); returns the unsubscribe. */
+  onNotification<M extends P.ServerNotificationMethod | '*'>(method: M, listener: (notification: NotificationOf<M>) => void): () => void
+  /** The params of the next notification of `method` that satisfies `predicate`. */
+  waitForNotification<M extends P.ServerNotificationMethod | '*'>(
+    method: M,
+    options?: { predicate?: (params: ParamsOfNotification<M>) => boolean; timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<ParamsOfNotification<M>>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export interface Thread {
+  startTurn(input: Input, options?: TurnOptions): Promise<Turn>
+  /** Starts a turn and waits for its result. */
+  run(input: Input, options?: TurnOptions): Promise<TurnResult>
+  /** Starts a turn and resolves with the final agent text; a failed turn rejects with TURN_FAILED. */
+  ask(input: Input, options?: TurnOptions): Promise<string>
+}
+
+export interface Turn extends AsyncIterable<TurnEvent> {
+  /** Every notification of this turn, in order, `turn/started` through `turn/completed`. One consumer. */
+  [Symbol.asyncIterator](): AsyncIterator<TurnEvent>
+  /** Only the agent-message text deltas (shares the turn's one consumer with the iterator). */
+  textStream(): AsyncIterable<string>
+  /**
+   * Resolves when the turn ends. `timeoutMs` only stops waiting (REQUEST_TIMEOUT): the turn goes
+   * on and a later call still resolves. Aborting `signal` interrupts the turn.
+   */
+  result(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<TurnResult>
+}
+
+export declare function textInput(text: string): P.UserInput
+export declare function imageInput(url: string): P.UserInput
+export declare function localImageInput(path: string): P.UserInput
+
+/**
+ * Which binding artifact the generated loader actually loaded: `'native'` for
+ * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
+ * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
+ * can point the loader at a WASI artifact this package does not build itself.
+ */
+export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/** A connection to one codex app-server. Created with `Session.create()`. */
+export declare class Session {
+  /**
+   * Starts (or connects to) an app-server and runs the `initialize` handshake.
+   *
+   * `notificationSink` receives every notification from the start, as JSON batches.
+   */
+  static create(options?: SessionOptions | undefined | null, notificationSink?: ((batch: string) => void) | null, onSinkEnd?: ((errorDetail: string) => void) | null): Promise<Session>
+  /** The server's `initialize` response: userAgent, codexHome, platformFamily, platformOs. */
+  get info(): InitializeResponse
+  /** True once the session is closed or its connection is gone. */
+  get closed(): boolean
+  /** The app-server's process id, when this session spawned it. */
+  get pid(): number | null
+  /** Starts a new thread. */
+  startThread(params?: ThreadStartParams): Promise<Thread>
+  /** Starts a thread that is not persisted. */
+  startEphemeralThread(params?: ThreadStartParams): Promise<Thread>
+  /** Sends a notification to the server. */
+  notify(method: string, params?: unknown): JsResult<undefined>
+  /**
+   * Ends the session: pending work settles with `SESSION_CLOSED`, the server gets stdin
+   * EOF, then SIGTERM, then SIGKILL. Idempotent.
+   */
+  close(): Promise<JsResult<undefined>>
+}
+
+/** A conversation on a session. */
+export declare class Thread {
+  get id(): string
+  /** The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`). */
+  get opened(): ThreadStartResponse
+}
+
+/** A running turn. Its events are read through the JavaScript iterator (`for await`). */
+export declare class Turn {
+  get id(): string
+  get threadId(): string
+  /** Asks the server to stop the turn; it then completes with status `interrupted`. */
+  interrupt(): Promise<JsResult<undefined>>
+  /** Adds input to the running turn. */
+  steer(input: Input): Promise<JsResult<undefined>>
+  /** True once the turn has ended. */
+  get finished(): boolean
+}

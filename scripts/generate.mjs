@@ -1,0 +1,791 @@
+#!/usr/bin/env node
+// Generates protocol/ (JSON schema snapshot + TypeScript types + method maps) from the
+// pinned @openai/codex devDependency.
+//
+//   node scripts/generate.mjs          regenerate protocol/ in place
+//   node scripts/generate.mjs --check  regenerate into a temp dir; exit 1 and list the
+//                                      files that differ when protocol/ is out of date
+//
+// Everything written is a pure function of the codex binary's output: no timestamps,
+// no absolute paths, stable ordering. protocol/README.md (also generated) documents the
+// layout and how result types are mapped to methods.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PROTOCOL_DIR = path.join(ROOT, 'protocol');
+const SCRIPT = 'scripts/generate.mjs';
+
+// ---------------------------------------------------------------------------------------
+// Locating the pinned codex binary (same platform mapping as @openai/codex's bin/codex.js)
+// ---------------------------------------------------------------------------------------
+
+const PLATFORM_PACKAGE_BY_TARGET = {
+  'x86_64-unknown-linux-musl': '@openai/codex-linux-x64',
+  'aarch64-unknown-linux-musl': '@openai/codex-linux-arm64',
+  'x86_64-apple-darwin': '@openai/codex-darwin-x64',
+  'aarch64-apple-darwin': '@openai/codex-darwin-arm64',
+  'x86_64-pc-windows-msvc': '@openai/codex-win32-x64',
+  'aarch64-pc-windows-msvc': '@openai/codex-win32-arm64',
+};
+
+function targetTriple(platform, arch) {
+  const table = {
+    linux: { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' },
+    android: { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' },
+    darwin: { x64: 'x86_64-apple-darwin', arm64: 'aarch64-apple-darwin' },
+    win32: { x64: 'x86_64-pc-windows-msvc', arm64: 'aarch64-pc-windows-msvc' },
+  };
+  const triple = table[platform]?.[arch];
+  if (!triple) throw new Error(`unsupported platform for codex: ${platform} (${arch})`);
+  return triple;
+}
+
+function findCodex() {
+  const requireFromRoot = createRequire(path.join(ROOT, 'package.json'));
+  let codexPackageJson;
+  try {
+    codexPackageJson = requireFromRoot.resolve('@openai/codex/package.json');
+  } catch {
+    throw new Error('@openai/codex is not installed (it is a devDependency): run `pnpm install`');
+  }
+  const codexDir = fs.realpathSync(path.dirname(codexPackageJson));
+  const version = JSON.parse(fs.readFileSync(codexPackageJson, 'utf8')).version;
+  const triple = targetTriple(process.platform, process.arch);
+  const platformPackage = PLATFORM_PACKAGE_BY_TARGET[triple];
+  let vendorRoot;
+  try {
+    const platformPackageJson = requireFromRoot.resolve(`${platformPackage}/package.json`, {
+      paths: [codexDir],
+    });
+    vendorRoot = path.join(path.dirname(platformPackageJson), 'vendor');
+  } catch {
+    vendorRoot = path.join(codexDir, 'vendor');
+  }
+  const bin = path.join(vendorRoot, triple, 'bin', process.platform === 'win32' ? 'codex.exe' : 'codex');
+  if (!fs.existsSync(bin)) {
+    throw new Error(`codex binary not found at ${bin} (is ${platformPackage} installed?)`);
+  }
+  return { bin, version };
+}
+
+// ---------------------------------------------------------------------------------------
+// Running codex
+// ---------------------------------------------------------------------------------------
+
+function runCodex(codex, args, codexHome) {
+  try {
+    return execFileSync(codex.bin, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // A fresh CODEX_HOME so that no user config (features, profiles) can change the output.
+      env: { ...process.env, CODEX_HOME: codexHome },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    const stderr = err.stderr ? String(err.stderr) : '';
+    throw new Error(`\`codex ${args.join(' ')}\` failed: ${err.message}\n${stderr}`);
+  }
+}
+
+function assertHelpHasExperimental(codex, subcommand, codexHome) {
+  const help = runCodex(codex, ['app-server', subcommand, '--help'], codexHome);
+  if (!/--experimental\b/.test(help)) {
+    throw new Error(`\`codex app-server ${subcommand}\` has no --experimental flag; update ${SCRIPT}`);
+  }
+}
+
+function runGenerators(codex, work) {
+  const home = path.join(work, 'codex-home');
+  fs.mkdirSync(home, { recursive: true });
+  const reported = runCodex(codex, ['--version'], home).trim();
+  if (!reported.endsWith(` ${codex.version}`)) {
+    throw new Error(`codex binary reports "${reported}" but @openai/codex is ${codex.version}`);
+  }
+  assertHelpHasExperimental(codex, 'generate-json-schema', home);
+  assertHelpHasExperimental(codex, 'generate-ts', home);
+  const dirs = {
+    schema: path.join(work, 'schema'),
+    schemaX: path.join(work, 'schema-experimental'),
+    ts: path.join(work, 'ts'),
+    tsX: path.join(work, 'ts-experimental'),
+  };
+  runCodex(codex, ['app-server', 'generate-json-schema', '--out', dirs.schema], home);
+  runCodex(codex, ['app-server', 'generate-json-schema', '--experimental', '--out', dirs.schemaX], home);
+  runCodex(codex, ['app-server', 'generate-ts', '--out', dirs.ts], home);
+  runCodex(codex, ['app-server', 'generate-ts', '--experimental', '--out', dirs.tsX], home);
+  return dirs;
+}
+
+// ---------------------------------------------------------------------------------------
+// File helpers
+// ---------------------------------------------------------------------------------------
+
+/** All files under dir, as sorted posix paths relative to dir. */
+function listFiles(dir) {
+  const out = [];
+  const walk = (rel) => {
+    const abs = path.join(dir, rel);
+    for (const entry of fs.readdirSync(abs, { withFileTypes: true })) {
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(childRel);
+      else if (entry.isFile()) out.push(childRel);
+    }
+  };
+  if (fs.existsSync(dir)) walk('');
+  return out.sort();
+}
+
+function readTree(dir) {
+  const tree = new Map();
+  for (const rel of listFiles(dir)) tree.set(rel, fs.readFileSync(path.join(dir, rel), 'utf8'));
+  return tree;
+}
+
+function sortedMap(map) {
+  return new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON schema snapshot
+// ---------------------------------------------------------------------------------------
+
+function schemaFile(text, comment) {
+  const value = JSON.parse(text);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error('unexpected JSON schema file: not an object');
+  }
+  if ('$comment' in value) throw new Error('JSON schema file already has a $comment');
+  // `$comment` is the JSON Schema keyword for notes; validators ignore it.
+  return `${JSON.stringify({ $comment: comment, ...value }, null, 2)}\n`;
+}
+
+// ---------------------------------------------------------------------------------------
+// TypeScript trees (codex's ts-rs output, turned into .d.ts files)
+// ---------------------------------------------------------------------------------------
+
+const IMPORT_RE = /(\bfrom\s+")(\.{1,2}\/[^"]*)(")/g;
+
+/** Resolve a relative module specifier inside a codex ts tree to a tree file ("v2/X.ts"). */
+function resolveSpecifier(tree, fromFile, spec) {
+  const base = path.posix.normalize(path.posix.join(path.posix.dirname(fromFile), spec));
+  if (tree.has(`${base}.ts`)) return `${base}.ts`;
+  if (tree.has(`${base}/index.ts`)) return `${base}/index.ts`;
+  throw new Error(`cannot resolve import "${spec}" in ${fromFile}`);
+}
+
+function importsOf(tree, file) {
+  const deps = new Set();
+  for (const m of tree.get(file).matchAll(IMPORT_RE)) deps.add(resolveSpecifier(tree, file, m[2]));
+  return deps;
+}
+
+function relativeSpecifier(fromDir, target) {
+  let rel = path.posix.relative(fromDir, target);
+  if (!rel.startsWith('.')) rel = `./${rel}`;
+  return rel;
+}
+
+const toDts = (tsFile) => tsFile.replace(/\.ts$/, '.d.ts');
+const toJs = (tsFile) => tsFile.replace(/\.ts$/, '.js');
+
+/**
+ * Turn one ts-rs file into declaration-file text.
+ * `locate(target)` returns the protocol/-relative path (".ts" suffix) the import should point at.
+ */
+function dtsFile(text, header, file, tree, outFile, locate) {
+  const body = text.replace(/^\/\/ GENERATED CODE! DO NOT MODIFY BY HAND!\n\n?/, '');
+  const outDir = path.posix.dirname(outFile);
+  const rewritten = body.replace(IMPORT_RE, (_all, pre, spec, post) => {
+    const target = locate(resolveSpecifier(tree, file, spec));
+    // "./X.js" resolves to X.d.ts under every moduleResolution mode, CommonJS or ESM.
+    return `${pre}${relativeSpecifier(outDir, toJs(target))}${post}`;
+  });
+  if (/\bconst\s+enum\b/.test(rewritten)) throw new Error(`${file}: const enum in codex output`);
+  return `${header}\n${rewritten.endsWith('\n') ? rewritten : `${rewritten}\n`}`;
+}
+
+/** protocol/types: the stable tree, one .d.ts per codex .ts file. */
+function stableTypes(ts, header) {
+  const out = new Map();
+  for (const file of ts.keys()) {
+    out.set(`types/${toDts(file)}`, dtsFile(ts.get(file), header, file, ts, `types/${file}`, (t) => `types/${t}`));
+  }
+  return out;
+}
+
+/**
+ * protocol/types-experimental: only what differs from the stable tree. A file is included
+ * when it is new or changed under --experimental, or when it (transitively) imports such a
+ * file, so every type reached from this tree has its experimental shape. Imports of
+ * unaffected files point into ../types.
+ */
+function experimentalTypes(ts, tsX, header) {
+  const graph = new Map([...tsX.keys()].map((f) => [f, importsOf(tsX, f)]));
+  const affected = new Set([...tsX.keys()].filter((f) => ts.get(f) !== tsX.get(f)));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [file, deps] of graph) {
+      if (!affected.has(file) && [...deps].some((d) => affected.has(d))) {
+        affected.add(file);
+        grew = true;
+      }
+    }
+  }
+  const out = new Map();
+  for (const file of [...affected].sort()) {
+    const locate = (t) => {
+      if (affected.has(t)) return `types-experimental/${t}`;
+      if (!ts.has(t)) throw new Error(`types-experimental: ${t} is neither changed nor in the stable tree`);
+      return `types/${t}`;
+    };
+    out.set(`types-experimental/${toDts(file)}`, dtsFile(tsX.get(file), header, file, tsX, `types-experimental/${file}`, locate));
+  }
+  const onlyStable = [...ts.keys()].filter((f) => !tsX.has(f));
+  return { files: out, affected, onlyStable };
+}
+
+/** Type names exported by a tree's root index and its v2 index. */
+function exportedNames(tree, indexFile) {
+  const names = new Set();
+  for (const m of tree.get(indexFile).matchAll(/export type \{ (\w+) \} from "/g)) names.add(m[1]);
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------
+// Method maps from the schema unions
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Result types the `<X>Params` -> `<X>Response` and `<PascalCase(method)>Response`
+ * conventions cannot find. Each is taken from codex's `client_request_definitions!`
+ * (codex-rs/app-server-protocol/src/protocol/common.rs), or, where marked, is the only
+ * unclaimed `*Response` type whose name matches the method. Every entry is checked against
+ * the generated schema: a stale entry (unknown method or missing type) fails generation.
+ */
+const RESULT_OVERRIDES = {
+  'account/logout': 'LogoutAccountResponse',
+  'config/mcpServer/reload': 'McpServerRefreshResponse',
+  'config/value/write': 'ConfigWriteResponse',
+  'config/batchWrite': 'ConfigWriteResponse',
+  'account/workspaceMessages/read': 'GetWorkspaceMessagesResponse',
+  'externalAgentConfig/import/readHistories': 'ExternalAgentConfigImportHistoriesReadResponse',
+  'account/gatewayOAuth/cancel': 'GatewayOAuthCancelResponse', // by name (only candidate)
+  'account/securitySetup/read': 'GetAccountSecuritySetupResponse', // by name (only candidate)
+  'accountSession/list': 'AccountSessionsResponse', // by name (only candidate), experimental
+};
+
+function refName(ref) {
+  return ref.slice(ref.lastIndexOf('/') + 1);
+}
+
+/**
+ * One entry of a oneOf union ({ method, params?, id? }) -> { method, params } where params is
+ * { kind: 'ref' | 'optional' | 'none', name? }: required `X`, optional/nullable `X`, or no
+ * params at all.
+ */
+function unionEntries(schema, file) {
+  return schema.oneOf.map((entry) => {
+    const props = entry.properties ?? {};
+    const methods = props.method?.enum;
+    if (!Array.isArray(methods) || methods.length !== 1) throw new Error(`${file}: entry without one method`);
+    const method = methods[0];
+    const p = props.params;
+    const required = (entry.required ?? []).includes('params');
+    let params;
+    if (p === undefined || (p.type === 'null' && !p.$ref)) params = { kind: 'none' };
+    else if (p.$ref && required) params = { kind: 'ref', name: refName(p.$ref) };
+    else if (p.$ref) params = { kind: 'optional', name: refName(p.$ref) };
+    else if (Array.isArray(p.anyOf)) {
+      const refs = p.anyOf.filter((x) => x.$ref);
+      const rest = p.anyOf.filter((x) => !x.$ref);
+      if (refs.length !== 1 || rest.some((x) => x.type !== 'null')) throw new Error(`${file}: ${method}: unsupported params schema`);
+      params = { kind: 'optional', name: refName(refs[0].$ref) };
+    } else throw new Error(`${file}: ${method}: unsupported params schema ${JSON.stringify(p)}`);
+    return { method, params };
+  });
+}
+
+function pascalCase(method) {
+  return method
+    .split(/[/_]/)
+    .filter(Boolean)
+    .map((s) => s[0].toUpperCase() + s.slice(1))
+    .join('');
+}
+
+function readUnion(schemaDir, name) {
+  const file = `${name}.json`;
+  return unionEntries(JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8')), file);
+}
+
+/** Methods of one of codex's TypeScript unions (ClientRequest.ts etc.), in order. */
+function tsUnionMethods(text) {
+  return [...text.matchAll(/\{ "method": "([^"]+)"/g)].map((m) => m[1]);
+}
+
+/**
+ * The JSON schema unions and codex's TypeScript unions are compared. Every JSON method must
+ * be in the TypeScript union. Notifications that only the TypeScript union has are added to
+ * the notification map (they are sent, so clients must be able to narrow on them); client
+ * requests that only the TypeScript union has (deprecated v1 methods) are listed, not mapped.
+ */
+function mergeTsUnion(name, entries, tsText) {
+  const tsMethods = tsUnionMethods(tsText);
+  const jsonMethods = new Set(entries.map((e) => e.method));
+  const missing = [...jsonMethods].filter((m) => !tsMethods.includes(m));
+  if (missing.length) throw new Error(`${name}: in the JSON schema but not in codex's TS union: ${missing.join(', ')}`);
+  const tsOnly = tsMethods.filter((m) => !jsonMethods.has(m));
+  if (name !== 'ServerNotification' || !tsOnly.length) return { entries, tsOnly };
+  const params = new Map([...tsText.matchAll(/\{ "method": "([^"]+)", "params": (\w+) \}/g)].map((m) => [m[1], m[2]]));
+  const byMethod = new Map(entries.map((e) => [e.method, e]));
+  const merged = tsMethods.map((m) => {
+    if (byMethod.has(m)) return byMethod.get(m);
+    if (!params.has(m)) throw new Error(`${name}: cannot read the params type of ${m} from codex's TS union`);
+    return { method: m, params: { kind: 'ref', name: params.get(m) }, tsOnly: true };
+  });
+  return { entries: merged, tsOnly };
+}
+
+function collectProtocol(dirs, schemaTypes, schemaTypesX, ts, tsX) {
+  const unions = {};
+  for (const name of ['ClientRequest', 'ServerNotification', 'ServerRequest', 'ClientNotification']) {
+    const s = mergeTsUnion(name, readUnion(dirs.schema, name), ts.get(`${name}.ts`));
+    const x = mergeTsUnion(name, readUnion(dirs.schemaX, name), tsX.get(`${name}.ts`));
+    const stable = s.entries;
+    const experimental = x.entries;
+    const stableMethods = new Set(stable.map((e) => e.method));
+    const removed = [...stableMethods].filter((m) => !experimental.some((e) => e.method === m));
+    if (removed.length) throw new Error(`${name}: methods missing under --experimental: ${removed.join(', ')}`);
+    unions[name] = {
+      stable,
+      experimentalOnly: experimental.filter((e) => !stableMethods.has(e.method)),
+      tsOnly: [...new Set([...s.tsOnly, ...x.tsOnly])],
+    };
+  }
+
+  // Server request responses follow <X>Params -> <X>Response without exception.
+  for (const list of [unions.ServerRequest.stable, unions.ServerRequest.experimentalOnly]) {
+    for (const e of list) {
+      const types = list === unions.ServerRequest.stable ? schemaTypes : schemaTypesX;
+      const response = e.params.name?.replace(/Params$/, 'Response');
+      if (!response || !types.has(response)) throw new Error(`server request ${e.method}: no response type found`);
+      e.response = response;
+    }
+  }
+
+  // Client request results.
+  const allClient = [...unions.ClientRequest.stable, ...unions.ClientRequest.experimentalOnly];
+  const methods = new Set(allClient.map((e) => e.method));
+  for (const [method, type] of Object.entries(RESULT_OVERRIDES)) {
+    if (!methods.has(method)) throw new Error(`RESULT_OVERRIDES: ${method} is not a client request of this codex`);
+    if (!schemaTypesX.has(type)) throw new Error(`RESULT_OVERRIDES: ${method}: type ${type} does not exist`);
+  }
+  const unmapped = [];
+  for (const list of [unions.ClientRequest.stable, unions.ClientRequest.experimentalOnly]) {
+    const types = list === unions.ClientRequest.stable ? schemaTypes : schemaTypesX;
+    for (const e of list) {
+      const byParams = e.params.name?.endsWith('Params') ? e.params.name.replace(/Params$/, 'Response') : null;
+      const byMethod = `${pascalCase(e.method)}Response`;
+      if (byParams && types.has(byParams)) e.result = { name: byParams, rule: 'params' };
+      else if (types.has(byMethod)) e.result = { name: byMethod, rule: 'method' };
+      else if (RESULT_OVERRIDES[e.method] && types.has(RESULT_OVERRIDES[e.method])) {
+        e.result = { name: RESULT_OVERRIDES[e.method], rule: 'override' };
+      } else {
+        e.result = null;
+        unmapped.push(e.method);
+      }
+    }
+  }
+  return { unions, unmapped };
+}
+
+// ---------------------------------------------------------------------------------------
+// protocol/index.d.ts and protocol/experimental.d.ts
+// ---------------------------------------------------------------------------------------
+
+const q = (s) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+function paramsTs(p, ref) {
+  if (p.kind === 'none') return 'undefined';
+  // The schema lets such params be omitted or null (codex's own TS varies per method
+  // between `params?: T`, `params?: T | null` and `params: T | null`).
+  if (p.kind === 'optional') return `${ref(p.name)} | null | undefined`;
+  return ref(p.name);
+}
+
+function flatReexports(prefix, rootNames, v2Names) {
+  const collisions = [...rootNames].filter((n) => v2Names.has(n)).sort();
+  const lines = [
+    `export * from '${prefix}/index.js';`,
+    `export * from '${prefix}/v2/index.js';`,
+  ];
+  if (collisions.length) {
+    lines.push(
+      `// Defined both at the root of codex's tree and in v2/; the v2 (app-server protocol v2) one wins.`,
+      `// The root definitions stay reachable through the files under ${prefix}/.`,
+      `export type { ${collisions.join(', ')} } from '${prefix}/v2/index.js';`,
+    );
+  }
+  return { lines, collisions };
+}
+
+function experimentalDts(header, rootNamesX, v2NamesX) {
+  return [
+    header,
+    '// Types of the --experimental protocol, flattened like index.d.ts. Files that are the',
+    '// same as in the stable tree are re-used from ./types, so identical types stay identical.',
+    ...flatReexports('./types-experimental', rootNamesX, v2NamesX).lines,
+    '',
+  ].join('\n');
+}
+
+function indexDts(header, protocol, stableNames, experimentalNames) {
+  const { unions, unmapped } = protocol;
+  const { root, v2 } = stableNames;
+  const imported = { root: new Set(), v2: new Set() };
+  const ref = (name) => {
+    if (v2.has(name)) imported.v2.add(name);
+    else if (root.has(name)) imported.root.add(name);
+    else throw new Error(`type ${name} is not exported by the stable TypeScript tree`);
+    return name;
+  };
+  const refX = (name) => {
+    if (!experimentalNames.root.has(name) && !experimentalNames.v2.has(name)) {
+      throw new Error(`type ${name} is not exported by the experimental TypeScript tree`);
+    }
+    return `Exp.${name}`;
+  };
+
+  const requestEntry = (e, r) => {
+    const result = e.result ? r(e.result.name) : 'unknown';
+    const note = e.result ? '' : ' // result type not derivable from the schema';
+    return `  ${q(e.method)}: { params: ${paramsTs(e.params, r)}; result: ${result} };${note}`;
+  };
+  const body = [];
+  const iface = (name, doc, entries) => {
+    body.push(`/** ${doc} */`);
+    if (!entries.length) body.push(`export interface ${name} {}`);
+    else body.push(`export interface ${name} {`, ...entries, '}');
+    body.push('');
+  };
+
+  const cr = unions.ClientRequest;
+  iface('ClientRequestMap', `Client -> server requests of the stable API (${cr.stable.length}).`,
+    cr.stable.map((e) => requestEntry(e, ref)));
+  iface('ExperimentalClientRequestMap',
+    `Client -> server requests that exist only with \`experimentalApi\` (${cr.experimentalOnly.length}). Types from the --experimental schema.`,
+    cr.experimentalOnly.map((e) => requestEntry(e, refX)));
+
+  const sn = unions.ServerNotification;
+  const notificationEntry = (r) => (e) =>
+    `  ${q(e.method)}: ${paramsTs(e.params, r)};${e.tsOnly ? " // only in codex's TS union, not in the JSON schema" : ''}`;
+  iface('ServerNotificationMap', `Server -> client notifications: method -> params (${sn.stable.length}).`,
+    sn.stable.map(notificationEntry(ref)));
+  iface('ExperimentalServerNotificationMap',
+    `Server -> client notifications that exist only with \`experimentalApi\` (${sn.experimentalOnly.length}).`,
+    sn.experimentalOnly.map(notificationEntry(refX)));
+
+  const sr = unions.ServerRequest;
+  const serverRequestEntry = (r) => (e) => `  ${q(e.method)}: { params: ${paramsTs(e.params, r)}; response: ${r(e.response)} };`;
+  iface('ServerRequestMap', `Server -> client requests: the client answers each with \`response\` (${sr.stable.length}).`,
+    sr.stable.map(serverRequestEntry(ref)));
+  iface('ExperimentalServerRequestMap',
+    `Server -> client requests that exist only with \`experimentalApi\` (${sr.experimentalOnly.length}).`,
+    sr.experimentalOnly.map(serverRequestEntry(refX)));
+
+  const cn = unions.ClientNotification;
+  iface('ClientNotificationMap', `Client -> server notifications: method -> params (${cn.stable.length}).`,
+    cn.stable.map(notificationEntry(ref)));
+  iface('ExperimentalClientNotificationMap',
+    `Client -> server notifications that exist only with \`experimentalApi\` (${cn.experimentalOnly.length}).`,
+    cn.experimentalOnly.map(notificationEntry(refX)));
+
+  body.push(
+    'export type ClientRequestMethod = keyof ClientRequestMap;',
+    'export type ExperimentalClientRequestMethod = keyof ExperimentalClientRequestMap;',
+    'export type AnyClientRequestMap = ClientRequestMap & ExperimentalClientRequestMap;',
+    'export type AnyClientRequestMethod = keyof AnyClientRequestMap;',
+    'export type ServerNotificationMethod = keyof ServerNotificationMap;',
+    'export type ExperimentalServerNotificationMethod = keyof ExperimentalServerNotificationMap;',
+    'export type ServerRequestMethod = keyof ServerRequestMap;',
+    'export type ExperimentalServerRequestMethod = keyof ExperimentalServerRequestMap;',
+    'export type AnyServerRequestMap = ServerRequestMap & ExperimentalServerRequestMap;',
+    'export type AnyServerRequestMethod = keyof AnyServerRequestMap;',
+    'export type ClientNotificationMethod = keyof ClientNotificationMap;',
+    '',
+    '/** Params of a client request (stable or experimental). */',
+    'export type ParamsOf<M extends AnyClientRequestMethod> = AnyClientRequestMap[M][\'params\'];',
+    '/** Result of a client request (stable or experimental). */',
+    'export type ResultOf<M extends AnyClientRequestMethod> = AnyClientRequestMap[M][\'result\'];',
+    '/** Params of a server notification. */',
+    'export type NotificationParamsOf<M extends ServerNotificationMethod> = ServerNotificationMap[M];',
+    '/** Params of a server request. */',
+    'export type ServerRequestParamsOf<M extends AnyServerRequestMethod> = AnyServerRequestMap[M][\'params\'];',
+    '/** What the client answers to a server request. */',
+    'export type ServerResponseOf<M extends AnyServerRequestMethod> = AnyServerRequestMap[M][\'response\'];',
+    '',
+    '/** A server notification, discriminated on `method`. */',
+    'export type ServerNotification = {',
+    '  [M in ServerNotificationMethod]: { method: M; params: ServerNotificationMap[M] };',
+    '}[ServerNotificationMethod];',
+    '',
+  );
+
+  const { lines: reexports, collisions } = flatReexports('./types', root, v2);
+  for (const name of [...imported.root]) {
+    if (collisions.includes(name)) throw new Error(`map type ${name} is ambiguous (root and v2)`);
+  }
+  const importLines = (names, from) =>
+    names.size ? [`import type {\n${[...names].sort().map((n) => `  ${n},`).join('\n')}\n} from '${from}';`] : [];
+
+  const unmappedNote = unmapped.length
+    ? [`// Client requests whose result type could not be derived (typed \`unknown\`): ${unmapped.join(', ')}.`]
+    : ['// Every client request has a result type (see protocol/README.md for how they are derived).'];
+  for (const name of ['ClientRequest', 'ServerRequest', 'ClientNotification']) {
+    if (unions[name].tsOnly.length) {
+      unmappedNote.push(`// In codex's TS ${name} union but not in its JSON schema (not mapped): ${unions[name].tsOnly.join(', ')}.`);
+    }
+  }
+  if (unions.ServerNotification.tsOnly.length) {
+    unmappedNote.push(`// ServerNotificationMap also has ${unions.ServerNotification.tsOnly.join(', ')}, which only codex's TS union lists.`);
+  }
+
+  return [
+    header,
+    '// The protocol types of the pinned codex app-server, flattened (codex generates its v2',
+    '// types under ./types/v2), plus method maps derived from the schema unions',
+    '// ClientRequest / ServerNotification / ServerRequest / ClientNotification.',
+    ...unmappedNote,
+    '',
+    ...reexports,
+    "export * as Experimental from './experimental.js';",
+    '',
+    ...importLines(imported.root, './types/index.js'),
+    ...importLines(imported.v2, './types/v2/index.js'),
+    "import type * as Exp from './experimental.js';",
+    '',
+    ...body,
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// protocol/README.md
+// ---------------------------------------------------------------------------------------
+
+function readme(version, protocol, stats) {
+  const { unions, unmapped } = protocol;
+  const overrides = [...unions.ClientRequest.stable, ...unions.ClientRequest.experimentalOnly]
+    .filter((e) => e.result?.rule === 'override')
+    .map((e) => `- \`${e.method}\` -> \`${e.result.name}\``);
+  const byMethod = [...unions.ClientRequest.stable, ...unions.ClientRequest.experimentalOnly]
+    .filter((e) => e.result?.rule === 'method')
+    .map((e) => `\`${e.method}\``);
+  return `<!-- Generated from codex ${version} by ${SCRIPT}. Do not edit. -->
+# protocol/
+
+The app-server protocol of the pinned \`@openai/codex\` ${version}, generated by
+\`node ${SCRIPT}\`; \`node ${SCRIPT} --check\` fails when this directory is not what the
+pinned codex generates. Do not edit by hand.
+
+| path | content |
+| --- | --- |
+| \`index.d.ts\` | all stable types (flattened) + method maps (\`ClientRequestMap\`, \`ServerNotificationMap\`, \`ServerRequestMap\`, \`ClientNotificationMap\`, their \`Experimental*\` counterparts) and helpers (\`ParamsOf\`, \`ResultOf\`, \`NotificationParamsOf\`, \`ServerRequestParamsOf\`, \`ServerResponseOf\`, \`ServerNotification\`) |
+| \`experimental.d.ts\` | all types of the \`--experimental\` protocol, flattened; also \`Experimental\` in \`index.d.ts\` |
+| \`types/\` | \`codex app-server generate-ts\` (${stats.types} files), as \`.d.ts\`; v2 protocol types in \`types/v2/\` |
+| \`types-experimental/\` | \`generate-ts --experimental\`: only the ${stats.typesX} files that are new or changed, or import one that is; the rest is imported from \`types/\` |
+| \`schema/\` | \`codex app-server generate-json-schema\` (${stats.schema} files), re-serialized with 2-space indent and a \`$comment\` |
+| \`schema-experimental/\` | \`generate-json-schema --experimental\`: only the ${stats.schemaX} files that are new or differ from \`schema/\` (schema files are self-contained) |
+
+Counts: ${unions.ClientRequest.stable.length} stable client requests + ${unions.ClientRequest.experimentalOnly.length} experimental-only;
+${unions.ServerNotification.stable.length} server notifications (+${unions.ServerNotification.experimentalOnly.length});
+${unions.ServerRequest.stable.length} server requests (+${unions.ServerRequest.experimentalOnly.length});
+${unions.ClientNotification.stable.length} client notification(s) (+${unions.ClientNotification.experimentalOnly.length}).
+
+## Result types
+
+The schema names each request's params type but not its result type. A result is found by,
+in order: (1) \`<X>Params\` -> \`<X>Response\`; (2) the method in PascalCase + \`Response\`
+(${byMethod.length ? byMethod.join(', ') : 'none'});
+(3) the \`RESULT_OVERRIDES\` table in \`${SCRIPT}\` (checked against the schema on every run):
+${overrides.length ? overrides.join('\n') : '- none'}
+
+${unmapped.length ? `Not mapped (typed \`unknown\`): ${unmapped.map((m) => `\`${m}\``).join(', ')}.` : 'Every client request has a result type.'}
+Server request responses all follow \`<X>Params\` -> \`<X>Response\`.
+Params: \`undefined\` where the schema has no params, \`T | null | undefined\` where the schema
+makes them optional and nullable.
+
+## JSON schema vs codex's TypeScript unions
+
+${['ClientRequest', 'ServerNotification', 'ServerRequest', 'ClientNotification']
+  .map((n) => `- ${n}: ${unions[n].tsOnly.length ? `only in the TS union: ${unions[n].tsOnly.map((m) => `\`${m}\``).join(', ')}` : 'same methods'}`)
+  .join('\n')}
+
+Notifications only in the TS union are included in \`ServerNotificationMap\` (the server sends
+them, e.g. when raw response events are enabled); client requests only in the TS union
+(deprecated v1 methods) are left out of \`ClientRequestMap\`.
+`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Generation
+// ---------------------------------------------------------------------------------------
+
+function generate() {
+  const codex = findCodex();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-gen-'));
+  try {
+    const dirs = runGenerators(codex, work);
+    const v = codex.version;
+    const jsonComment = (flag) =>
+      `Generated from codex ${v} by ${SCRIPT} (codex app-server generate-json-schema${flag}). Do not edit.`;
+    const tsHeader = (flag) =>
+      `// Generated from codex ${v} by ${SCRIPT} (codex app-server generate-ts${flag}). Do not edit.`;
+    const header = `// Generated from codex ${v} by ${SCRIPT}. Do not edit.`;
+
+    const out = new Map();
+
+    // JSON schema.
+    const schema = readTree(dirs.schema);
+    const schemaX = readTree(dirs.schemaX);
+    const schemaOut = new Map([...schema].map(([f, t]) => [f, schemaFile(t, jsonComment(''))]));
+    for (const [f, t] of schemaOut) out.set(`schema/${f}`, t);
+    let schemaXCount = 0;
+    for (const [f, t] of schemaX) {
+      const text = schemaFile(t, jsonComment(' --experimental'));
+      if (schemaOut.get(f) !== schemaFile(t, jsonComment(''))) {
+        out.set(`schema-experimental/${f}`, text);
+        schemaXCount += 1;
+      }
+    }
+    const schemaOnlyStable = [...schema.keys()].filter((f) => !schemaX.has(f));
+    if (schemaOnlyStable.length) {
+      throw new Error(`schema files missing under --experimental: ${schemaOnlyStable.join(', ')}`);
+    }
+    // Type names = schema file basenames (each file is one exported type).
+    const namesOf = (tree) => new Set([...tree.keys()].map((f) => path.posix.basename(f, '.json')));
+
+    // TypeScript.
+    const ts = readTree(dirs.ts);
+    const tsX = readTree(dirs.tsX);
+    for (const [f, t] of stableTypes(ts, tsHeader(''))) out.set(f, t);
+    const x = experimentalTypes(ts, tsX, tsHeader(' --experimental'));
+    if (x.onlyStable.length) throw new Error(`ts files missing under --experimental: ${x.onlyStable.join(', ')}`);
+    for (const [f, t] of x.files) out.set(f, t);
+
+    const stableNames = { root: exportedNames(ts, 'index.ts'), v2: exportedNames(ts, 'v2/index.ts') };
+    const experimentalNames = { root: exportedNames(tsX, 'index.ts'), v2: exportedNames(tsX, 'v2/index.ts') };
+    const protocol = collectProtocol(dirs, namesOf(schema), namesOf(schemaX), ts, tsX);
+    out.set('index.d.ts', indexDts(header, protocol, stableNames, experimentalNames));
+    out.set('experimental.d.ts', experimentalDts(header, experimentalNames.root, experimentalNames.v2));
+    out.set('README.md', readme(v, protocol, {
+      types: ts.size,
+      typesX: x.files.size,
+      schema: schema.size,
+      schemaX: schemaXCount,
+    }));
+    return { files: sortedMap(out), protocol, version: v };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function writeTree(dir, files) {
+  for (const [rel, text] of files) {
+    const abs = path.join(dir, ...rel.split('/'));
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    fs.writeFileSync(abs, text);
+  }
+}
+
+function compareTrees(expectedDir, actualDir) {
+  const expected = new Set(listFiles(expectedDir));
+  const actual = new Set(listFiles(actualDir));
+  const missing = [...expected].filter((f) => !actual.has(f));
+  const extra = [...actual].filter((f) => !expected.has(f));
+  const changed = [...expected].filter(
+    (f) => actual.has(f) && !fs.readFileSync(path.join(expectedDir, f)).equals(fs.readFileSync(path.join(actualDir, f))),
+  );
+  return { missing, extra, changed };
+}
+
+function removeEmptyDirs(dir) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      const child = path.join(dir, entry.name);
+      removeEmptyDirs(child);
+      if (fs.readdirSync(child).length === 0) fs.rmdirSync(child);
+    }
+  }
+}
+
+function main(argv) {
+  const unknown = argv.filter((a) => a !== '--check');
+  if (unknown.length) {
+    console.error(`usage: node ${SCRIPT} [--check]\nunknown argument(s): ${unknown.join(' ')}`);
+    return 2;
+  }
+  const check = argv.includes('--check');
+  const { files, protocol, version } = generate();
+
+  if (check) {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-check-'));
+    try {
+      const fresh = path.join(tmp, 'protocol');
+      writeTree(fresh, files);
+      const { missing, extra, changed } = compareTrees(fresh, PROTOCOL_DIR);
+      if (!missing.length && !extra.length && !changed.length) {
+        console.log(`protocol/ is up to date with codex ${version} (${files.size} files)`);
+        return 0;
+      }
+      console.error(`protocol/ differs from what codex ${version} generates:`);
+      for (const f of missing) console.error(`  added    protocol/${f}   (generated, missing from protocol/)`);
+      for (const f of extra) console.error(`  removed  protocol/${f}   (in protocol/, not generated)`);
+      for (const f of changed) console.error(`  changed  protocol/${f}`);
+      console.error(`${missing.length} added, ${extra.length} removed, ${changed.length} changed; run \`node ${SCRIPT}\``);
+      return 1;
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  // Write only what changed and delete what is no longer generated.
+  const existing = new Set(listFiles(PROTOCOL_DIR));
+  let written = 0;
+  for (const [rel, text] of files) {
+    const abs = path.join(PROTOCOL_DIR, ...rel.split('/'));
+    if (existing.has(rel) && fs.readFileSync(abs, 'utf8') === text) continue;
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    fs.writeFileSync(abs, text);
+    written += 1;
+  }
+  let removed = 0;
+  for (const rel of existing) {
+    if (!files.has(rel)) {
+      fs.rmSync(path.join(PROTOCOL_DIR, ...rel.split('/')));
+      removed += 1;
+    }
+  }
+  if (fs.existsSync(PROTOCOL_DIR)) removeEmptyDirs(PROTOCOL_DIR);
+  const { unions, unmapped } = protocol;
+  console.log(
+    `protocol/ from codex ${version}: ${files.size} files (${written} written, ${removed} removed); ` +
+      `client requests ${unions.ClientRequest.stable.length} stable + ${unions.ClientRequest.experimentalOnly.length} experimental, ` +
+      `notifications ${unions.ServerNotification.stable.length}, server requests ${unions.ServerRequest.stable.length}` +
+      ` + ${unions.ServerRequest.experimentalOnly.length} experimental`,
+  );
+  if (unmapped.length) console.log(`result type not mapped (unknown): ${unmapped.join(', ')}`);
+  return 0;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (err) {
+  console.error(`${SCRIPT}: ${err instanceof Error ? err.message : err}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,68 @@
+//! Feeds an event stream to a JavaScript callback, a batch per wake-up of the JS thread.
+
+use std::sync::Arc;
+
+use app_server_client::{EventStream, Notification};
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::Status;
+use tokio::task::JoinHandle;
+
+/// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
+pub type BatchCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+/// Most events carried by one crossing into JavaScript.
+pub const MAX_BATCH: usize = 4096;
+
+/// `[frame,frame,...]`: the frames are the server's own JSON text, copied once.
+pub fn batch_json(batch: &[Arc<Notification>]) -> String {
+    let len = batch.iter().map(|n| n.raw.len() + 1).sum::<usize>() + 2;
+    let mut out = String::with_capacity(len);
+    out.push('[');
+    for (i, n) in batch.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&n.raw);
+    }
+    out.push(']');
+    out
+}
+
+/// The agent-message text deltas of a batch, concatenated.
+pub fn batch_text(batch: &[Arc<Notification>]) -> String {
+    let mut out = String::new();
+    for n in batch {
+        if n.method() == "item/agentMessage/delta" {
+            if let Some(delta) = &n.detail.delta {
+                out.push_str(delta);
+            }
+        }
+    }
+    out
+}
+
+/// Runs until the stream ends or the callback's environment goes away. Waiting for each call
+/// to finish before taking the next batch is what makes batches grow when JavaScript is busy.
+pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<EndCallback>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let end = loop {
+            match stream.next_batch(MAX_BATCH).await {
+                Ok(Some(batch)) => {
+                    if let Err(e) = callback.call_async_catch(batch_json(&batch)).await {
+                        if e.status == Status::Closing {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(crate::errors::detail_json(&e)),
+            }
+        };
+        if let Some(on_end) = on_end {
+            let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
+        }
+    })
+}
+
+/// `(errorDetailJson: string) => void`: called once when a pumped stream ends ('' = normally).
+pub type EndCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
