@@ -4,6 +4,8 @@
 // main.js adds (iteration, signals, listeners). Protocol types come from ./protocol.
 
 import type * as P from './protocol/index.js'
+// Names used by the generated class declarations below.
+import type { InitializeResponse, ThreadStartParams, ThreadStartResponse } from './protocol/index.js'
 
 export type * from './protocol/index.js'
 /** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */
@@ -144,10 +146,9 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Session {
   /**
    * Starts (or connects to) an app-server and runs the `initialize` handshake.
-   *
-   * `notificationSink` receives every notification from the start, as JSON batches.
+   * (Natively it also takes the notification sink that main.js passes.)
    */
-  static create(options?: SessionOptions | undefined | null, notificationSink?: ((batch: string) => void) | null, onSinkEnd?: ((errorDetail: string) => void) | null): Promise<Session>
+  static create(options?: SessionOptions): Promise<Session>
   /** The server's `initialize` response: userAgent, codexHome, platformFamily, platformOs. */
   get info(): InitializeResponse
   /** True once the session is closed or its connection is gone. */
@@ -159,12 +160,12 @@ export declare class Session {
   /** Starts a thread that is not persisted. */
   startEphemeralThread(params?: ThreadStartParams): Promise<Thread>
   /** Sends a notification to the server. */
-  notify(method: string, params?: unknown): JsResult<undefined>
+  notify(method: string, params?: unknown): void
   /**
    * Ends the session: pending work settles with `SESSION_CLOSED`, the server gets stdin
    * EOF, then SIGTERM, then SIGKILL. Idempotent.
    */
-  close(): Promise<JsResult<undefined>>
+  close(): Promise<void>
 }
 
 /** A conversation on a session. */
@@ -179,9 +180,9 @@ export declare class Turn {
   get id(): string
   get threadId(): string
   /** Asks the server to stop the turn; it then completes with status `interrupted`. */
-  interrupt(): Promise<JsResult<undefined>>
+  interrupt(): Promise<void>
   /** Adds input to the running turn. */
-  steer(input: Input): Promise<JsResult<undefined>>
+  steer(input: Input): Promise<void>
   /** True once the turn has ended. */
   get finished(): boolean
 }

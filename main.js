@@ -78,8 +78,6 @@ function call(fn) {
   } catch (err) {
     throw decorate(err)
   }
-  // napi-rs hands back (rather than throws) an error from a function that returns a promise.
-  if (result instanceof Error) throw decorate(result)
   if (result && typeof result.then === 'function') {
     return result.then(undefined, (err) => {
       throw decorate(err)

@@ -4,6 +4,8 @@
 // main.js adds (iteration, signals, listeners). Protocol types come from ./protocol.
 
 import type * as P from './protocol/index.js'
+// Names used by the generated class declarations below.
+import type { InitializeResponse, ThreadStartParams, ThreadStartResponse } from './protocol/index.js'
 
 export type * from './protocol/index.js'
 /** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */

@@ -33,19 +33,19 @@ pub fn to_napi(e: Error) -> napi::Error {
     err
 }
 
-pub type JsResult<T> = napi::Result<T>;
+
 
 pub trait IntoJs<T> {
-    fn js(self) -> JsResult<T>;
+    fn js(self) -> napi::Result<T>;
 }
 
 impl<T> IntoJs<T> for Result<T, Error> {
-    fn js(self) -> JsResult<T> {
+    fn js(self) -> napi::Result<T> {
         self.map_err(to_napi)
     }
 }
 
 /// Raw JSON from the server to a value napi can hand to JavaScript.
-pub fn raw_to_value(raw: &serde_json::value::RawValue) -> JsResult<Value> {
+pub fn raw_to_value(raw: &serde_json::value::RawValue) -> napi::Result<Value> {
     serde_json::from_str(raw.get()).map_err(|e| to_napi(Error::Protocol(e.to_string())))
 }

@@ -3,11 +3,12 @@ use std::sync::{Arc, Mutex};
 use app_server_client as core;
 use napi::bindgen_prelude::{Function, PromiseRaw};
 use napi::{Env, Status};
+use napi::Result;
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
 
-use crate::errors::{raw_to_value, to_napi, IntoJs, JsResult};
+use crate::errors::{raw_to_value, to_napi, IntoJs};
 use crate::pump::{self, BatchCallback};
 use crate::thread::Thread;
 
@@ -27,7 +28,7 @@ impl Drop for Session {
     }
 }
 
-pub(crate) fn params_object(name: &str, params: Option<Value>) -> JsResult<Map<String, Value>> {
+pub(crate) fn params_object(name: &str, params: Option<Value>) -> Result<Map<String, Value>> {
     match params {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
@@ -35,17 +36,16 @@ pub(crate) fn params_object(name: &str, params: Option<Value>) -> JsResult<Map<S
     }
 }
 
-fn batch_callback(f: Function<String, ()>) -> JsResult<BatchCallback> {
+fn batch_callback(f: Function<String, ()>) -> Result<BatchCallback> {
     f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()
 }
 
 #[napi]
 impl Session {
     /// Starts (or connects to) an app-server and runs the `initialize` handshake.
-    ///
-    /// `notificationSink` receives every notification from the start, as JSON batches.
+    /// (Natively it also takes the notification sink that main.js passes.)
     #[napi(
-        ts_args_type = "options?: SessionOptions | undefined | null, notificationSink?: ((batch: string) => void) | null, onSinkEnd?: ((errorDetail: string) => void) | null",
+        ts_args_type = "options?: SessionOptions",
         ts_return_type = "Promise<Session>"
     )]
     pub fn create<'env>(
@@ -53,7 +53,7 @@ impl Session {
         options: Option<Value>,
         notification_sink: Option<Function<String, ()>>,
         on_sink_end: Option<Function<String, ()>>,
-    ) -> JsResult<PromiseRaw<'env, Session>> {
+    ) -> Result<PromiseRaw<'env, Session>> {
         let sink = notification_sink.map(batch_callback).transpose()?;
         let on_end = on_sink_end.map(batch_callback).transpose()?;
         // If this JavaScript environment ends (process exit, worker terminated) while the
@@ -101,21 +101,21 @@ impl Session {
 
     /// Starts a new thread.
     #[napi(ts_args_type = "params?: ThreadStartParams", ts_return_type = "Promise<Thread>")]
-    pub async fn start_thread(&self, params: Option<Value>) -> JsResult<Thread> {
+    pub async fn start_thread(&self, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
         Ok(Thread::new(self.inner.start_thread(params).await.js()?))
     }
 
     /// Starts a thread that is not persisted.
     #[napi(ts_args_type = "params?: ThreadStartParams", ts_return_type = "Promise<Thread>")]
-    pub async fn start_ephemeral_thread(&self, params: Option<Value>) -> JsResult<Thread> {
+    pub async fn start_ephemeral_thread(&self, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
         Ok(Thread::new(self.inner.start_ephemeral_thread(params).await.js()?))
     }
 
     /// Sends any request (params as JSON text); resolves with the result as JSON text.
     #[napi(js_name = "_request", skip_typescript)]
-    pub async fn request(&self, method: String, params_json: String, timeout_ms: Option<f64>) -> JsResult<String> {
+    pub async fn request(&self, method: String, params_json: String, timeout_ms: Option<f64>) -> Result<String> {
         let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
         if serde_json::from_str::<&serde_json::value::RawValue>(&params_json).is_err() {
             return Err(to_napi(core::Error::invalid_argument("params", "must be JSON-serialisable")));
@@ -126,7 +126,7 @@ impl Session {
 
     /// Sends a notification to the server.
     #[napi(ts_args_type = "method: string, params?: unknown")]
-    pub fn notify(&self, method: String, params: Option<Value>) -> JsResult<()> {
+    pub fn notify(&self, method: String, params: Option<Value>) -> Result<()> {
         let params = params.map(|p| p.to_string());
         self.inner.connection().notify(&method, params.as_deref()).js()
     }
@@ -138,7 +138,7 @@ impl Session {
         skip_typescript,
         ts_args_type = "sink: ((batch: string) => void) | null, onEnd?: ((errorDetail: string) => void) | null"
     )]
-    pub fn set_notification_sink(&self, sink: Option<Function<String, ()>>, on_end: Option<Function<String, ()>>) -> JsResult<()> {
+    pub fn set_notification_sink(&self, sink: Option<Function<String, ()>>, on_end: Option<Function<String, ()>>) -> Result<()> {
         let mut slot = self.notification_pump.lock().map_err(|_| napi::Error::new(Status::GenericFailure, "poisoned"))?;
         if let Some(old) = slot.take() {
             old.abort();
@@ -161,7 +161,7 @@ impl Session {
     /// Ends the session: pending work settles with `SESSION_CLOSED`, the server gets stdin
     /// EOF, then SIGTERM, then SIGKILL. Idempotent.
     #[napi]
-    pub async fn close(&self) -> JsResult<()> {
+    pub async fn close(&self) -> Result<()> {
         if let Some(p) = self.notification_pump.lock().ok().and_then(|mut p| p.take()) {
             p.abort();
         }

@@ -1,10 +1,11 @@
 use app_server_client as core;
 use napi::bindgen_prelude::{Function, PromiseRaw};
 use napi::Env;
+use napi::Result;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::errors::{raw_to_value, IntoJs, JsResult};
+use crate::errors::{raw_to_value, IntoJs};
 use crate::pump;
 use crate::session::params_object;
 use crate::turn::Turn;
@@ -42,7 +43,7 @@ impl Thread {
         input: Value,
         params: Option<Value>,
         on_event: Option<Function<String, ()>>,
-    ) -> JsResult<PromiseRaw<'env, Turn>> {
+    ) -> Result<PromiseRaw<'env, Turn>> {
         let callback = on_event
             .map(|f| f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build())
             .transpose()?;

@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
 use app_server_client as core;
+use napi::Result;
 use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
-use crate::errors::{to_napi, IntoJs, JsResult};
+use crate::errors::{to_napi, IntoJs};
 use crate::pump::{batch_json, batch_text, MAX_BATCH};
 
 /// A running turn. Its events are read through the JavaScript iterator (`for await`).
@@ -30,7 +31,7 @@ impl Turn {
         Turn { inner: Arc::new(inner), stream: AsyncMutex::new(None), event_pump }
     }
 
-    async fn next<T>(&self, pick: impl Fn(&mut core::EventStream, Vec<Arc<core::Notification>>) -> Option<T>) -> JsResult<Option<T>> {
+    async fn next<T>(&self, pick: impl Fn(&mut core::EventStream, Vec<Arc<core::Notification>>) -> Option<T>) -> Result<Option<T>> {
         let mut slot = self.stream.lock().await;
         if slot.is_none() {
             *slot = self.inner.take_events();
@@ -63,13 +64,13 @@ impl Turn {
 
     /// The next batch of this turn's events as a JSON array, or `null` after `turn/completed`.
     #[napi(js_name = "_nextBatch", skip_typescript)]
-    pub async fn next_batch(&self) -> JsResult<Option<String>> {
+    pub async fn next_batch(&self) -> Result<Option<String>> {
         self.next(|_, batch| Some(batch_json(&batch))).await
     }
 
     /// The agent-message text deltas that arrived since the last call, or `null` at the end.
     #[napi(js_name = "_nextText", skip_typescript)]
-    pub async fn next_text(&self) -> JsResult<Option<String>> {
+    pub async fn next_text(&self) -> Result<Option<String>> {
         self.next(|_, batch| Some(batch_text(&batch)).filter(|t| !t.is_empty())).await
     }
 
@@ -85,7 +86,7 @@ impl Turn {
     /// Resolves when the turn ends. A `timeoutMs` stops waiting (REQUEST_TIMEOUT) without
     /// touching the turn; calling again later still gets the result.
     #[napi(js_name = "_result", skip_typescript)]
-    pub async fn result(&self, timeout_ms: Option<f64>) -> JsResult<String> {
+    pub async fn result(&self, timeout_ms: Option<f64>) -> Result<String> {
         let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
         let result = self.inner.result(timeout).await.js()?;
         serde_json::to_string(&*result).map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
@@ -93,13 +94,13 @@ impl Turn {
 
     /// Asks the server to stop the turn; it then completes with status `interrupted`.
     #[napi]
-    pub async fn interrupt(&self) -> JsResult<()> {
+    pub async fn interrupt(&self) -> Result<()> {
         self.inner.interrupt().await.js()
     }
 
     /// Adds input to the running turn.
     #[napi(ts_args_type = "input: Input")]
-    pub async fn steer(&self, input: Value) -> JsResult<()> {
+    pub async fn steer(&self, input: Value) -> Result<()> {
         let input = core::Input::from_json(input).js()?;
         self.inner.steer(input).await.js()
     }
