@@ -44,7 +44,7 @@ pub fn batch_text(batch: &[Arc<Notification>]) -> String {
 /// Runs until the stream ends or the callback's environment goes away. Waiting for each call
 /// to finish before taking the next batch is what makes batches grow when JavaScript is busy.
 pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<EndCallback>) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    napi::bindgen_prelude::spawn(async move {
         let end = loop {
             match stream.next_batch(MAX_BATCH).await {
                 Ok(Some(batch)) => {

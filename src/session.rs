@@ -61,7 +61,7 @@ impl Session {
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
         env.add_env_cleanup_hook(Arc::clone(&teardown_slot), |slot| {
             if let Some(session) = slot.lock().ok().and_then(|s| s.clone()).and_then(|w| w.upgrade()) {
-                session.kill_now();
+                napi::bindgen_prelude::within_runtime_if_available(|| session.kill_now());
             }
         })?;
         env.spawn_future(async move {

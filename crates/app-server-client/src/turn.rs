@@ -38,6 +38,8 @@ pub(crate) struct TurnShared {
     pub(crate) turn_id: String,
     state: Mutex<TurnState>,
     outcome: watch::Sender<Outcome>,
+    /// Set once the server has announced the turn (`turn/started`) or it has ended.
+    started: watch::Sender<bool>,
 }
 
 struct TurnState {
@@ -117,11 +119,13 @@ impl Accumulator {
 impl TurnShared {
     pub(crate) fn new(thread_id: String, turn_id: String, outlets: Vec<Outlet>) -> Arc<TurnShared> {
         let (outcome, _) = watch::channel(None);
+        let (started, _) = watch::channel(false);
         Arc::new(TurnShared {
             thread_id,
             turn_id,
             state: Mutex::new(TurnState { outlets, acc: Accumulator::default(), finished: false }),
             outcome,
+            started,
         })
     }
 
@@ -133,6 +137,9 @@ impl TurnShared {
         }
         state.acc.observe(&n);
         let last = n.method() == "turn/completed";
+        if last || n.method() == "turn/started" {
+            self.started.send_replace(true);
+        }
         for outlet in &state.outlets {
             // A consumer that went away simply stops receiving.
             let _ = outlet.send(Arc::clone(&n));
@@ -156,6 +163,7 @@ impl TurnShared {
         state.finished = true;
         state.outlets.clear();
         drop(state);
+        self.started.send_replace(true);
         self.outcome.send_replace(Some(Err(error)));
     }
 
@@ -284,7 +292,13 @@ impl Turn {
     }
 
     /// Asks the server to stop the turn; it then completes with status `interrupted`.
+    /// The server ignores an interrupt that comes before it has announced the turn, so this
+    /// first waits for `turn/started`; on a turn that has already ended it does nothing.
     pub async fn interrupt(&self) -> Result<()> {
+        let _ = self.shared.started.subscribe().wait_for(|s| *s).await;
+        if self.is_finished() {
+            return Ok(());
+        }
         let params = serde_json::json!({ "threadId": self.thread_id(), "turnId": self.id() });
         self.conn.request("turn/interrupt", &params, None).await.map(drop)
     }
