@@ -66,3 +66,28 @@ pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<En
 
 /// `(errorDetailJson: string) => void`: called once when a pumped stream ends ('' = normally).
 pub type EndCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+/// Benchmark hooks: the same batch of `count` copies of `frame` in each payload form that
+/// could cross into JavaScript. Used by bench/payload.mjs to choose the event path's form.
+#[napi_derive::napi(js_name = "_benchBatchJson", skip_typescript)]
+pub fn bench_batch_json(frame: String, count: u32) -> napi::Result<String> {
+    let batch = bench_batch(&frame, count)?;
+    Ok(batch_json(&batch))
+}
+
+#[napi_derive::napi(js_name = "_benchBatchObjects", skip_typescript)]
+pub fn bench_batch_objects(frame: String, count: u32) -> napi::Result<Vec<serde_json::Value>> {
+    let batch = bench_batch(&frame, count)?;
+    batch
+        .iter()
+        .map(|n| serde_json::from_str(&n.raw).map_err(|e| napi::Error::from_reason(e.to_string())))
+        .collect()
+}
+
+fn bench_batch(frame: &str, count: u32) -> napi::Result<Vec<Arc<Notification>>> {
+    let n = match app_server_client::frame::decode(frame) {
+        Ok(app_server_client::frame::Incoming::Notification(n)) => Arc::new(n),
+        _ => return Err(napi::Error::from_reason("not a notification frame")),
+    };
+    Ok((0..count).map(|_| Arc::clone(&n)).collect())
+}
