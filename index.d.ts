@@ -5,7 +5,24 @@
 
 import type * as P from './protocol/index.js'
 // Names used by the generated class declarations below.
-import type { InitializeResponse, ThreadStartParams, ThreadStartResponse } from './protocol/index.js'
+import type {
+  ConfigReadParams,
+  ConfigReadResponse,
+  GetAccountParams,
+  GetAccountRateLimitsResponse,
+  GetAccountResponse,
+  InitializeResponse,
+  LoginAccountResponse,
+  ModelListParams,
+  ModelListResponse,
+  ThreadForkParams,
+  ThreadListParams,
+  ThreadListResponse,
+  ThreadReadResponse,
+  ThreadResumeParams,
+  ThreadStartParams,
+  ThreadStartResponse,
+} from './protocol/index.js'
 
 export type * from './protocol/index.js'
 /** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */
@@ -107,6 +124,16 @@ export interface Session {
     method: M,
     options?: { predicate?: (params: ParamsOfNotification<M>) => boolean; timeoutMs?: number; signal?: AbortSignal },
   ): Promise<ParamsOfNotification<M>>
+  /**
+   * `command/exec`: runs `command` (argv) outside any thread, in the server's sandbox.
+   * `onOutput` receives stdout/stderr chunks as they come (streamed output).
+   */
+  exec(
+    command: string[],
+    options?: Omit<P.CommandExecParams, 'command' | 'processId' | 'streamStdoutStderr'> & {
+      onOutput?: (chunk: { stream: P.CommandExecOutputStream; data: Buffer }) => void
+    },
+  ): Promise<P.CommandExecResponse>
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -159,6 +186,30 @@ export declare class Session {
   startThread(params?: ThreadStartParams): Promise<Thread>
   /** Starts a thread that is not persisted. */
   startEphemeralThread(params?: ThreadStartParams): Promise<Thread>
+  /** Opens an existing thread (`thread/resume`) to run more turns on it. */
+  resumeThread(threadId: string, params?: Omit<ThreadResumeParams, 'threadId'>): Promise<Thread>
+  /** A new thread with the history of `threadId` (`thread/fork`). */
+  forkThread(threadId: string, params?: Omit<ThreadForkParams, 'threadId'>): Promise<Thread>
+  /** `thread/read`; with `includeTurns` the thread's turns and items too. */
+  readThread(threadId: string, options?: { includeTurns?: boolean }): Promise<ThreadReadResponse>
+  /** `thread/list`: stored threads (archived ones with `archived: true`). */
+  listThreads(params?: ThreadListParams): Promise<ThreadListResponse>
+  /** `thread/archive`. */
+  archiveThread(threadId: string): Promise<void>
+  /** `thread/unarchive`: the thread, ready to use. */
+  unarchiveThread(threadId: string): Promise<Thread>
+  /** `model/list`. */
+  listModels(params?: ModelListParams): Promise<ModelListResponse>
+  /** `account/read`. */
+  readAccount(params?: GetAccountParams): Promise<GetAccountResponse>
+  /** `account/login/start` with an API key. */
+  loginWithApiKey(apiKey: string): Promise<LoginAccountResponse>
+  /** `account/logout`. */
+  logout(): Promise<void>
+  /** `account/rateLimits/read`. */
+  readRateLimits(): Promise<GetAccountRateLimitsResponse>
+  /** `config/read`: the effective configuration. */
+  readConfig(params?: ConfigReadParams): Promise<ConfigReadResponse>
   /** Sends a notification to the server. */
   notify(method: string, params?: unknown): void
   /**
@@ -173,6 +224,20 @@ export declare class Thread {
   get id(): string
   /** The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`). */
   get opened(): ThreadStartResponse
+  /** `thread/read` of this thread. */
+  read(options?: { includeTurns?: boolean }): Promise<ThreadReadResponse>
+  /** A new thread with this one's history (`thread/fork`). */
+  fork(params?: Omit<ThreadForkParams, 'threadId'>): Promise<Thread>
+  /** Drops the last `numTurns` turns from the thread's history. */
+  rollback(numTurns: number): Promise<void>
+  archive(): Promise<void>
+  unarchive(): Promise<void>
+  /** `thread/name/set`. */
+  setName(name: string): Promise<void>
+  /** Starts compacting the thread's history (`thread/compact/start`). */
+  compact(): Promise<void>
+  /** Stops this connection receiving the thread's events (`thread/unsubscribe`). */
+  unsubscribe(): Promise<void>
 }
 
 /** A running turn. Its events are read through the JavaScript iterator (`for await`). */

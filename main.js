@@ -358,13 +358,13 @@ function toJson(value, name) {
   }
 }
 
-Session.prototype.request = function request(method, params, options) {
+Session.prototype.request = async function request(method, params, options) {
   const { signal, timeoutMs } = optionsObject(options, 'options')
   if (typeof method !== 'string' || method === '') throw invalidArgument('method', 'must be a non-empty string')
   checkSignal(signal, 'options.signal')
   checkTimeout(timeoutMs, 'options.timeoutMs')
-  if (signal?.aborted) return Promise.reject(abortError(signal))
-  const pending = this._request(method, toJson(params, 'params'), timeoutMs).then(JSON.parse)
+  if (signal?.aborted) throw abortError(signal)
+  const pending = this._request(method, toJson(params, 'params'), timeoutMs)
   return withSignal(pending, signal)
 }
 
@@ -381,12 +381,40 @@ Session.prototype.close = async function close() {
 
 // Threads remember their session (for reporting errors of their turns' callbacks).
 const threadSessions = new WeakMap()
-for (const name of ['startThread', 'startEphemeralThread']) {
+for (const name of ['startThread', 'startEphemeralThread', 'resumeThread', 'forkThread', 'unarchiveThread']) {
   const original = Session.prototype[name]
   Session.prototype[name] = async function openThread(...args) {
     const thread = await original.apply(this, args)
     threadSessions.set(thread, this)
     return thread
+  }
+}
+const nativeFork = Thread.prototype.fork
+Thread.prototype.fork = async function fork(params) {
+  const thread = await nativeFork.call(this, params)
+  const session = threadSessions.get(this)
+  if (session) threadSessions.set(thread, session)
+  return thread
+}
+
+// command/exec, with its output streamed to `onOutput` when given.
+let execCounter = 0
+Session.prototype.exec = async function exec(command, options) {
+  const { onOutput, ...params } = optionsObject(options, 'options')
+  checkFunction(onOutput, 'options.onOutput')
+  if (!Array.isArray(command) || command.some((c) => typeof c !== 'string')) {
+    throw invalidArgument('command', 'must be an array of strings (argv)')
+  }
+  if (!onOutput) return this._exec(command, params)
+  const processId = `codex-native-exec-${process.pid}-${++execCounter}`
+  const off = this.onNotification('command/exec/outputDelta', (n) => {
+    if (n.params.processId !== processId) return
+    onOutput({ stream: n.params.stream, data: Buffer.from(n.params.deltaBase64 ?? '', 'base64') })
+  })
+  try {
+    return await this._exec(command, { ...params, processId, streamStdoutStderr: true })
+  } finally {
+    off()
   }
 }
 
@@ -525,7 +553,7 @@ Turn.prototype.result = function result(options) {
   checkSignal(signal, 'options.signal')
   checkTimeout(timeoutMs, 'options.timeoutMs')
   if (signal) interruptOnAbort(this, signal)
-  return this._result(timeoutMs).then(JSON.parse)
+  return this._result(timeoutMs)
 }
 
 // ---------------------------------------------------------------------------------------------

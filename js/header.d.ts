@@ -5,7 +5,24 @@
 
 import type * as P from './protocol/index.js'
 // Names used by the generated class declarations below.
-import type { InitializeResponse, ThreadStartParams, ThreadStartResponse } from './protocol/index.js'
+import type {
+  ConfigReadParams,
+  ConfigReadResponse,
+  GetAccountParams,
+  GetAccountRateLimitsResponse,
+  GetAccountResponse,
+  InitializeResponse,
+  LoginAccountResponse,
+  ModelListParams,
+  ModelListResponse,
+  ThreadForkParams,
+  ThreadListParams,
+  ThreadListResponse,
+  ThreadReadResponse,
+  ThreadResumeParams,
+  ThreadStartParams,
+  ThreadStartResponse,
+} from './protocol/index.js'
 
 export type * from './protocol/index.js'
 /** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */
@@ -107,6 +124,16 @@ export interface Session {
     method: M,
     options?: { predicate?: (params: ParamsOfNotification<M>) => boolean; timeoutMs?: number; signal?: AbortSignal },
   ): Promise<ParamsOfNotification<M>>
+  /**
+   * `command/exec`: runs `command` (argv) outside any thread, in the server's sandbox.
+   * `onOutput` receives stdout/stderr chunks as they come (streamed output).
+   */
+  exec(
+    command: string[],
+    options?: Omit<P.CommandExecParams, 'command' | 'processId' | 'streamStdoutStderr'> & {
+      onOutput?: (chunk: { stream: P.CommandExecOutputStream; data: Buffer }) => void
+    },
+  ): Promise<P.CommandExecResponse>
   [Symbol.asyncDispose](): Promise<void>
 }
 

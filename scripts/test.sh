@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo test --locked -p app-server-client
+timeout 900 cargo test --locked -p app-server-client
 pnpm test

@@ -49,3 +49,25 @@ impl<T> IntoJs<T> for Result<T, Error> {
 pub fn raw_to_value(raw: &serde_json::value::RawValue) -> napi::Result<Value> {
     serde_json::from_str(raw.get()).map_err(|e| to_napi(Error::Protocol(e.to_string())))
 }
+
+/// Spawns `fut` and resolves the promise with the JSON text it yields, parsed by V8's
+/// `JSON.parse` on the JavaScript thread (cheaper than building objects through napi, and
+/// it keeps the server's key order).
+pub fn json_promise<'env, F>(env: &'env napi::Env, fut: F) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::Unknown<'env>>>
+where
+    F: std::future::Future<Output = napi::Result<String>> + Send + 'static,
+{
+    env.spawn_future_with_callback(fut, |env, text| parse_json(env, text))
+}
+
+fn parse_json<'env>(env: &'env napi::Env, text: String) -> napi::Result<napi::Unknown<'env>> {
+    use napi::bindgen_prelude::{Function, JsObjectValue, Object};
+    let json: Object = env.get_global()?.get_named_property("JSON")?;
+    let parse: Function<String, napi::Unknown> = json.get_named_property("parse")?;
+    parse.call(text)
+}
+
+/// `fut`'s raw JSON result as text, for [`json_promise`].
+pub async fn raw_text(fut: impl std::future::Future<Output = Result<Box<serde_json::value::RawValue>, Error>>) -> napi::Result<String> {
+    fut.await.map(|raw| raw.get().to_owned()).map_err(to_napi)
+}

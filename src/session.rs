@@ -2,13 +2,13 @@ use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
 use napi::bindgen_prelude::{Function, PromiseRaw};
-use napi::{Env, Status};
+use napi::{Env, Status, Unknown};
 use napi::Result;
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
 
-use crate::errors::{raw_to_value, to_napi, IntoJs};
+use crate::errors::{json_promise, raw_text, raw_to_value, to_napi, IntoJs};
 use crate::pump::{self, BatchCallback};
 use crate::thread::Thread;
 
@@ -33,6 +33,16 @@ pub(crate) fn params_object(name: &str, params: Option<Value>) -> Result<Map<Str
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
         Some(_) => Err(to_napi(core::Error::invalid_argument(name, "must be an object"))),
+    }
+}
+
+/// `{ includeTurns?: boolean }`.
+pub(crate) fn include_turns(options: Option<Value>) -> Result<bool> {
+    let options = params_object("options", options)?;
+    match options.get("includeTurns") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(to_napi(core::Error::invalid_argument("options.includeTurns", "must be a boolean"))),
     }
 }
 
@@ -113,15 +123,117 @@ impl Session {
         Ok(Thread::new(self.inner.start_ephemeral_thread(params).await.js()?))
     }
 
-    /// Sends any request (params as JSON text); resolves with the result as JSON text.
+    /// Opens an existing thread (`thread/resume`) to run more turns on it.
+    #[napi(ts_args_type = "threadId: string, params?: Omit<ThreadResumeParams, 'threadId'>", ts_return_type = "Promise<Thread>")]
+    pub async fn resume_thread(&self, thread_id: String, params: Option<Value>) -> Result<Thread> {
+        let params = params_object("params", params)?;
+        Ok(Thread::new(self.inner.resume_thread(&thread_id, params).await.js()?))
+    }
+
+    /// A new thread with the history of `threadId` (`thread/fork`).
+    #[napi(ts_args_type = "threadId: string, params?: Omit<ThreadForkParams, 'threadId'>", ts_return_type = "Promise<Thread>")]
+    pub async fn fork_thread(&self, thread_id: String, params: Option<Value>) -> Result<Thread> {
+        let params = params_object("params", params)?;
+        Ok(Thread::new(self.inner.fork_thread(&thread_id, params).await.js()?))
+    }
+
+    /// `thread/read`; with `includeTurns` the thread's turns and items too.
+    #[napi(ts_args_type = "threadId: string, options?: { includeTurns?: boolean }", ts_return_type = "Promise<ThreadReadResponse>")]
+    pub fn read_thread<'env>(&self, env: &'env Env, thread_id: String, options: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move {
+            let include_turns = include_turns(options)?;
+            raw_text(session.read_thread(&thread_id, include_turns)).await
+        })
+    }
+
+    /// `thread/list`: stored threads (archived ones with `archived: true`).
+    #[napi(ts_args_type = "params?: ThreadListParams", ts_return_type = "Promise<ThreadListResponse>")]
+    pub fn list_threads<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.list_threads(params_object("params", params)?)).await })
+    }
+
+    /// `thread/archive`.
+    #[napi]
+    pub async fn archive_thread(&self, thread_id: String) -> Result<()> {
+        self.inner.archive_thread(&thread_id).await.js()
+    }
+
+    /// `thread/unarchive`: the thread, ready to use.
+    #[napi(ts_return_type = "Promise<Thread>")]
+    pub async fn unarchive_thread(&self, thread_id: String) -> Result<Thread> {
+        Ok(Thread::new(self.inner.unarchive_thread(&thread_id).await.js()?))
+    }
+
+    /// `model/list`.
+    #[napi(ts_args_type = "params?: ModelListParams", ts_return_type = "Promise<ModelListResponse>")]
+    pub fn list_models<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.list_models(params_object("params", params)?)).await })
+    }
+
+    /// `command/exec`: runs `command` (argv) outside any thread; resolves with exit code and output.
+    #[napi(
+        js_name = "_exec",
+        skip_typescript
+    )]
+    pub fn exec<'env>(&self, env: &'env Env, command: Vec<String>, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.exec(command, params_object("options", params)?)).await })
+    }
+
+    /// `account/read`.
+    #[napi(ts_args_type = "params?: GetAccountParams", ts_return_type = "Promise<GetAccountResponse>")]
+    pub fn read_account<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.read_account(params_object("params", params)?)).await })
+    }
+
+    /// `account/login/start` with an API key.
+    #[napi(ts_return_type = "Promise<LoginAccountResponse>")]
+    pub fn login_with_api_key<'env>(&self, env: &'env Env, api_key: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.login_with_api_key(&api_key)).await })
+    }
+
+    /// `account/logout`.
+    #[napi]
+    pub async fn logout(&self) -> Result<()> {
+        self.inner.logout().await.js()
+    }
+
+    /// `account/rateLimits/read`.
+    #[napi(ts_return_type = "Promise<GetAccountRateLimitsResponse>")]
+    pub fn read_rate_limits<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.read_rate_limits()).await })
+    }
+
+    /// `config/read`: the effective configuration.
+    #[napi(ts_args_type = "params?: ConfigReadParams", ts_return_type = "Promise<ConfigReadResponse>")]
+    pub fn read_config<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move { raw_text(session.read_config(params_object("params", params)?)).await })
+    }
+
+    /// Sends any request (params as JSON text); resolves with the parsed result.
     #[napi(js_name = "_request", skip_typescript)]
-    pub async fn request(&self, method: String, params_json: String, timeout_ms: Option<f64>) -> Result<String> {
-        let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
-        if serde_json::from_str::<&serde_json::value::RawValue>(&params_json).is_err() {
-            return Err(to_napi(core::Error::invalid_argument("params", "must be JSON-serialisable")));
-        }
-        let result = self.inner.request(&method, &params_json, timeout).await.js()?;
-        Ok(result.get().to_owned())
+    pub fn request<'env>(
+        &self,
+        env: &'env Env,
+        method: String,
+        params_json: String,
+        timeout_ms: Option<f64>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let session = self.inner.clone();
+        json_promise(env, async move {
+            let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
+            if serde_json::from_str::<&serde_json::value::RawValue>(&params_json).is_err() {
+                return Err(to_napi(core::Error::invalid_argument("params", "must be JSON-serialisable")));
+            }
+            raw_text(session.request(&method, &params_json, timeout)).await
+        })
     }
 
     /// Sends a notification to the server.

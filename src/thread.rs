@@ -1,13 +1,13 @@
 use app_server_client as core;
 use napi::bindgen_prelude::{Function, PromiseRaw};
-use napi::Env;
+use napi::{Env, Unknown};
 use napi::Result;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::errors::{raw_to_value, IntoJs};
+use crate::errors::{json_promise, raw_text, raw_to_value, IntoJs};
 use crate::pump;
-use crate::session::params_object;
+use crate::session::{include_turns, params_object};
 use crate::turn::Turn;
 
 /// A conversation on a session.
@@ -33,6 +33,57 @@ impl Thread {
     #[napi(getter, ts_return_type = "ThreadStartResponse")]
     pub fn opened(&self) -> napi::Result<Value> {
         raw_to_value(&self.inner.response)
+    }
+
+    /// `thread/read` of this thread.
+    #[napi(ts_args_type = "options?: { includeTurns?: boolean }", ts_return_type = "Promise<ThreadReadResponse>")]
+    pub fn read<'env>(&self, env: &'env Env, options: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let thread = self.inner.clone();
+        json_promise(env, async move {
+            let include_turns = include_turns(options)?;
+            raw_text(thread.read(include_turns)).await
+        })
+    }
+
+    /// A new thread with this one's history (`thread/fork`).
+    #[napi(ts_args_type = "params?: Omit<ThreadForkParams, 'threadId'>", ts_return_type = "Promise<Thread>")]
+    pub async fn fork(&self, params: Option<Value>) -> Result<Thread> {
+        let params = params_object("params", params)?;
+        Ok(Thread::new(self.inner.fork(params).await.js()?))
+    }
+
+    /// Drops the last `numTurns` turns from the thread's history.
+    #[napi]
+    pub async fn rollback(&self, num_turns: u32) -> Result<()> {
+        self.inner.rollback(num_turns).await.js()
+    }
+
+    #[napi]
+    pub async fn archive(&self) -> Result<()> {
+        self.inner.archive().await.js()
+    }
+
+    #[napi]
+    pub async fn unarchive(&self) -> Result<()> {
+        self.inner.unarchive().await.js()
+    }
+
+    /// `thread/name/set`.
+    #[napi]
+    pub async fn set_name(&self, name: String) -> Result<()> {
+        self.inner.set_name(&name).await.js()
+    }
+
+    /// Starts compacting the thread's history (`thread/compact/start`).
+    #[napi]
+    pub async fn compact(&self) -> Result<()> {
+        self.inner.compact().await.js()
+    }
+
+    /// Stops this connection receiving the thread's events (`thread/unsubscribe`).
+    #[napi]
+    pub async fn unsubscribe(&self) -> Result<()> {
+        self.inner.unsubscribe().await.js()
     }
 
     /// Starts a turn; `onEvent` receives its events as JSON batches from the first one on.

@@ -2,12 +2,14 @@ use std::sync::Arc;
 
 use app_server_client as core;
 use napi::Result;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
-use crate::errors::{to_napi, IntoJs};
+use crate::errors::{json_promise, to_napi, IntoJs};
 use crate::pump::{batch_json, batch_text, MAX_BATCH};
 
 /// A running turn. Its events are read through the JavaScript iterator (`for await`).
@@ -86,10 +88,13 @@ impl Turn {
     /// Resolves when the turn ends. A `timeoutMs` stops waiting (REQUEST_TIMEOUT) without
     /// touching the turn; calling again later still gets the result.
     #[napi(js_name = "_result", skip_typescript)]
-    pub async fn result(&self, timeout_ms: Option<f64>) -> Result<String> {
-        let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
-        let result = self.inner.result(timeout).await.js()?;
-        serde_json::to_string(&*result).map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
+    pub fn result<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let turn = Arc::clone(&self.inner);
+        json_promise(env, async move {
+            let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
+            let result = turn.result(timeout).await.js()?;
+            serde_json::to_string(&*result).map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
+        })
     }
 
     /// Asks the server to stop the turn; it then completes with status `interrupted`.

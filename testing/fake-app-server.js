@@ -64,7 +64,9 @@
 //
 // Action: {"do": "<kind>", ...}. In `on` lists an action may carry a filter on the call count of
 // that method (1-based): "call": n (only the n-th), "calls": [n...], "times": k (the first k).
-// Actions run in order; a *final* action ends the list and replaces the built-in handling.
+// Actions run in order; a *final* action ends the list and replaces the built-in handling (in a
+// turn it stops the turn where it is: respond/error answer the turn/start request, a second time
+// if it was already answered, and the turn never completes).
 //   stderr      {text}                   write a line to stderr
 //   sleep       {ms}
 //   crash       {code=1 | signal, stderr="fake: crashing now"}  final. Flushes stdout, writes the

@@ -44,6 +44,48 @@ struct PendingRequest {
     reply: PendingReply,
 }
 
+/// How requests rejected with "server overloaded" (-32001) are retried. The server rejects
+/// those at ingress, before doing anything, so sending them again is safe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 5, initial_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) }
+    }
+}
+
+impl RetryPolicy {
+    pub const NONE: RetryPolicy =
+        RetryPolicy { max_attempts: 1, initial_delay: Duration::ZERO, max_delay: Duration::ZERO };
+
+    /// Delay before attempt `attempt + 1`: exponential, capped, with full jitter.
+    fn delay(&self, attempt: u32, seed: u64) -> Duration {
+        let exp = self.initial_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let cap = exp.min(self.max_delay);
+        let fraction = (jitter(seed) % 1000) as u32;
+        cap.mul_f64(0.5 + f64::from(fraction) / 2000.0)
+    }
+}
+
+/// A cheap, good-enough pseudo-random number (xorshift over time and a seed).
+fn jitter(seed: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = nanos ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
 /// Why the connection is no longer open.
 #[derive(Clone)]
 enum State {
@@ -59,6 +101,7 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     closed_tx: watch::Sender<bool>,
     default_timeout: Option<Duration>,
+    retry: Mutex<RetryPolicy>,
 }
 
 #[derive(Clone)]
@@ -89,6 +132,7 @@ impl Connection {
             state: Mutex::new(State::Open),
             closed_tx,
             default_timeout,
+            retry: Mutex::new(RetryPolicy::default()),
         });
         tokio::spawn(write_loop(writer, out_rx, Arc::downgrade(&inner)));
         tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks));
@@ -126,8 +170,33 @@ impl Connection {
         self.request_raw(method, &params, timeout).await
     }
 
-    /// Like [`request`](Self::request) with params already encoded as JSON text.
+    /// Sets how "server overloaded" rejections are retried.
+    pub fn set_retry_policy(&self, policy: RetryPolicy) {
+        *lock(&self.inner.retry) = policy;
+    }
+
+    /// Like [`request`](Self::request) with params already encoded as JSON text. Requests the
+    /// server rejects as overloaded are retried per the connection's [`RetryPolicy`].
     pub async fn request_raw(
+        &self,
+        method: &str,
+        params_json: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>> {
+        let policy = *lock(&self.inner.retry);
+        let mut attempt = 1;
+        loop {
+            match self.request_once(method, params_json, timeout).await {
+                Err(Error::ServerOverloaded { .. }) if attempt < policy.max_attempts => {
+                    tokio::time::sleep(policy.delay(attempt, attempt as u64)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn request_once(
         &self,
         method: &str,
         params_json: &str,
@@ -367,3 +436,18 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
     inner.shut(Error::TransportClosed { reason: end_reason, stderr_tail });
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let p = RetryPolicy { max_attempts: 10, initial_delay: Duration::from_millis(100), max_delay: Duration::from_millis(1000) };
+        for attempt in 1..10 {
+            let d = p.delay(attempt, attempt as u64);
+            let base = Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_millis(1000));
+            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?} outside [{:?}, {base:?}]", base / 2);
+        }
+    }
+}

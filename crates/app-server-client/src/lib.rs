@@ -18,7 +18,7 @@ mod toml;
 pub mod transport;
 mod turn;
 
-pub use connection::{Connection, Diagnostic};
+pub use connection::{Connection, Diagnostic, RetryPolicy};
 pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::connection::RetryPolicy;
 use crate::error::{Error, Result};
 use crate::session::{ClientInfo, SessionOptions};
 
@@ -66,6 +67,7 @@ impl SessionOptions {
                     })?;
                     options.max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
                 }
+                "overloadRetry" => options.overload_retry = retry_policy(v)?,
                 "stderrTailLines" => {
                     let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
                         Error::invalid_argument(key, "must be a whole number of lines, at least 1")
@@ -77,6 +79,35 @@ impl SessionOptions {
             }
         }
         Ok(options)
+    }
+}
+
+/// `false` (no retries), `true` (defaults) or `{ maxAttempts, initialDelayMs, maxDelayMs }`.
+fn retry_policy(v: &Value) -> Result<RetryPolicy> {
+    match v {
+        Value::Bool(false) => Ok(RetryPolicy::NONE),
+        Value::Bool(true) => Ok(RetryPolicy::default()),
+        Value::Object(obj) => {
+            let mut policy = RetryPolicy::default();
+            for (key, v) in obj {
+                match key.as_str() {
+                    "maxAttempts" => {
+                        policy.max_attempts = v
+                            .as_u64()
+                            .filter(|n| (1..=100).contains(n))
+                            .ok_or_else(|| Error::invalid_argument("overloadRetry.maxAttempts", "must be a whole number from 1 to 100"))?
+                            as u32
+                    }
+                    "initialDelayMs" => policy.initial_delay = millis("overloadRetry.initialDelayMs", v)?,
+                    "maxDelayMs" => policy.max_delay = millis("overloadRetry.maxDelayMs", v)?,
+                    other => {
+                        return Err(Error::invalid_argument(format!("overloadRetry.{other}"), "is not a known retry option"))
+                    }
+                }
+            }
+            Ok(policy)
+        }
+        _ => Err(Error::invalid_argument("overloadRetry", "must be a boolean or an object")),
     }
 }
 
@@ -163,6 +194,8 @@ mod tests {
         assert!(err(json!({"transport": {"type": "carrier-pigeon"}})).contains("`transport.type`"));
         assert!(err(json!({"codexpath": "/x"})).contains("`codexpath`: is not a known session option"));
         assert!(err(json!(7)).contains("`options`"));
+        assert!(err(json!({"overloadRetry": {"maxAttempts": 0}})).contains("`overloadRetry.maxAttempts`"));
+        assert!(err(json!({"overloadRetry": {"tries": 3}})).contains("`overloadRetry.tries`"));
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub struct SessionOptions {
     /// Subscribe to session-wide notifications before the handshake, so that none sent
     /// during start-up is missed; see [`Session::take_startup_notifications`].
     pub listen_from_start: bool,
+    pub overload_retry: crate::connection::RetryPolicy,
 }
 
 impl Default for SessionOptions {
@@ -67,6 +68,7 @@ impl Default for SessionOptions {
             server_requests: None,
             diagnostics: None,
             listen_from_start: false,
+            overload_retry: crate::connection::RetryPolicy::default(),
         }
     }
 }
@@ -147,6 +149,7 @@ impl Session {
             diagnostics: options.diagnostics.clone(),
         };
         let conn = Connection::start(reader, writer, hooks, options.request_timeout);
+        conn.set_retry_policy(options.overload_retry);
         let handler = options.server_requests.clone().unwrap_or_else(|| Arc::new(DeclineAll));
         tokio::spawn(server_request::dispatch(req_rx, conn.clone(), handler));
 
@@ -255,6 +258,68 @@ impl Session {
         self.open_thread("thread/fork", Value::Object(params)).await
     }
 
+    /// `thread/read`: the thread, with its turns when `include_turns`.
+    pub async fn read_thread(&self, thread_id: &str, include_turns: bool) -> Result<Box<RawValue>> {
+        let params = json!({ "threadId": thread_id, "includeTurns": include_turns });
+        self.inner.conn.request("thread/read", &params, None).await
+    }
+
+    /// `thread/list`.
+    pub async fn list_threads(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.inner.conn.request("thread/list", &Value::Object(params), None).await
+    }
+
+    /// `thread/archive`.
+    pub async fn archive_thread(&self, thread_id: &str) -> Result<()> {
+        self.inner.conn.request("thread/archive", &json!({ "threadId": thread_id }), None).await.map(drop)
+    }
+
+    /// `thread/unarchive`: the thread comes back, ready to use.
+    pub async fn unarchive_thread(&self, thread_id: &str) -> Result<Thread> {
+        self.open_thread("thread/unarchive", json!({ "threadId": thread_id })).await
+    }
+
+    /// `model/list`.
+    pub async fn list_models(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.inner.conn.request("model/list", &Value::Object(params), None).await
+    }
+
+    /// `command/exec`: runs a command outside any thread (in the server's sandbox) and
+    /// resolves with its exit code and output.
+    pub async fn exec(&self, command: Vec<String>, mut params: Map<String, Value>) -> Result<Box<RawValue>> {
+        if command.is_empty() {
+            return Err(Error::invalid_argument("command", "is empty"));
+        }
+        params.insert("command".into(), json!(command));
+        self.inner.conn.request("command/exec", &Value::Object(params), None).await
+    }
+
+    /// `account/read`.
+    pub async fn read_account(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.inner.conn.request("account/read", &Value::Object(params), None).await
+    }
+
+    /// `account/login/start` with an API key.
+    pub async fn login_with_api_key(&self, api_key: &str) -> Result<Box<RawValue>> {
+        let params = json!({ "type": "apiKey", "apiKey": api_key });
+        self.inner.conn.request("account/login/start", &params, None).await
+    }
+
+    /// `account/logout`.
+    pub async fn logout(&self) -> Result<()> {
+        self.inner.conn.request("account/logout", &Value::Null, None).await.map(drop)
+    }
+
+    /// `account/rateLimits/read`.
+    pub async fn read_rate_limits(&self) -> Result<Box<RawValue>> {
+        self.inner.conn.request("account/rateLimits/read", &Value::Null, None).await
+    }
+
+    /// `config/read`.
+    pub async fn read_config(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.inner.conn.request("config/read", &Value::Object(params), None).await
+    }
+
     async fn open_thread(&self, method: &str, params: Value) -> Result<Thread> {
         let response = self.inner.conn.request(method, &params, None).await?;
         #[derive(Deserialize)]
@@ -341,6 +406,87 @@ pub struct TurnStreams {
 impl Thread {
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    fn conn(&self) -> &Connection {
+        &self.session.inner.conn
+    }
+
+    async fn call(&self, method: &str, mut params: Map<String, Value>) -> Result<Box<RawValue>> {
+        params.insert("threadId".into(), Value::String(self.id.clone()));
+        self.conn().request(method, &Value::Object(params), None).await
+    }
+
+    /// `thread/read`.
+    pub async fn read(&self, include_turns: bool) -> Result<Box<RawValue>> {
+        self.session.read_thread(&self.id, include_turns).await
+    }
+
+    /// `thread/name/set`.
+    pub async fn set_name(&self, name: &str) -> Result<()> {
+        let mut params = Map::new();
+        params.insert("name".into(), Value::String(name.to_owned()));
+        self.call("thread/name/set", params).await.map(drop)
+    }
+
+    /// `thread/compact/start`: compaction runs as a turn of its own; this resolves once the
+    /// server has accepted it.
+    pub async fn compact(&self) -> Result<()> {
+        self.call("thread/compact/start", Map::new()).await.map(drop)
+    }
+
+    /// `thread/unsubscribe`: stop receiving this thread's events on this connection.
+    pub async fn unsubscribe(&self) -> Result<()> {
+        self.call("thread/unsubscribe", Map::new()).await.map(drop)
+    }
+
+    pub async fn archive(&self) -> Result<()> {
+        self.session.archive_thread(&self.id).await
+    }
+
+    pub async fn unarchive(&self) -> Result<()> {
+        self.session.unarchive_thread(&self.id).await.map(drop)
+    }
+
+    /// `thread/fork`: a new thread with this one's history.
+    pub async fn fork(&self, params: Map<String, Value>) -> Result<Thread> {
+        self.session.fork_thread(&self.id, params).await
+    }
+
+    /// Drops the last `num_turns` turns from the thread's history. The protocol's primitive is
+    /// `thread/revert { beforeTurnId }`, so this reads the turns to find that id.
+    pub async fn rollback(&self, num_turns: u32) -> Result<()> {
+        if num_turns == 0 {
+            return Err(Error::invalid_argument("numTurns", "must be at least 1"));
+        }
+        #[derive(Deserialize)]
+        struct Read {
+            thread: ReadThread,
+        }
+        #[derive(Deserialize)]
+        struct ReadThread {
+            #[serde(default)]
+            turns: Vec<TurnId>,
+        }
+        #[derive(Deserialize)]
+        struct TurnId {
+            id: String,
+        }
+        let read = self.read(true).await?;
+        let turns = serde_json::from_str::<Read>(read.get())
+            .map_err(|e| Error::Protocol(format!("thread/read response without thread.turns: {e}")))?
+            .thread
+            .turns;
+        let n = num_turns as usize;
+        if n > turns.len() {
+            return Err(Error::invalid_argument(
+                "numTurns",
+                format!("is {n} but the thread has {} turn(s)", turns.len()),
+            ));
+        }
+        let mut params = Map::new();
+        params.insert("beforeTurnId".into(), Value::String(turns[turns.len() - n].id.clone()));
+        self.call("thread/revert", params).await.map(drop)
     }
 
     pub fn session(&self) -> &Session {

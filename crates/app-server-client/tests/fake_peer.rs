@@ -129,7 +129,8 @@ async fn timeout_rejects_and_a_late_answer_is_reported_not_misdelivered() {
 
 #[tokio::test]
 async fn rpc_errors_keep_code_message_and_data() {
-    let (session, mut peer) = connect().await;
+    let no_retry = SessionOptions { overload_retry: app_server_client::RetryPolicy::NONE, ..Default::default() };
+    let (session, mut peer) = connect_with(no_retry).await;
     let (result, ()) = tokio::join!(session.request("x", "{}", None), async {
         let (id, _) = peer.expect("x").await;
         peer.send(json!({"id": id, "error": {"code": -32602, "message": "bad", "data": {"field": "y"}}})).await;
@@ -333,4 +334,38 @@ async fn close_settles_pending_with_session_closed_and_is_idempotent() {
     assert!(peer.lines.next_line().await.unwrap().is_none());
     session.close().await;
     assert_eq!(session.request("after", "{}", None).await.unwrap_err().code(), "SESSION_CLOSED");
+}
+
+#[tokio::test]
+async fn overloaded_requests_are_retried_with_backoff_then_give_up() {
+    use app_server_client::RetryPolicy;
+    let policy = RetryPolicy { max_attempts: 3, initial_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
+    let (session, mut peer) = connect_with(SessionOptions { overload_retry: policy, ..Default::default() }).await;
+    let overloaded = |id: &Value| json!({"id": id, "error": {"code": -32001, "message": "ingress full"}});
+    // Two rejections, then success: the caller sees only the success.
+    let (result, ()) = tokio::join!(session.request("busy/method", "{}", None), async {
+        for _ in 0..2 {
+            let (id, _) = peer.expect("busy/method").await;
+            peer.send(overloaded(&id)).await;
+        }
+        let (id, _) = peer.expect("busy/method").await;
+        peer.answer(&id, json!({"ok": 1})).await;
+    });
+    assert_eq!(result.unwrap().get(), r#"{"ok":1}"#);
+    // Rejected on every attempt: SERVER_OVERLOADED after exactly max_attempts sends.
+    let (result, ()) = tokio::join!(session.request("busy/method", "{}", None), async {
+        for _ in 0..3 {
+            let (id, _) = peer.expect("busy/method").await;
+            peer.send(overloaded(&id)).await;
+        }
+    });
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), "SERVER_OVERLOADED");
+    assert_eq!(err.rpc_error().unwrap().code, -32001);
+    // No fourth attempt was sent: the next frame the peer sees is a fresh request.
+    let (probe, ()) = tokio::join!(session.request("probe", "{}", None), async {
+        let (id, _) = peer.expect("probe").await;
+        peer.answer(&id, json!(null)).await;
+    });
+    probe.unwrap();
 }

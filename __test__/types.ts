@@ -1,0 +1,60 @@
+// Type test, checked by `tsc -p __test__` in `pnpm test`: correct calls compile, and each
+// `@ts-expect-error` line must be an error (tsc fails if one is not).
+
+import { Session, type CodexError, type ServerNotification, type ThreadItem, type TurnEvent, type TurnResult } from 'codex-native'
+
+export async function typed(session: Session): Promise<void> {
+  const list = await session.request('thread/list', { limit: 10 })
+  const firstId: string | undefined = list.data[0]?.id
+  const read = await session.request('thread/read', { threadId: firstId ?? '', includeTurns: true })
+  const turns = read.thread.turns.length
+  void turns
+
+  // @ts-expect-error: not a method of the protocol
+  await session.request('thread/lst', {})
+  // @ts-expect-error: `limit` is a number
+  await session.request('thread/list', { limit: 'ten' })
+  // @ts-expect-error: `threadId` is required
+  await session.request('thread/read', { includeTurns: true })
+
+  session.onNotification('turn/completed', (n) => {
+    const status: 'completed' | 'interrupted' | 'failed' | 'inProgress' = n.params.turn.status
+    void status
+  })
+  session.onNotification('*', (n: ServerNotification) => void n.method)
+  // @ts-expect-error: not a notification method
+  session.onNotification('turn/finished', () => {})
+  const delta = await session.waitForNotification('item/agentMessage/delta', { predicate: (p) => p.delta.length > 0 })
+  const text: string = delta.delta
+  void text
+
+  const thread = await session.startThread({ model: 'x', ephemeral: true })
+  const turn = await thread.startTurn('hello', { effort: 'low', onEvent: (e: TurnEvent) => void e })
+  for await (const event of turn) {
+    if (event.method === 'item/agentMessage/delta') {
+      const d: string = event.params.delta
+      void d
+    }
+    if (event.method === 'item/completed') {
+      const item: ThreadItem = event.params.item
+      if (item.type === 'agentMessage') void item.text
+    }
+  }
+  const result: TurnResult = await turn.result({ timeoutMs: 1000 })
+  const items: ThreadItem[] = result.items
+  void items
+  // @ts-expect-error: `status` is not a free string
+  const bad: TurnResult = { ...result, status: 'done' }
+  void bad
+  // @ts-expect-error: input is a string or UserInput items
+  await thread.startTurn(42)
+
+  try {
+    await thread.ask('x')
+  } catch (err) {
+    const e = err as CodexError
+    if (e.code === 'RPC_ERROR') void e.rpcCode
+  }
+  await using disposable = await Session.create({ requestTimeoutMs: 5000 })
+  void disposable
+}
