@@ -66,6 +66,12 @@ function codexError(code, message, Base = Error) {
   return err
 }
 
+/** The error that ended `session` (TRANSPORT_CLOSED with its stderr tail, or SESSION_CLOSED). */
+function closedError(session) {
+  const detail = session._closedError()
+  return detail ? errorFromDetail(detail) : codexError('SESSION_CLOSED', 'session is closed')
+}
+
 function invalidArgument(name, message) {
   return codexError('INVALID_ARGUMENT', `invalid argument \`${name}\`: ${message}`, TypeError)
 }
@@ -182,6 +188,7 @@ class SessionState {
     this.waiters = new Set()
     this.sink = (batch) => this.dispatchBatch(batch)
     this.onEnd = (detail) => this.ended(detail)
+    this.onDiagnostic = (detail) => this.report(errorFromDetail(detail))
   }
 
   report(err) {
@@ -281,7 +288,12 @@ Session.create = async function create(options) {
   const state = new SessionState(onError)
   if (onNotification) state.add('*', onNotification)
   const listening = state.count > 0
-  const session = await nativeCreate(data, listening ? state.sink : null, listening ? state.onEnd : null)
+  const session = await nativeCreate(
+    data,
+    listening ? state.sink : null,
+    listening ? state.onEnd : null,
+    state.onDiagnostic,
+  )
   state.session = session
   state.sinkActive = listening
   states.set(session, state)
@@ -293,7 +305,7 @@ Object.defineProperties(Session.prototype, {
     value: function onNotification(method, listener) {
       if (typeof method !== 'string' || method === '') throw invalidArgument('method', 'must be a method name or "*"')
       if (typeof listener !== 'function') throw invalidArgument('listener', 'must be a function')
-      if (this.closed) throw codexError('SESSION_CLOSED', 'session is closed')
+      if (this.closed) throw closedError(this)
       return stateOf(this).add(method, listener)
     },
     writable: true,
@@ -306,7 +318,7 @@ Object.defineProperties(Session.prototype, {
       checkFunction(predicate, 'predicate')
       checkTimeout(timeoutMs, 'timeoutMs')
       checkSignal(signal, 'signal')
-      if (this.closed) return Promise.reject(codexError('SESSION_CLOSED', 'session is closed'))
+      if (this.closed) return Promise.reject(closedError(this))
       const state = stateOf(this)
       return new Promise((resolve, reject) => {
         let timer
@@ -374,7 +386,7 @@ Session.prototype.close = async function close() {
   const state = states.get(this)
   if (state) {
     state.sinkActive = false
-    const err = codexError('SESSION_CLOSED', 'session is closed')
+    const err = closedError(this)
     for (const waiter of state.waiters) waiter(err)
   }
 }

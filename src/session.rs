@@ -63,9 +63,11 @@ impl Session {
         options: Option<Value>,
         notification_sink: Option<Function<String, ()>>,
         on_sink_end: Option<Function<String, ()>>,
+        on_diagnostic: Option<Function<String, ()>>,
     ) -> Result<PromiseRaw<'env, Session>> {
         let sink = notification_sink.map(batch_callback).transpose()?;
         let on_end = on_sink_end.map(batch_callback).transpose()?;
+        let on_diagnostic = on_diagnostic.map(batch_callback).transpose()?;
         // If this JavaScript environment ends (process exit, worker terminated) while the
         // session is open, its server goes with it.
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
@@ -78,6 +80,21 @@ impl Session {
             // Validated here so that bad options reject the promise (before any spawn).
             let mut options = core::SessionOptions::from_json(&options.unwrap_or(Value::Null)).js()?;
             options.listen_from_start = sink.is_some();
+            if let Some(callback) = on_diagnostic {
+                // Protocol problems that belong to no request (malformed or oversized frames,
+                // answers to unknown ids) are reported to the app, never dropped silently.
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<core::Diagnostic>();
+                options.diagnostics = Some(tx);
+                napi::bindgen_prelude::spawn(async move {
+                    while let Some(d) = rx.recv().await {
+                        if let Err(e) = callback.call_async_catch(crate::errors::detail_json(&d.error)).await {
+                            if e.status == Status::Closing {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
             let inner = core::Session::spawn(options).await.js()?;
             let pump = match (sink, inner.take_startup_notifications()) {
                 (Some(sink), Some(stream)) => Some(pump::spawn(stream, sink, on_end)),
@@ -101,6 +118,12 @@ impl Session {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// Why the session ended (error detail JSON), once it has.
+    #[napi(js_name = "_closedError", skip_typescript)]
+    pub fn closed_error(&self) -> Option<String> {
+        self.inner.connection().closed_error().map(|e| crate::errors::detail_json(&e))
     }
 
     /// The app-server's process id, when this session spawned it.

@@ -17,8 +17,8 @@ pub const SERVER_OVERLOADED_CODE: i64 = -32001;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    #[error("could not start codex app-server: {reason}. Tried: {}", tried.join("; "))]
-    SpawnFailed { reason: String, tried: Vec<String> },
+    #[error("could not start codex app-server: {reason}{}{}", tried_suffix(tried), stderr_suffix(stderr_tail))]
+    SpawnFailed { reason: String, tried: Vec<String>, stderr_tail: String },
 
     #[error("connection to codex app-server closed: {reason}{}", stderr_suffix(stderr_tail))]
     TransportClosed { reason: String, stderr_tail: String },
@@ -46,6 +46,14 @@ pub enum Error {
 
     #[error("invalid argument `{name}`: {message}")]
     InvalidArgument { name: String, message: String },
+}
+
+fn tried_suffix(tried: &[String]) -> String {
+    if tried.is_empty() {
+        String::new()
+    } else {
+        format!(". Tried: {}", tried.join("; "))
+    }
 }
 
 fn stderr_suffix(tail: &str) -> String {
@@ -88,9 +96,13 @@ impl Error {
     /// The server's stderr tail, for transport errors.
     pub fn stderr_tail(&self) -> Option<&str> {
         match self {
-            Error::TransportClosed { stderr_tail, .. } => Some(stderr_tail),
+            Error::TransportClosed { stderr_tail, .. } | Error::SpawnFailed { stderr_tail, .. } => Some(stderr_tail),
             _ => None,
         }
+    }
+
+    pub(crate) fn spawn_failed(reason: impl Into<String>, tried: Vec<String>) -> Self {
+        Error::SpawnFailed { reason: reason.into(), tried, stderr_tail: String::new() }
     }
 
     pub(crate) fn from_rpc(method: &str, error: RpcError) -> Self {

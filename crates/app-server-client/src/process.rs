@@ -58,7 +58,7 @@ impl Discovery {
         }
         match find_on_path(&mut tried) {
             Some(p) => Ok(p),
-            None => Err(Error::SpawnFailed { reason: "no codex binary found".into(), tried }),
+            None => Err(Error::spawn_failed("no codex binary found", tried)),
         }
     }
 
@@ -98,10 +98,10 @@ fn check_explicit(path: &Path, source: &str) -> Result<PathBuf> {
         Ok(path.to_path_buf())
     } else {
         let reason = if path.exists() { "is not an executable file" } else { "does not exist" };
-        Err(Error::SpawnFailed {
-            reason: format!("{source} {} {reason}", path.display()),
-            tried: vec![format!("{} ({source})", path.display())],
-        })
+        Err(Error::spawn_failed(
+            format!("{source} {} {reason}", path.display()),
+            vec![format!("{} ({source})", path.display())],
+        ))
     }
 }
 
@@ -252,19 +252,13 @@ impl ChildProcess {
             cmd.env(k, v);
         }
         set_parent_death_signal(&mut cmd);
-        let mut child = cmd.spawn().map_err(|e| Error::SpawnFailed {
-            reason: format!("{} could not be started: {e}", binary.display()),
-            tried: vec![binary.display().to_string()],
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::spawn_failed(format!("{} could not be started: {e}", binary.display()), vec![binary.display().to_string()])
         })?;
         let pid = child.id();
         let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
             (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => {
-                return Err(Error::SpawnFailed {
-                    reason: "child started without its pipes".into(),
-                    tried: vec![binary.display().to_string()],
-                })
-            }
+            _ => return Err(Error::spawn_failed("child started without its pipes", vec![binary.display().to_string()])),
         };
         let (done_tx, done_rx) = watch::channel(false);
         let stderr_tail = StderrTail {

@@ -113,8 +113,9 @@ impl Session {
         if let Err(Error::TransportClosed { reason, stderr_tail }) = result {
             // The child died during the handshake: that is a failure to spawn a working server.
             return Err(Error::SpawnFailed {
-                reason: format!("codex app-server exited during initialize ({reason}){}", tail_suffix(&stderr_tail)),
+                reason: format!("codex app-server exited during initialize ({reason})"),
                 tried: Vec::new(),
+                stderr_tail,
             });
         }
         result
@@ -376,14 +377,6 @@ impl Session {
             child.kill_now();
         }
         self.inner.close_done.send_replace(true);
-    }
-}
-
-fn tail_suffix(tail: &str) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("\n--- codex stderr (tail) ---\n{tail}")
     }
 }
 

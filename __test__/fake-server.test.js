@@ -1,0 +1,215 @@
+'use strict'
+// Behaviour the real codex cannot be made to show on cue, driven by the scripted fake
+// app-server (testing/fake-app-server.js): interleaving at scale, crashes, malformed and
+// oversized frames, overload, hangs, early events, server requests, bad exits.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { Session } = require('../main.js')
+const { fakeServer } = require('../testing/fake-scenario.js')
+const { rejection, isAlive } = require('./helpers.js')
+
+const T = { timeout: 60_000 }
+
+/** Runs `fn(session, fake)` against a fake server playing `scenario`. */
+async function withFake(scenario, fn, options = {}) {
+  const fake = fakeServer(scenario)
+  const session = await Session.create({ ...fake, ...options })
+  try {
+    return await fn(session, fake)
+  } finally {
+    await session.close()
+    fake.cleanup()
+  }
+}
+
+/** Collects a turn's events; resolves with them, or rejects after keeping what came first. */
+async function drain(turn, into = []) {
+  for await (const e of turn) into.push(e)
+  return into
+}
+
+test('1,000 concurrent turns with interleaved events: each gets all of its own, in order', { timeout: 120_000 }, async () => {
+  const TURNS = 1000
+  const DELTAS = 5
+  await withFake({ batch: { size: TURNS, deltas: DELTAS } }, async (session) => {
+    const threads = await Promise.all(Array.from({ length: TURNS }, () => session.startThread()))
+    const turns = await Promise.all(threads.map((t, i) => t.startTurn(`turn ${i}`)))
+    const perTurn = await Promise.all(turns.map((turn) => drain(turn)))
+    perTurn.forEach((events, i) => {
+      const turn = turns[i]
+      for (const e of events) assert.equal(e.params.turnId ?? e.params.turn?.id, turn.id, 'misrouted event')
+      assert.equal(events[0].method, 'turn/started')
+      assert.equal(events.at(-1).method, 'turn/completed')
+      const deltas = events.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta)
+      assert.deepEqual(deltas, Array.from({ length: DELTAS }, (_, j) => `${turn.id}:${j};`), 'lost or reordered deltas')
+    })
+    const results = await Promise.all(turns.map((t) => t.result()))
+    results.forEach((r, i) => assert.equal(r.turnId, turns[i].id))
+    assert.deepEqual(session._stats(), { liveTurns: 0, listeners: 0, pendingRequests: 0 })
+  })
+})
+
+test('events sent before the turn/start response are kept, even the whole turn', T, async () => {
+  for (const early of [2, 'all']) {
+    await withFake({ turn: { early, text: 'early bird', deltas: 3 } }, async (session) => {
+      const turn = await (await session.startThread()).startTurn('x')
+      const events = await drain(turn)
+      assert.equal(events[0].method, 'turn/started', `early=${early}`)
+      assert.equal(events.at(-1).method, 'turn/completed')
+      assert.equal(events.filter((e) => e.method === 'item/agentMessage/delta').length, 3)
+      assert.equal((await turn.result()).text, 'early bird')
+    })
+  }
+})
+
+test('a crash mid-request rejects it TRANSPORT_CLOSED with the stderr tail; session.closed turns true', T, async () => {
+  await withFake({ on: { 'model/list': [{ do: 'crash', code: 3, stderr: 'fake: dying in model/list' }] } }, async (session) => {
+    const started = Date.now()
+    const err = await rejection(session.listModels())
+    assert.ok(Date.now() - started < 1000, 'settled within a second')
+    assert.equal(err.code, 'TRANSPORT_CLOSED')
+    assert.match(err.stderrTail, /fake: dying in model\/list/)
+    assert.match(err.message, /fake: dying in model\/list/)
+    assert.equal(session.closed, true)
+    assert.equal((await rejection(session.startThread())).code, 'TRANSPORT_CLOSED')
+  })
+})
+
+test('a crash mid-turn delivers what arrived, then rejects the iterator and result', T, async () => {
+  await withFake({ turn: { deltas: 5, at: { 2: [{ do: 'crash', signal: 'SIGKILL' }] } } }, async (session) => {
+    const turn = await (await session.startThread()).startTurn('x')
+    const received = []
+    const err = await rejection(drain(turn, received))
+    assert.equal(err.code, 'TRANSPORT_CLOSED')
+    assert.equal(received.filter((e) => e.method === 'item/agentMessage/delta').length, 2, 'nothing received was lost')
+    assert.equal((await rejection(turn.result())).code, 'TRANSPORT_CLOSED')
+    const waiting = await rejection(session.waitForNotification('never/sent'))
+    assert.equal(waiting.code, 'TRANSPORT_CLOSED')
+  })
+})
+
+test('a malformed line and an answer to an unknown id are reported and skipped', T, async () => {
+  const errors = []
+  await withFake(
+    { on: { 'thread/start': [{ do: 'malformed' }, { do: 'strayResponse', id: 424242 }] } },
+    async (session) => {
+      const thread = await session.startThread()
+      assert.equal(await thread.ask('still works'), 'echo: still works')
+      assert.equal(errors.length, 2, errors.map((e) => e.message).join('; '))
+      assert.ok(errors.every((e) => e.code === 'PROTOCOL_ERROR'))
+      assert.match(errors[0].message, /undecodable/)
+      assert.match(errors[1].message, /424242/)
+    },
+    { onError: (e) => errors.push(e) },
+  )
+})
+
+test('a frame over maxMessageBytes is a PROTOCOL_ERROR, skipped without buffering it; the session goes on', T, async () => {
+  const errors = []
+  await withFake(
+    { on: { 'thread/start': [{ do: 'bigLine', mib: 8, chunkKiB: 256 }] } },
+    async (session) => {
+      const rssBefore = process.memoryUsage().rss
+      const thread = await session.startThread()
+      assert.equal(await thread.ask('after the big line'), 'echo: after the big line')
+      assert.equal(errors.length, 1)
+      assert.equal(errors[0].code, 'PROTOCOL_ERROR')
+      assert.match(errors[0].message, /8388\d{3} bytes: over the size limit/)
+      assert.ok(process.memoryUsage().rss - rssBefore < 6 * 1024 * 1024, 'the oversized frame was not buffered')
+    },
+    { maxMessageBytes: 1024 * 1024, onError: (e) => errors.push(e) },
+  )
+})
+
+test('SERVER_OVERLOADED is retried with backoff; with retries off it surfaces with rpcCode -32001', T, async () => {
+  const scenario = { on: { 'model/list': [{ do: 'error', code: -32001, times: 2 }] } }
+  await withFake(scenario, async (session, fake) => {
+    assert.ok(Array.isArray((await session.listModels()).data))
+    assert.equal(fake.requests('model/list').length, 3)
+  }, { overloadRetry: { maxAttempts: 4, initialDelayMs: 5, maxDelayMs: 20 } })
+  await withFake(scenario, async (session, fake) => {
+    const err = await rejection(session.listModels())
+    assert.equal(err.code, 'SERVER_OVERLOADED')
+    assert.equal(err.rpcCode, -32001)
+    assert.equal(fake.requests('model/list').length, 1)
+  }, { overloadRetry: false })
+})
+
+test('a request that is never answered times out; a turn that never finishes can be interrupted', T, async () => {
+  await withFake({ on: { 'model/list': [{ do: 'hang' }] }, turn: { hang: true, deltas: 1 } }, async (session) => {
+    const err = await rejection(session.request('model/list', {}, { timeoutMs: 50 }))
+    assert.equal(err.code, 'REQUEST_TIMEOUT')
+    assert.equal(session._stats().pendingRequests, 0)
+    const turn = await (await session.startThread()).startTurn('x')
+    assert.equal((await rejection(turn.result({ timeoutMs: 50 }))).code, 'REQUEST_TIMEOUT')
+    await turn.interrupt()
+    assert.equal((await turn.result()).status, 'interrupted')
+  })
+})
+
+test('server requests: unknown methods get -32601, approvals are declined by default', T, async () => {
+  const scenario = {
+    turn: {
+      deltas: 2,
+      at: {
+        1: [
+          { do: 'serverRequest', method: 'fake/unknownRequest', params: { threadId: '$threadId', turnId: '$turnId' } },
+          { do: 'approval', command: 'rm -rf /', cwd: '/' },
+        ],
+      },
+    },
+  }
+  await withFake(scenario, async (session, fake) => {
+    const result = await (await session.startThread()).run('x')
+    assert.equal(result.status, 'completed')
+    const answers = fake.answers()
+    assert.equal(answers.length, 2)
+    assert.equal(answers[0].error.code, -32601)
+    assert.deepEqual(answers[1].result, { decision: 'decline' })
+  })
+})
+
+test('a server that exits during initialize is SPAWN_FAILED with its stderr tail', T, async () => {
+  const fake = fakeServer({ on: { initialize: [{ do: 'exit', code: 5, stderr: 'fake: refusing to initialize' }] } })
+  try {
+    const err = await rejection(Session.create({ ...fake }))
+    assert.equal(err.code, 'SPAWN_FAILED')
+    assert.match(err.stderrTail, /fake: refusing to initialize/)
+    assert.doesNotMatch(err.message, /Tried: $/m)
+  } finally {
+    fake.cleanup()
+  }
+})
+
+test('stdout closed while the process runs on: TRANSPORT_CLOSED; close() escalates to SIGKILL', T, async () => {
+  const scenario = { ignoreStdinEof: true, ignoreSigterm: true, on: { 'model/list': [{ do: 'closeStdout' }, { do: 'hang' }] } }
+  await withFake(scenario, async (session, fake) => {
+    const pid = session.pid
+    assert.equal((await rejection(session.listModels())).code, 'TRANSPORT_CLOSED')
+    assert.equal(isAlive(pid), true, 'the process is still running')
+    const started = Date.now()
+    await session.close()
+    assert.equal(isAlive(pid), false, 'close() killed it')
+    assert.ok(fake.sawSigterm(), 'SIGTERM came before SIGKILL')
+    assert.ok(Date.now() - started < 2000)
+  }, { shutdownGraceMs: 200 })
+})
+
+test('a slow consumer loses nothing: 200,000 events buffered while JS is busy, then read in order', { timeout: 120_000 }, async () => {
+  const N = 200_000
+  await withFake({ turn: { flood: N, indexed: true } }, async (session, fake) => {
+    const turn = await (await session.startThread()).startTurn('flood')
+    // Do not read until the whole turn has arrived: the client must buffer it all.
+    await turn.result()
+    let j = 0
+    for await (const e of turn) {
+      if (e.method !== 'item/agentMessage/delta') continue
+      assert.equal(e.params.delta, `${turn.id}:${j};`)
+      j++
+    }
+    assert.equal(j, N)
+    const stats = fake.stats()
+    assert.ok(stats.floodLines >= N)
+  })
+})
