@@ -54,8 +54,19 @@ export interface CodexError extends Error {
 /** What a turn takes as input: text, one `UserInput` item, or several. */
 export type Input = string | P.UserInput | P.UserInput[]
 
-/** One notification of a turn, discriminated on `method`. */
-export type TurnEvent = P.ServerNotification
+/**
+ * A server request waiting for an answer, shown in its turn's stream so a UI can show (and,
+ * on `serverRequest/resolved`, dismiss) the prompt. Emitted by this client, not the server.
+ */
+export interface ServerRequestEvent {
+  method: 'serverRequest'
+  params: { threadId: string; turnId: string; requestId: P.RequestId } & {
+    [M in P.AnyServerRequestMethod]: { method: M; params: P.ServerRequestParamsOf<M> }
+  }[P.AnyServerRequestMethod]
+}
+
+/** One event of a turn, discriminated on `method`. */
+export type TurnEvent = P.ServerNotification | ServerRequestEvent
 
 export interface TurnResult {
   threadId: string
@@ -77,9 +88,72 @@ export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & {
   signal?: AbortSignal
 }
 
+/** What every approval or server-request handler receives besides the params. */
+export interface HandlerContext {
+  /** Aborted when the request stops being pending: resolved by the server, its turn ended, a timeout, or the session closed. */
+  signal: AbortSignal
+  method: string
+  requestId: P.RequestId
+  threadId: string | null
+  turnId: string | null
+}
+
+type Handler<M extends P.AnyServerRequestMethod> = (
+  params: P.ServerRequestParamsOf<M>,
+  context: HandlerContext,
+) => P.ServerResponseOf<M> | Promise<P.ServerResponseOf<M>>
+
+export interface ApprovalHandlers {
+  onCommandExecution?: Handler<'item/commandExecution/requestApproval'>
+  onFileChange?: Handler<'item/fileChange/requestApproval'>
+  onToolRequestUserInput?: Handler<'item/tool/requestUserInput'>
+  onDynamicToolCall?: Handler<'item/tool/call'>
+  onMcpElicitation?: Handler<'mcpServer/elicitation/request'>
+  onPermissions?: Handler<'item/permissions/requestApproval'>
+}
+
+/**
+ * How approvals and other server requests are answered. Fail closed: the default declines
+ * everything, and a handler that throws, rejects, returns a malformed answer or times out
+ * gets its request declined (the error goes to `onError`).
+ */
+export declare class ApprovalPolicy {
+  private constructor()
+  readonly kind: 'autoDecline' | 'autoAccept' | 'commandsOnly' | 'custom'
+  static autoDecline(): ApprovalPolicy
+  static autoAccept(): ApprovalPolicy
+  static commandsOnly(): ApprovalPolicy
+  static custom(handlers: ApprovalHandlers): ApprovalPolicy
+}
+
+/** Per-thread options of startThread / resumeThread / forkThread / unarchiveThread. */
+export interface ThreadOptions {
+  /** Overrides the session's policy for this thread. */
+  approvalPolicy?: ApprovalPolicy
+}
+
+export declare function approveCommand(): P.CommandExecutionRequestApprovalResponse
+export declare function approveCommandForSession(): P.CommandExecutionRequestApprovalResponse
+export declare function declineCommand(): P.CommandExecutionRequestApprovalResponse
+export declare function approveFileChange(): P.FileChangeRequestApprovalResponse
+export declare function approveFileChangeForSession(): P.FileChangeRequestApprovalResponse
+export declare function declineFileChange(): P.FileChangeRequestApprovalResponse
+/** `{ questionId: answer | answers }` as a requestUserInput response. */
+export declare function toolAnswers(answers: Record<string, string | string[]>): P.ToolRequestUserInputResponse
+export declare function toolCallSuccess(content: string | P.DynamicToolCallOutputContentItem[]): P.DynamicToolCallResponse
+export declare function toolCallFailure(message: string): P.DynamicToolCallResponse
+
 export interface SessionOptions {
   clientInfo?: { name: string; version: string; title?: string }
-  transport?: { type: 'stdio' }
+  /**
+   * How to reach the server. `stdio` (default) spawns it and owns it. `websocket` and `unix`
+   * connect to a running `codex app-server --listen ...`: `close()` only disconnects. The
+   * token is sent as `Authorization: Bearer` and never appears in errors.
+   */
+  transport?:
+    | { type: 'stdio' }
+    | { type: 'websocket'; url: string; token?: string }
+    | { type: 'unix'; path?: string; token?: string }
   /** The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH. */
   codexPath?: string
   /** Directories from which to look upward for node_modules/@openai/codex (default: this package's and the cwd). */
@@ -101,6 +175,12 @@ export interface SessionOptions {
   maxMessageBytes?: number
   /** Lines of server stderr kept for error messages (default 50). */
   stderrTailLines?: number
+  /** How approvals are answered (default: `ApprovalPolicy.autoDecline()`). */
+  approvalPolicy?: ApprovalPolicy
+  /** Time a handler gets before its request is declined (default: no limit). */
+  handlerTimeoutMs?: number
+  /** Retries of requests the server rejects as overloaded (-32001); default 5 attempts. */
+  overloadRetry?: boolean | { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }
   /** Every notification of the session, from before `initialize` on. */
   onNotification?: (notification: P.ServerNotification) => void
   /** Errors thrown by listeners and callbacks (default: `process.emitWarning`). */
@@ -134,6 +214,13 @@ export interface Session {
       onOutput?: (chunk: { stream: P.CommandExecOutputStream; data: Buffer }) => void
     },
   ): Promise<P.CommandExecResponse>
+  /** Answers every server request of `method` with `handler`, ahead of any policy; returns the removal. */
+  onServerRequest<M extends P.AnyServerRequestMethod>(method: M, handler: Handler<M>): () => void
+  startThread(params?: P.ThreadStartParams, options?: ThreadOptions): Promise<Thread>
+  startEphemeralThread(params?: P.ThreadStartParams, options?: ThreadOptions): Promise<Thread>
+  resumeThread(threadId: string, params?: Omit<P.ThreadResumeParams, 'threadId'>, options?: ThreadOptions): Promise<Thread>
+  forkThread(threadId: string, params?: Omit<P.ThreadForkParams, 'threadId'>, options?: ThreadOptions): Promise<Thread>
+  unarchiveThread(threadId: string, options?: ThreadOptions): Promise<Thread>
   [Symbol.asyncDispose](): Promise<void>
 }
 

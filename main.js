@@ -174,6 +174,171 @@ function optionsObject(options, name) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Approvals and other server requests. Built-in policies are answered in Rust; custom handlers
+// and `onServerRequest` overrides are JavaScript functions that Rust calls through one
+// ThreadsafeFunction per session (`dispatch` below) and whose Promise it awaits.
+
+/** Which custom-policy handler answers which server request method. */
+const HANDLER_METHODS = {
+  onCommandExecution: 'item/commandExecution/requestApproval',
+  onFileChange: 'item/fileChange/requestApproval',
+  onToolRequestUserInput: 'item/tool/requestUserInput',
+  onDynamicToolCall: 'item/tool/call',
+  onMcpElicitation: 'mcpServer/elicitation/request',
+  onPermissions: 'item/permissions/requestApproval',
+}
+
+/** Checks a handler's answer has the response's required shape (null = fine). */
+const ANSWER_CHECKS = {
+  'item/commandExecution/requestApproval': (v) => (v.decision !== undefined ? null : 'needs `decision`'),
+  'item/fileChange/requestApproval': (v) => (typeof v.decision === 'string' ? null : 'needs a string `decision`'),
+  'item/tool/requestUserInput': (v) =>
+    v.answers && typeof v.answers === 'object' ? null : 'needs an `answers` object (see toolAnswers())',
+  'item/tool/call': (v) =>
+    Array.isArray(v.contentItems) && typeof v.success === 'boolean'
+      ? null
+      : 'needs `contentItems` and `success` (see toolCallSuccess())',
+  'mcpServer/elicitation/request': (v) => (typeof v.action === 'string' ? null : 'needs a string `action`'),
+  'item/permissions/requestApproval': (v) =>
+    v.permissions && typeof v.permissions === 'object' ? null : 'needs a `permissions` object',
+}
+
+let policyCounter = 0
+
+class ApprovalPolicy {
+  constructor(kind, handlers = {}) {
+    this.kind = kind
+    this.handlers = handlers
+    this.key = kind === 'custom' ? `policy-${++policyCounter}` : kind
+    Object.freeze(this)
+  }
+
+  /** Declines every approval (the default). */
+  static autoDecline() {
+    return new ApprovalPolicy('autoDecline')
+  }
+
+  /** Accepts command executions, file changes and permission requests; declines the rest. */
+  static autoAccept() {
+    return new ApprovalPolicy('autoAccept')
+  }
+
+  /** Accepts command executions only. */
+  static commandsOnly() {
+    return new ApprovalPolicy('commandsOnly')
+  }
+
+  /** Asks your handlers (which may return a Promise); requests without one are declined. */
+  static custom(handlers) {
+    const h = optionsObject(handlers, 'handlers')
+    for (const [name, fn] of Object.entries(h)) {
+      if (!(name in HANDLER_METHODS)) {
+        throw invalidArgument(`handlers.${name}`, `is not a handler; expected one of ${Object.keys(HANDLER_METHODS).join(', ')}`)
+      }
+      checkFunction(fn, `handlers.${name}`)
+    }
+    return new ApprovalPolicy('custom', { ...h })
+  }
+
+  /** The form the native side takes. */
+  toNative() {
+    if (this.kind !== 'custom') return { kind: this.kind }
+    const methods = Object.entries(this.handlers)
+      .filter(([, fn]) => typeof fn === 'function')
+      .map(([name]) => HANDLER_METHODS[name])
+    return { kind: 'custom', key: this.key, methods }
+  }
+}
+
+function checkPolicy(policy, name) {
+  if (policy === undefined || policy === null) return undefined
+  if (!(policy instanceof ApprovalPolicy)) {
+    throw invalidArgument(name, 'must be made by ApprovalPolicy.autoDecline(), autoAccept(), commandsOnly() or custom()')
+  }
+  return policy
+}
+
+/** Per-session registry of JavaScript handlers by key, and the dispatcher Rust calls. */
+class Handlers {
+  constructor(state) {
+    this.state = state
+    this.byKey = new Map() // key -> (method) => handler function
+    this.controllers = new Map() // request key -> AbortController
+    this.dispatch = (json) => this.run(JSON.parse(json))
+    this.abort = (requestKey) => this.controllers.get(requestKey)?.abort(codexError('ABORTED', 'the request is no longer pending'))
+  }
+
+  addPolicy(policy) {
+    if (policy.kind === 'custom') {
+      this.byKey.set(policy.key, (method) => {
+        const name = Object.keys(HANDLER_METHODS).find((n) => HANDLER_METHODS[n] === method)
+        return name ? policy.handlers[name] : undefined
+      })
+    }
+  }
+
+  async run(request) {
+    const lookup = this.byKey.get(request.key)
+    const handler = lookup?.(request.method)
+    if (!handler) return JSON.stringify({ decline: 'no handler' })
+    const controller = new AbortController()
+    this.controllers.set(request.requestKey, controller)
+    try {
+      const value = await handler(request.params, {
+        signal: controller.signal,
+        method: request.method,
+        requestId: request.id,
+        threadId: request.threadId,
+        turnId: request.turnId,
+      })
+      if (value === undefined || value === null || typeof value !== 'object') {
+        throw new TypeError(`${request.method} handler returned ${value === null ? 'null' : typeof value}, not an answer object`)
+      }
+      const problem = ANSWER_CHECKS[request.method]?.(value)
+      if (problem) throw new TypeError(`${request.method} handler answer ${problem}`)
+      return JSON.stringify({ result: value })
+    } catch (err) {
+      if (!controller.signal.aborted) this.state.report(err)
+      return JSON.stringify({ decline: err instanceof Error ? err.message : String(err) })
+    } finally {
+      this.controllers.delete(request.requestKey)
+    }
+  }
+}
+
+/** Answers for approval handlers. */
+const approveCommand = () => ({ decision: 'accept' })
+const approveCommandForSession = () => ({ decision: 'acceptForSession' })
+const declineCommand = () => ({ decision: 'decline' })
+const approveFileChange = () => ({ decision: 'accept' })
+const approveFileChangeForSession = () => ({ decision: 'acceptForSession' })
+const declineFileChange = () => ({ decision: 'decline' })
+
+/** `{ questionId: 'answer' | ['answers'] }` -> a requestUserInput response. */
+function toolAnswers(answers) {
+  const map = optionsObject(answers, 'answers')
+  const out = {}
+  for (const [id, value] of Object.entries(map)) {
+    const list = Array.isArray(value) ? value : [value]
+    if (list.some((a) => typeof a !== 'string')) throw invalidArgument(`answers.${id}`, 'must be a string or strings')
+    out[id] = { answers: list }
+  }
+  return { answers: out }
+}
+
+/** A dynamic tool's successful output: text, or content items. */
+function toolCallSuccess(content) {
+  const items = typeof content === 'string' ? [{ type: 'inputText', text: content }] : content
+  if (!Array.isArray(items)) throw invalidArgument('content', 'must be a string or an array of content items')
+  return { contentItems: items, success: true }
+}
+
+/** A dynamic tool's failure, with a message for the model. */
+function toolCallFailure(message) {
+  return { contentItems: [{ type: 'inputText', text: String(message) }], success: false }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Session: listeners, waiting for notifications, close/dispose.
 
 /** Per-session JavaScript state, kept beside the native object. */
@@ -189,6 +354,7 @@ class SessionState {
     this.sink = (batch) => this.dispatchBatch(batch)
     this.onEnd = (detail) => this.ended(detail)
     this.onDiagnostic = (detail) => this.report(errorFromDetail(detail))
+    this.handlers = new Handlers(this)
   }
 
   report(err) {
@@ -278,21 +444,25 @@ Session.create = async function create(options) {
   const { onNotification, onError, approvalPolicy, onStderr, onMessage, ...data } = optionsObject(options, 'options')
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
-  if (approvalPolicy !== undefined && approvalPolicy !== null) {
-    throw invalidArgument('approvalPolicy', 'is not supported by this version yet (the default declines every approval)')
-  }
+  const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
   if (onStderr !== undefined || onMessage !== undefined) {
     throw invalidArgument(onStderr !== undefined ? 'onStderr' : 'onMessage', 'is not supported by this version yet')
   }
   if (data.codexSearchPaths === undefined) data.codexSearchPaths = defaultSearchPaths
   const state = new SessionState(onError)
   if (onNotification) state.add('*', onNotification)
+  if (policy) {
+    state.handlers.addPolicy(policy)
+    data.approvalPolicy = policy.toNative()
+  }
   const listening = state.count > 0
   const session = await nativeCreate(
     data,
     listening ? state.sink : null,
     listening ? state.onEnd : null,
     state.onDiagnostic,
+    state.handlers.dispatch,
+    state.handlers.abort,
   )
   state.session = session
   state.sinkActive = listening
@@ -322,7 +492,11 @@ Object.defineProperties(Session.prototype, {
       const state = stateOf(this)
       return new Promise((resolve, reject) => {
         let timer
+        // A pending wait keeps Node alive, as a pending read on a socket would: nothing native
+        // is pending meanwhile (listeners are weak), so without this the process could exit.
+        const keepAlive = setInterval(() => {}, 1 << 30)
         const finish = (err, value) => {
+          clearInterval(keepAlive)
           remove()
           state.waiters.delete(onEnd)
           if (timer) clearTimeout(timer)
@@ -391,13 +565,44 @@ Session.prototype.close = async function close() {
   }
 }
 
-// Threads remember their session (for reporting errors of their turns' callbacks).
+let overrideCounter = 0
+Session.prototype.onServerRequest = function onServerRequest(method, handler) {
+  if (typeof method !== 'string' || method === '') throw invalidArgument('method', 'must be a server request method')
+  if (typeof handler !== 'function') throw invalidArgument('handler', 'must be a function')
+  if (this.closed) throw closedError(this)
+  const handlers = stateOf(this).handlers
+  const key = `override-${++overrideCounter}`
+  handlers.byKey.set(key, () => handler)
+  this._setOverride(method, key)
+  let removed = false
+  return () => {
+    if (removed) return
+    removed = true
+    handlers.byKey.delete(key)
+    if (!this.closed) this._setOverride(method, null)
+  }
+}
+
+// Threads remember their session (for reporting errors of their turns' callbacks), and may
+// carry their own approval policy: `startThread(params, { approvalPolicy })`.
 const threadSessions = new WeakMap()
-for (const name of ['startThread', 'startEphemeralThread', 'resumeThread', 'forkThread', 'unarchiveThread']) {
+for (const [name, paramsIndex] of [
+  ['startThread', 0],
+  ['startEphemeralThread', 0],
+  ['resumeThread', 1],
+  ['forkThread', 1],
+  ['unarchiveThread', 1],
+]) {
   const original = Session.prototype[name]
   Session.prototype[name] = async function openThread(...args) {
-    const thread = await original.apply(this, args)
+    const { approvalPolicy } = optionsObject(args[paramsIndex + 1], 'options')
+    const policy = checkPolicy(approvalPolicy, 'options.approvalPolicy')
+    const thread = await original.apply(this, args.slice(0, paramsIndex + 1))
     threadSessions.set(thread, this)
+    if (policy) {
+      stateOf(this).handlers.addPolicy(policy)
+      this._setThreadPolicy(thread.id, policy.toNative())
+    }
     return thread
   }
 }
@@ -591,6 +796,16 @@ module.exports = {
   Session,
   Thread,
   Turn,
+  ApprovalPolicy,
+  approveCommand,
+  approveCommandForSession,
+  declineCommand,
+  approveFileChange,
+  approveFileChangeForSession,
+  declineFileChange,
+  toolAnswers,
+  toolCallSuccess,
+  toolCallFailure,
   textInput,
   imageInput,
   localImageInput,

@@ -46,7 +46,7 @@ test('1,000 concurrent turns with interleaved events: each gets all of its own, 
     })
     const results = await Promise.all(turns.map((t) => t.result()))
     results.forEach((r, i) => assert.equal(r.turnId, turns[i].id))
-    assert.deepEqual(session._stats(), { liveTurns: 0, listeners: 0, pendingRequests: 0 })
+    assert.deepEqual(session._stats(), { liveTurns: 0, listeners: 0, pendingRequests: 0, pendingServerRequests: 0 })
   })
 })
 

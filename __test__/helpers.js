@@ -81,5 +81,15 @@ function tinyPng() {
   ])
 }
 
+/** The pinned codex's native binary (the platform package of @openai/codex). */
+function codexBinary() {
+  const path = require('node:path')
+  const fs = require('node:fs')
+  const launcher = fs.realpathSync(path.dirname(require.resolve('@openai/codex/package.json')))
+  const pkg = path.dirname(require.resolve('@openai/codex-linux-x64/package.json', { paths: [launcher] }))
+  return path.join(pkg, 'vendor', 'x86_64-unknown-linux-musl', 'bin', 'codex')
+}
+
 module.exports = {
+  codexBinary,
   tinyPng, Session, reply, withStandIn, withSession, createSession, rejection, isAlive }

@@ -1,13 +1,14 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::bindgen_prelude::{Function, Promise, PromiseRaw};
 use napi::{Env, Status, Unknown};
 use napi::Result;
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
 
+use crate::approval::{policy_from_json, JsBridge, JsHandler};
 use crate::errors::{json_promise, raw_text, raw_to_value, to_napi, IntoJs};
 use crate::pump::{self, BatchCallback};
 use crate::thread::Thread;
@@ -18,6 +19,7 @@ pub struct Session {
     pub(crate) inner: core::Session,
     info: Value,
     notification_pump: Mutex<Option<JoinHandle<()>>>,
+    bridge: Option<JsBridge>,
 }
 
 impl Drop for Session {
@@ -64,7 +66,16 @@ impl Session {
         notification_sink: Option<Function<String, ()>>,
         on_sink_end: Option<Function<String, ()>>,
         on_diagnostic: Option<Function<String, ()>>,
+        request_handler: Option<Function<String, Promise<String>>>,
+        abort_handler: Option<Function<String, ()>>,
     ) -> Result<PromiseRaw<'env, Session>> {
+        let bridge = match (request_handler, abort_handler) {
+            (Some(request), Some(abort)) => Some(JsBridge {
+                request: Arc::new(request.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
+                abort: Arc::new(batch_callback(abort)?),
+            }),
+            _ => None,
+        };
         let sink = notification_sink.map(batch_callback).transpose()?;
         let on_end = on_sink_end.map(batch_callback).transpose()?;
         let on_diagnostic = on_diagnostic.map(batch_callback).transpose()?;
@@ -78,7 +89,11 @@ impl Session {
         })?;
         env.spawn_future(async move {
             // Validated here so that bad options reject the promise (before any spawn).
-            let mut options = core::SessionOptions::from_json(&options.unwrap_or(Value::Null)).js()?;
+            let options_json = options.unwrap_or(Value::Null);
+            let mut options = core::SessionOptions::from_json(&options_json).js()?;
+            if let Some(policy) = options_json.get("approvalPolicy").filter(|p| !p.is_null()) {
+                options.approval_policy = policy_from_json(policy, bridge.as_ref()).js()?;
+            }
             options.listen_from_start = sink.is_some();
             if let Some(callback) = on_diagnostic {
                 // Protocol problems that belong to no request (malformed or oversized frames,
@@ -95,7 +110,7 @@ impl Session {
                     }
                 });
             }
-            let inner = core::Session::spawn(options).await.js()?;
+            let inner = core::Session::open(options).await.js()?;
             let pump = match (sink, inner.take_startup_notifications()) {
                 (Some(sink), Some(stream)) => Some(pump::spawn(stream, sink, on_end)),
                 _ => None,
@@ -104,7 +119,7 @@ impl Session {
             if let Ok(mut slot) = teardown_slot.lock() {
                 *slot = Some(inner.downgrade());
             }
-            Ok(Session { inner, info, notification_pump: Mutex::new(pump) })
+            Ok(Session { inner, info, notification_pump: Mutex::new(pump), bridge })
         })
     }
 
@@ -286,11 +301,37 @@ impl Session {
         Ok(())
     }
 
+    /// Sets (or with `null` removes) the approval policy of one thread.
+    #[napi(js_name = "_setThreadPolicy", skip_typescript)]
+    pub fn set_thread_policy(&self, thread_id: String, policy: Option<Value>) -> Result<()> {
+        let policy = policy.map(|p| policy_from_json(&p, self.bridge.as_ref())).transpose().js()?;
+        self.inner.policies().set_thread_policy(&thread_id, policy);
+        Ok(())
+    }
+
+    /// Routes every server request of `method` to the JavaScript handler `key` (or, with
+    /// `null`, stops doing so).
+    #[napi(js_name = "_setOverride", skip_typescript)]
+    pub fn set_override(&self, method: String, key: Option<String>) -> Result<()> {
+        let handler = match (key, &self.bridge) {
+            (Some(key), Some(bridge)) => Some(Arc::new(JsHandler { key, bridge: bridge.clone() }) as Arc<dyn core::ServerRequestHandler>),
+            (Some(_), None) => return Err(to_napi(core::Error::invalid_argument("handler", "needs the JavaScript bridge"))),
+            (None, _) => None,
+        };
+        self.inner.policies().set_override(&method, handler);
+        Ok(())
+    }
+
     /// Internal counters for leak checks.
     #[napi(js_name = "_stats", skip_typescript, ts_return_type = "{ liveTurns: number; listeners: number; pendingRequests: number }")]
     pub fn stats(&self) -> Value {
         let (turns, listeners, pending) = self.inner.stats();
-        serde_json::json!({ "liveTurns": turns, "listeners": listeners, "pendingRequests": pending })
+        serde_json::json!({
+            "liveTurns": turns,
+            "listeners": listeners,
+            "pendingRequests": pending,
+            "pendingServerRequests": self.inner.pending_server_requests(),
+        })
     }
 
     /// Ends the session: pending work settles with `SESSION_CLOSED`, the server gets stdin

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result, RpcError};
 use crate::frame::{self, Incoming, ResponseId, ServerRequest};
-use crate::router::Routes;
+use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
 
 /// Something the connection wants the owner to know that is not an answer to anything:
@@ -25,8 +25,9 @@ pub struct Diagnostic {
 pub struct ConnectionHooks {
     /// Called once the transport has closed, to fetch the peer's recent stderr for the error.
     pub stderr_tail: Box<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>,
-    /// Every server request goes here; the receiver must answer each exactly once.
-    pub server_requests: mpsc::UnboundedSender<ServerRequest>,
+    /// Every server request goes here, with what becomes of it meanwhile; the receiver must
+    /// answer each exactly once (unless the server resolves it first).
+    pub server_requests: mpsc::UnboundedSender<(ServerRequest, watch::Receiver<RequestFate>)>,
     /// Protocol problems that do not belong to any request.
     pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
 }
@@ -285,6 +286,15 @@ impl Connection {
     pub fn pending_requests(&self) -> usize {
         lock(&self.inner.pending).len()
     }
+
+    /// Number of server requests not answered yet.
+    pub fn pending_server_requests(&self) -> usize {
+        lock(&self.inner.routes).pending_server_requests()
+    }
+
+    pub(crate) fn forget_server_request(&self, id: &str) {
+        lock(&self.inner.routes).forget_server_request(id);
+    }
 }
 
 /// Removes a pending entry when its request future is dropped or times out.
@@ -415,8 +425,9 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
             }
             Ok(Incoming::Notification(n)) => lock(&inner.routes).route(Arc::new(n)),
             Ok(Incoming::ServerRequest(req)) => {
-                lock(&inner.routes).route_server_request(&req);
-                if let Err(mpsc::error::SendError(req)) = hooks.server_requests.send(req) {
+                let fate = lock(&inner.routes).route_server_request(&req);
+                if let Err(mpsc::error::SendError((req, _))) = hooks.server_requests.send((req, fate)) {
+                    lock(&inner.routes).forget_server_request(req.id.get());
                     // Nobody handles requests any more (session shutting down): never leave the
                     // server waiting.
                     let error = RpcError { code: -32603, message: "client is shutting down".into(), data: None };

@@ -64,6 +64,8 @@ pub struct Detail {
     pub turn_error: Option<Box<RawValue>>,
     /// `thread/tokenUsage/updated`: raw usage.
     pub token_usage: Option<Box<RawValue>>,
+    /// `serverRequest/resolved`: the id of the request, as JSON text.
+    pub request_id: Option<String>,
 }
 
 impl Notification {
@@ -122,6 +124,8 @@ struct ParamKeys<'a> {
     item: Option<&'a RawValue>,
     #[serde(borrow, default)]
     token_usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    request_id: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -185,6 +189,7 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
                     turn_status: turn_status.map(Cow::into_owned),
                     turn_error: turn_error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
                     token_usage: keys.token_usage.map(ToOwned::to_owned),
+                    request_id: keys.request_id.map(|r| r.get().to_owned()),
                 },
             }))
         }

@@ -5,6 +5,7 @@
 //! order, through [`EventStream`]s and whose [`TurnResult`] is assembled as they are routed.
 //! Nothing here depends on Node.js; the napi binding is a thin layer on top.
 
+mod approval;
 mod connection;
 mod error;
 pub mod frame;
@@ -16,15 +17,18 @@ mod server_request;
 mod session;
 mod toml;
 pub mod transport;
+pub mod ws;
 mod turn;
 
+pub use approval::{ApprovalPolicy, PolicyRouter};
 pub use connection::{Connection, Diagnostic, RetryPolicy};
 pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;
 pub use options::millis;
 pub use process::{Discovery, SpawnOptions, StderrTail};
+pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
-pub use session::{ClientInfo, Session, SessionOptions, Thread, TurnStreams, WeakSession};
+pub use session::{ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnStreams, WeakSession};
 pub use toml::config_override;
 pub use turn::{EventStream, Turn, TurnResult};

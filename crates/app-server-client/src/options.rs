@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::RetryPolicy;
 use crate::error::{Error, Result};
-use crate::session::{ClientInfo, SessionOptions};
+use crate::session::{ClientInfo, SessionOptions, TransportKind};
 
 /// Keys that the JavaScript layer handles itself (functions) and strips before calling us.
 const HANDLED_ABOVE: &[&str] = &["onNotification", "approvalPolicy", "onStderr", "onMessage", "onError"];
@@ -27,7 +27,7 @@ impl SessionOptions {
             }
             match key.as_str() {
                 "clientInfo" => options.client_info = client_info(v)?,
-                "transport" => transport(v)?,
+                "transport" => options.transport = transport(v)?,
                 "codexPath" => options.spawn.discovery.explicit = Some(PathBuf::from(string(key, v)?)),
                 "codexSearchPaths" => {
                     options.spawn.discovery.search_roots = strings(key, v)?.into_iter().map(PathBuf::from).collect()
@@ -67,6 +67,7 @@ impl SessionOptions {
                     })?;
                     options.max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
                 }
+                "handlerTimeoutMs" => options.handler_timeout = Some(millis(key, v)?),
                 "overloadRetry" => options.overload_retry = retry_policy(v)?,
                 "stderrTailLines" => {
                     let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
@@ -125,17 +126,33 @@ fn client_info(v: &Value) -> Result<ClientInfo> {
     Ok(ClientInfo { name, version, title: field("title")? })
 }
 
-fn transport(v: &Value) -> Result<()> {
+fn transport(v: &Value) -> Result<TransportKind> {
     let obj = object("transport", v)?;
-    match obj.get("type").and_then(Value::as_str) {
-        Some("stdio") => Ok(()),
-        Some(other @ ("websocket" | "unix")) => Err(Error::invalid_argument(
-            "transport.type",
-            format!("`{other}` is not supported by this version yet; use `stdio`"),
-        )),
-        Some(other) => Err(Error::invalid_argument("transport.type", format!("unknown transport `{other}`"))),
-        None => Err(Error::invalid_argument("transport.type", "is required")),
+    let field = |name: &str| -> Result<Option<String>> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::invalid_argument(format!("transport.{name}"), "must be a string")),
+        }
+    };
+    let kind = field("type")?.ok_or_else(|| Error::invalid_argument("transport.type", "is required"))?;
+    let allowed: &[&str] = match kind.as_str() {
+        "stdio" => &["type"],
+        "websocket" => &["type", "url", "token"],
+        "unix" => &["type", "path", "token"],
+        other => return Err(Error::invalid_argument("transport.type", format!("unknown transport `{other}`"))),
+    };
+    if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Error::invalid_argument(format!("transport.{extra}"), format!("is not an option of the `{kind}` transport")));
     }
+    Ok(match kind.as_str() {
+        "websocket" => TransportKind::WebSocket {
+            url: field("url")?.ok_or_else(|| Error::invalid_argument("transport.url", "is required"))?,
+            token: field("token")?,
+        },
+        "unix" => TransportKind::Unix { path: field("path")?.map(PathBuf::from), token: field("token")? },
+        _ => TransportKind::Stdio,
+    })
 }
 
 fn string(key: &str, v: &Value) -> Result<String> {

@@ -7,13 +7,30 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
 use crate::frame::{Notification, ServerRequest};
 use crate::turn::TurnShared;
 
 pub(crate) type Outlet = mpsc::UnboundedSender<Arc<Notification>>;
+
+/// What became of a server request while its handler was deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFate {
+    Pending,
+    /// The server resolved it another way (`serverRequest/resolved`): no answer is due.
+    ResolvedByServer,
+    /// Its turn ended.
+    TurnEnded,
+    /// The connection closed.
+    Closed,
+}
+
+struct PendingServerRequest {
+    turn_id: Option<String>,
+    fate: watch::Sender<RequestFate>,
+}
 
 #[derive(Default)]
 pub(crate) struct Routes {
@@ -22,6 +39,8 @@ pub(crate) struct Routes {
     /// here until the response names the turn, so none is lost to the race.
     starting: HashMap<String, StartingThread>,
     listeners: Vec<Outlet>,
+    /// Server requests not yet answered, by id (JSON text).
+    server_requests: HashMap<String, PendingServerRequest>,
     closed: Option<Error>,
 }
 
@@ -36,10 +55,15 @@ impl Routes {
         if !self.listeners.is_empty() {
             self.listeners.retain(|l| l.send(Arc::clone(&n)).is_ok());
         }
+        if n.method() == "serverRequest/resolved" {
+            self.server_request_resolved(&n);
+            return;
+        }
         let Some(turn_id) = n.turn_id.as_deref() else { return };
         if let Some(turn) = self.turns.get(turn_id) {
             if turn.deliver(Arc::clone(&n)) {
                 self.turns.remove(turn_id);
+                self.end_turn_requests(turn_id);
             }
             return;
         }
@@ -50,7 +74,65 @@ impl Routes {
         }
     }
 
-    pub(crate) fn route_server_request(&mut self, _req: &ServerRequest) {}
+    /// Registers a server request and shows it in its turn's stream (as a `serverRequest`
+    /// event) so that a UI can show the prompt. The receiver tells the handler's runner when
+    /// the request stops being pending for any other reason.
+    pub(crate) fn route_server_request(&mut self, req: &ServerRequest) -> watch::Receiver<RequestFate> {
+        let (fate, rx) = watch::channel(if self.closed.is_some() { RequestFate::Closed } else { RequestFate::Pending });
+        if let Some(turn) = req.turn_id.as_deref().and_then(|t| self.turns.get(t)) {
+            let params = format!(
+                "{{\"threadId\":{},\"turnId\":{},\"requestId\":{},\"method\":{},\"params\":{}}}",
+                json_string(turn.thread_id.as_str()),
+                json_string(turn.turn_id.as_str()),
+                req.id.get(),
+                json_string(&req.method),
+                req.params.get()
+            );
+            if let Some(event) = Notification::synthetic(SERVER_REQUEST_EVENT, &params) {
+                turn.deliver(Arc::new(event));
+            }
+        }
+        self.server_requests.insert(req.id.get().to_owned(), PendingServerRequest { turn_id: req.turn_id.clone(), fate });
+        rx
+    }
+
+    /// The request has been answered by us.
+    pub(crate) fn forget_server_request(&mut self, id: &str) {
+        self.server_requests.remove(id);
+    }
+
+    pub(crate) fn pending_server_requests(&self) -> usize {
+        self.server_requests.len()
+    }
+
+    fn server_request_resolved(&mut self, n: &Arc<Notification>) {
+        let pending = n.detail.request_id.as_deref().and_then(|id| self.server_requests.remove(id));
+        if let Some(p) = &pending {
+            p.fate.send_replace(RequestFate::ResolvedByServer);
+        }
+        // The resolution belongs in the same turn stream as the request. It usually comes after
+        // our answer (when the request is no longer pending here), so find the turn by thread:
+        // a thread runs one turn at a time.
+        let turn_id = pending.and_then(|p| p.turn_id).or_else(|| {
+            let thread_id = n.thread_id.as_deref()?;
+            self.turns.values().find(|t| t.thread_id == thread_id).map(|t| t.turn_id.clone())
+        });
+        if let Some(turn_id) = turn_id {
+            if let Some(turn) = self.turns.get(&turn_id) {
+                if turn.deliver(Arc::clone(n)) {
+                    self.turns.remove(&turn_id);
+                }
+            }
+        }
+    }
+
+    fn end_turn_requests(&mut self, turn_id: &str) {
+        for pending in self.server_requests.values() {
+            if pending.turn_id.as_deref() == Some(turn_id) {
+                pending.fate.send_replace(RequestFate::TurnEnded);
+            }
+        }
+    }
 
     /// A new session-wide outlet; it sees every notification from now on.
     pub(crate) fn listen(&mut self) -> mpsc::UnboundedReceiver<Arc<Notification>> {
@@ -108,7 +190,9 @@ impl Routes {
                 finished = turn.deliver(n);
             }
         }
-        if !finished {
+        if finished {
+            self.end_turn_requests(&turn.turn_id);
+        } else {
             self.turns.insert(turn.turn_id.clone(), turn);
         }
     }
@@ -121,5 +205,15 @@ impl Routes {
         }
         self.starting.clear();
         self.listeners.clear();
+        for (_, pending) in self.server_requests.drain() {
+            pending.fate.send_replace(RequestFate::Closed);
+        }
     }
+}
+
+/// The method of the client-side event that shows a pending server request in its turn.
+pub const SERVER_REQUEST_EVENT: &str = "serverRequest";
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }

@@ -2,12 +2,14 @@
 //! exactly once: by the handler, by the fail-closed default, or with a JSON-RPC error.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::connection::Connection;
-use crate::error::RpcError;
+use crate::connection::{Connection, Diagnostic};
+use crate::error::{Error, RpcError};
+use crate::router::RequestFate;
 use crate::frame::ServerRequest;
 use crate::transport::BoxFuture;
 
@@ -55,18 +57,70 @@ pub fn decline_response(method: &str) -> Option<&'static str> {
 /// Runs until the connection's request channel closes; one task per request so that a slow
 /// handler (a human deciding) never holds up another request or the event stream.
 pub(crate) async fn dispatch(
-    mut requests: mpsc::UnboundedReceiver<ServerRequest>,
+    mut requests: mpsc::UnboundedReceiver<(ServerRequest, watch::Receiver<RequestFate>)>,
     conn: Connection,
     handler: Arc<dyn ServerRequestHandler>,
+    handler_timeout: Option<Duration>,
+    diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
 ) {
-    while let Some(request) = requests.recv().await {
+    while let Some((request, fate)) = requests.recv().await {
         let conn = conn.clone();
         let handler = Arc::clone(&handler);
+        let diagnostics = diagnostics.clone();
         tokio::spawn(async move {
-            let guard = AnswerOnce { conn: &conn, id: &request.id, method: request.method.clone(), sent: false };
-            let reply = handler.handle(request.clone()).await;
-            guard.answer(reply);
+            let id = request.id.get().to_owned();
+            run_one(&conn, handler.as_ref(), request, fate, handler_timeout, diagnostics.as_ref()).await;
+            conn.forget_server_request(&id);
         });
+    }
+}
+
+enum Outcome {
+    Reply(Reply),
+    TimedOut(Duration),
+    Fate(RequestFate),
+}
+
+async fn run_one(
+    conn: &Connection,
+    handler: &dyn ServerRequestHandler,
+    request: ServerRequest,
+    mut fate: watch::Receiver<RequestFate>,
+    handler_timeout: Option<Duration>,
+    diagnostics: Option<&mpsc::UnboundedSender<Diagnostic>>,
+) {
+    let guard = AnswerOnce { conn, id: &request.id, method: request.method.clone(), sent: false };
+    let decision = handler.handle(request.clone());
+    let decision = async {
+        match handler_timeout {
+            Some(limit) => match tokio::time::timeout(limit, decision).await {
+                Ok(reply) => Outcome::Reply(reply),
+                Err(_) => Outcome::TimedOut(limit),
+            },
+            None => Outcome::Reply(decision.await),
+        }
+    };
+    // Dropping `decision` (when the request stops being pending) is what tells a JavaScript
+    // handler to abort.
+    let outcome = tokio::select! {
+        outcome = decision => outcome,
+        fate = fate.wait_for(|f| *f != RequestFate::Pending) => {
+            Outcome::Fate(fate.map(|f| *f).unwrap_or(RequestFate::Closed))
+        }
+    };
+    match outcome {
+        Outcome::Reply(reply) => guard.answer(reply),
+        Outcome::TimedOut(limit) => {
+            if let Some(tx) = diagnostics {
+                let _ = tx.send(Diagnostic {
+                    error: Error::RequestTimeout { method: format!("handler for {}", request.method), timeout: limit },
+                });
+            }
+            guard.answer(Reply::Decline { reason: format!("handler gave no answer within {} ms", limit.as_millis()) });
+        }
+        Outcome::Fate(RequestFate::TurnEnded) => guard.answer(Reply::Decline { reason: "its turn ended".into() }),
+        // Resolved by the server, or nobody left to answer: nothing is due.
+        Outcome::Fate(_) => guard.skip(),
     }
 }
 
@@ -79,6 +133,10 @@ struct AnswerOnce<'a> {
 }
 
 impl AnswerOnce<'_> {
+    fn skip(mut self) {
+        self.sent = true;
+    }
+
     fn answer(mut self, reply: Reply) {
         self.sent = true;
         let outcome = match reply {

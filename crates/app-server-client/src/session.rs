@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -16,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::process::{ChildProcess, SpawnOptions, StderrTail};
 use crate::router::Outlet;
-use crate::server_request::{self, DeclineAll, ServerRequestHandler};
+use crate::approval::{ApprovalPolicy, PolicyRouter};
+use crate::server_request::{self, ServerRequestHandler};
 use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT_MAX_FRAME_BYTES};
 use crate::turn::{EventStream, Turn, TurnShared};
 
@@ -33,8 +35,36 @@ impl Default for ClientInfo {
     }
 }
 
+/// Where the app-server is.
+#[derive(Clone, Default)]
+pub enum TransportKind {
+    /// Spawn `codex app-server` and talk over its stdin/stdout (the session owns the process).
+    #[default]
+    Stdio,
+    /// Connect to `codex app-server --listen ws://...`; `token` goes in `Authorization: Bearer`.
+    WebSocket { url: String, token: Option<String> },
+    /// Connect to `codex app-server --listen unix://PATH` (default path under CODEX_HOME).
+    Unix { path: Option<PathBuf>, token: Option<String> },
+}
+
+// Never print the token.
+impl std::fmt::Debug for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportKind::Stdio => f.write_str("Stdio"),
+            TransportKind::WebSocket { url, token } => {
+                f.debug_struct("WebSocket").field("url", url).field("token", &token.as_ref().map(|_| "<redacted>")).finish()
+            }
+            TransportKind::Unix { path, token } => {
+                f.debug_struct("Unix").field("path", path).field("token", &token.as_ref().map(|_| "<redacted>")).finish()
+            }
+        }
+    }
+}
+
 pub struct SessionOptions {
     pub client_info: ClientInfo,
+    pub transport: TransportKind,
     pub spawn: SpawnOptions,
     /// `-c key=value` overrides; values are TOML-encoded.
     pub config: Map<String, Value>,
@@ -45,8 +75,12 @@ pub struct SessionOptions {
     /// How long the child gets after stdin EOF, and again after SIGTERM.
     pub shutdown_grace: Duration,
     pub max_frame_bytes: usize,
-    /// Answers server requests. Default: decline everything.
+    /// Answers server requests ahead of the approval policies (Rust callers). Default: none.
     pub server_requests: Option<Arc<dyn ServerRequestHandler>>,
+    /// How approvals are answered when nothing more specific applies. Default: decline.
+    pub approval_policy: ApprovalPolicy,
+    /// How long a handler may take before its request is declined. Default: no limit.
+    pub handler_timeout: Option<Duration>,
     pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
     /// Subscribe to session-wide notifications before the handshake, so that none sent
     /// during start-up is missed; see [`Session::take_startup_notifications`].
@@ -58,6 +92,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             client_info: ClientInfo::default(),
+            transport: TransportKind::Stdio,
             spawn: SpawnOptions { stderr_tail_lines: 50, ..SpawnOptions::default() },
             config: Map::new(),
             experimental_api: false,
@@ -66,6 +101,8 @@ impl Default for SessionOptions {
             shutdown_grace: Duration::from_secs(2),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             server_requests: None,
+            approval_policy: ApprovalPolicy::AutoDecline,
+            handler_timeout: None,
             diagnostics: None,
             listen_from_start: false,
             overload_retry: crate::connection::RetryPolicy::default(),
@@ -84,6 +121,7 @@ struct SessionInner {
     /// The `initialize` response, raw.
     info: Box<RawValue>,
     child: Mutex<Option<ChildProcess>>,
+    policies: Arc<PolicyRouter>,
     pid: Option<u32>,
     stderr: StderrTail,
     shutdown_grace: Duration,
@@ -93,6 +131,39 @@ struct SessionInner {
 }
 
 impl Session {
+    /// Opens the session over `options.transport`: spawns the server (stdio) or connects to a
+    /// running one (websocket, unix socket), then initializes.
+    pub async fn open(options: SessionOptions) -> Result<Session> {
+        let connect_timeout = options.request_timeout.unwrap_or(Duration::from_secs(30));
+        let connected = match options.transport.clone() {
+            TransportKind::Stdio => return Session::spawn(options).await,
+            TransportKind::WebSocket { url, token } => {
+                tokio::time::timeout(connect_timeout, crate::ws::connect_tcp(&url, token.as_deref(), options.max_frame_bytes)).await
+            }
+            TransportKind::Unix { path, token } => {
+                let path = match path {
+                    Some(p) => p,
+                    None => default_socket_path(&options)?,
+                };
+                #[cfg(unix)]
+                {
+                    tokio::time::timeout(connect_timeout, crate::ws::connect_unix(&path, token.as_deref(), options.max_frame_bytes))
+                        .await
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = (path, token);
+                    return Err(Error::invalid_argument("transport.type", "unix sockets need a unix platform"));
+                }
+            }
+        };
+        let (reader, writer) = connected.map_err(|_| Error::TransportClosed {
+            reason: format!("could not connect within {} ms", connect_timeout.as_millis()),
+            stderr_tail: String::new(),
+        })??;
+        Session::connect(reader, writer, options).await
+    }
+
     /// Spawns `codex app-server` and initializes it.
     pub async fn spawn(options: SessionOptions) -> Result<Session> {
         let mut spawn = options.spawn.clone();
@@ -151,8 +222,18 @@ impl Session {
         };
         let conn = Connection::start(reader, writer, hooks, options.request_timeout);
         conn.set_retry_policy(options.overload_retry);
-        let handler = options.server_requests.clone().unwrap_or_else(|| Arc::new(DeclineAll));
-        tokio::spawn(server_request::dispatch(req_rx, conn.clone(), handler));
+        let policies = Arc::new(PolicyRouter::new(options.approval_policy.clone()));
+        let handler: Arc<dyn ServerRequestHandler> = match options.server_requests.clone() {
+            Some(h) => h,
+            None => Arc::clone(&policies) as Arc<dyn ServerRequestHandler>,
+        };
+        tokio::spawn(server_request::dispatch(
+            req_rx,
+            conn.clone(),
+            handler,
+            options.handler_timeout,
+            options.diagnostics.clone(),
+        ));
 
         let startup_notifications = options
             .listen_from_start
@@ -162,6 +243,7 @@ impl Session {
             conn: conn.clone(),
             info: RawValue::from_string("null".into()).map_err(|e| Error::Protocol(e.to_string()))?,
             child: Mutex::new(child),
+            policies,
             pid,
             stderr,
             shutdown_grace: options.shutdown_grace,
@@ -202,6 +284,11 @@ impl Session {
         &self.inner.info
     }
 
+    /// The approval policies: session-wide, per thread, and per-method overrides.
+    pub fn policies(&self) -> &PolicyRouter {
+        &self.inner.policies
+    }
+
     pub fn connection(&self) -> &Connection {
         &self.inner.conn
     }
@@ -232,6 +319,11 @@ impl Session {
     /// The stream subscribed before the handshake (with `listen_from_start`); once.
     pub fn take_startup_notifications(&self) -> Option<EventStream> {
         lock(&self.inner.startup_notifications).take()
+    }
+
+    /// Server requests received and not answered yet.
+    pub fn pending_server_requests(&self) -> usize {
+        self.inner.conn.pending_server_requests()
     }
 
     /// Counters for leak checks: (live turns, session listeners, pending requests).
@@ -351,6 +443,18 @@ impl Session {
         }
         self.inner.close_done.send_replace(true);
     }
+}
+
+/// Where `codex app-server --listen unix://` puts its socket by default:
+/// `$CODEX_HOME/app-server-control/app-server-control.sock` (CODEX_HOME from the session's env,
+/// the process env, or `~/.codex`).
+fn default_socket_path(options: &SessionOptions) -> Result<PathBuf> {
+    let from_options = options.spawn.env.iter().rev().find(|(k, _)| k == "CODEX_HOME").map(|(_, v)| PathBuf::from(v));
+    let home = from_options
+        .or_else(|| std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".codex")))
+        .ok_or_else(|| Error::invalid_argument("transport.path", "no CODEX_HOME or HOME to find the default socket"))?;
+    Ok(home.join("app-server-control").join("app-server-control.sock"))
 }
 
 /// A handle that does not keep the session alive.

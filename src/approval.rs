@@ -1,0 +1,135 @@
+//! JavaScript approval handlers as core `ServerRequestHandler`s.
+//!
+//! One ThreadsafeFunction per session carries every request that a JavaScript handler must
+//! decide; its Promise is awaited here, on the runtime, never on the reader. The JavaScript
+//! side (main.js) finds the handler by `key`, calls it with the params and an AbortSignal, and
+//! answers `{result}`, `{decline}` or `{error}`. When the request stops being pending (the
+//! server resolved it, the turn ended, a timeout, the session closed) the waiting future is
+//! dropped, which tells JavaScript to abort that handler's signal.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use app_server_client as core;
+use napi::bindgen_prelude::Promise;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// `(requestJson) => Promise<string>`.
+pub type RequestCallback = ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
+/// `(requestKey) => void`: abort the handler of that request.
+pub type AbortCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+#[derive(Clone)]
+pub struct JsBridge {
+    pub request: Arc<RequestCallback>,
+    pub abort: Arc<AbortCallback>,
+}
+
+/// A handler living in JavaScript, found there by `key` (a policy or an override).
+pub struct JsHandler {
+    pub key: String,
+    pub bridge: JsBridge,
+}
+
+#[derive(Deserialize)]
+struct JsReply {
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    decline: Option<String>,
+    #[serde(default)]
+    error: Option<JsError>,
+}
+
+#[derive(Deserialize)]
+struct JsError {
+    code: i64,
+    message: String,
+}
+
+/// Aborts the JavaScript handler if its answer is no longer awaited.
+struct AbortOnDrop {
+    request_key: String,
+    abort: Arc<AbortCallback>,
+    done: bool,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if !self.done {
+            self.abort.call(std::mem::take(&mut self.request_key), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+impl core::ServerRequestHandler for JsHandler {
+    fn handle(&self, request: core::ServerRequest) -> core::transport::BoxFuture<'static, core::Reply> {
+        let request_key = request.id.get().to_owned();
+        let payload = format!(
+            "{{\"key\":{},\"requestKey\":{},\"id\":{},\"method\":{},\"threadId\":{},\"turnId\":{},\"params\":{}}}",
+            json_string(&self.key),
+            json_string(&request_key),
+            request.id.get(),
+            json_string(&request.method),
+            request.thread_id.as_deref().map(json_string).unwrap_or_else(|| "null".into()),
+            request.turn_id.as_deref().map(json_string).unwrap_or_else(|| "null".into()),
+            request.params.get(),
+        );
+        let bridge = self.bridge.clone();
+        Box::pin(async move {
+            let mut guard = AbortOnDrop { request_key, abort: Arc::clone(&bridge.abort), done: false };
+            let answer = match bridge.request.call_async_catch(payload).await {
+                Ok(promise) => promise.await,
+                Err(e) => Err(e),
+            };
+            guard.done = true;
+            let text = match answer {
+                Ok(text) => text,
+                // main.js turns handler failures into `{decline}`; this is the bridge itself failing.
+                Err(e) => return core::Reply::Decline { reason: format!("handler bridge failed: {}", e.reason) },
+            };
+            match serde_json::from_str::<JsReply>(&text) {
+                Ok(JsReply { result: Some(result), .. }) => core::Reply::Result(result),
+                Ok(JsReply { error: Some(e), .. }) => {
+                    core::Reply::Error(core::RpcError { code: e.code, message: e.message, data: None })
+                }
+                Ok(JsReply { decline, .. }) => {
+                    core::Reply::Decline { reason: decline.unwrap_or_else(|| "declined by the handler".into()) }
+                }
+                Err(e) => core::Reply::Decline { reason: format!("handler answer is not valid: {e}") },
+            }
+        })
+    }
+}
+
+/// `{kind: 'autoDecline'|'autoAccept'|'commandsOnly'}` or `{kind: 'custom', key, methods}`.
+pub fn policy_from_json(value: &Value, bridge: Option<&JsBridge>) -> Result<core::ApprovalPolicy, core::Error> {
+    let bad = |msg: &str| core::Error::invalid_argument("approvalPolicy", msg.to_owned());
+    let kind = value.get("kind").and_then(Value::as_str).ok_or_else(|| bad("must be made by ApprovalPolicy.*()"))?;
+    Ok(match kind {
+        "autoDecline" => core::ApprovalPolicy::AutoDecline,
+        "autoAccept" => core::ApprovalPolicy::AutoAccept,
+        "commandsOnly" => core::ApprovalPolicy::CommandsOnly,
+        "custom" => {
+            let key = value.get("key").and_then(Value::as_str).ok_or_else(|| bad("custom policy without key"))?;
+            let methods: HashSet<String> = value
+                .get("methods")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("custom policy without methods"))?
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect();
+            let bridge = bridge.ok_or_else(|| bad("custom policy needs the JavaScript bridge"))?.clone();
+            core::ApprovalPolicy::Custom { methods, handler: Arc::new(JsHandler { key: key.to_owned(), bridge }) }
+        }
+        other => return Err(bad(&format!("unknown policy kind `{other}`"))),
+    })
+}
