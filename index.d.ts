@@ -183,8 +183,14 @@ export interface SessionOptions {
   overloadRetry?: boolean | { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }
   /** Every notification of the session, from before `initialize` on. */
   onNotification?: (notification: P.ServerNotification) => void
-  /** Errors thrown by listeners and callbacks (default: `process.emitWarning`). */
+  /** Errors thrown by listeners and callbacks, and protocol problems (default: `process.emitWarning`). */
   onError?: (error: unknown) => void
+  /** Each line the server writes to stderr (spawned servers; the last lines are also kept for errors). */
+  onStderr?: (line: string) => void
+  /** Every JSON-RPC message in and out, for logging and tracing. No cost when unset. */
+  onMessage?: (entry: { direction: 'in' | 'out'; message: unknown }) => void
+  /** The spawned server process ended (expectedly or not). */
+  onExit?: (exit: { code: number | null; signal: string | null }) => void
 }
 
 export interface RequestOptions {
@@ -260,7 +266,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Session {
   /**
    * Starts (or connects to) an app-server and runs the `initialize` handshake.
-   * (Natively it also takes the notification sink that main.js passes.)
+   * (Natively it also takes the callbacks main.js passes: see `SessionHooks` there.)
    */
   static create(options?: SessionOptions): Promise<Session>
   /** The server's `initialize` response: userAgent, codexHome, platformFamily, platformOs. */

@@ -369,6 +369,14 @@ class SessionState {
     process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'CODEX_NATIVE_LISTENER' })
   }
 
+  guard(fn) {
+    try {
+      fn()
+    } catch (err) {
+      this.report(err)
+    }
+  }
+
   dispatchBatch(batch) {
     const events = JSON.parse(batch)
     for (const event of events) {
@@ -441,13 +449,13 @@ const nativeCreate = (...args) => call(() => NativeSession.create(...args))
 const defaultSearchPaths = [__dirname, process.cwd()]
 
 Session.create = async function create(options) {
-  const { onNotification, onError, approvalPolicy, onStderr, onMessage, ...data } = optionsObject(options, 'options')
+  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = optionsObject(options, 'options')
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
+  checkFunction(onStderr, 'onStderr')
+  checkFunction(onMessage, 'onMessage')
+  checkFunction(onExit, 'onExit')
   const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
-  if (onStderr !== undefined || onMessage !== undefined) {
-    throw invalidArgument(onStderr !== undefined ? 'onStderr' : 'onMessage', 'is not supported by this version yet')
-  }
   if (data.codexSearchPaths === undefined) data.codexSearchPaths = defaultSearchPaths
   const state = new SessionState(onError)
   if (onNotification) state.add('*', onNotification)
@@ -456,14 +464,23 @@ Session.create = async function create(options) {
     data.approvalPolicy = policy.toNative()
   }
   const listening = state.count > 0
-  const session = await nativeCreate(
-    data,
-    listening ? state.sink : null,
-    listening ? state.onEnd : null,
-    state.onDiagnostic,
-    state.handlers.dispatch,
-    state.handlers.abort,
-  )
+  // Callbacks run on the JS thread; a throwing one is reported, never fatal.
+  const guarded = (fn, adapt) => (fn ? (arg) => state.guard(() => fn(adapt(arg))) : null)
+  const hooks = {
+    sink: listening ? state.sink : null,
+    onSinkEnd: listening ? state.onEnd : null,
+    onDiagnostic: state.onDiagnostic,
+    dispatch: state.handlers.dispatch,
+    abort: state.handlers.abort,
+    onStderr: guarded(onStderr, (line) => line),
+    onMessage: guarded(onMessage, (tagged) => {
+      const nl = tagged.indexOf('\n')
+      return { direction: tagged.slice(0, nl) === 'in' ? 'in' : 'out', message: JSON.parse(tagged.slice(nl + 1)) }
+    }),
+    onExit: guarded(onExit, (json) => JSON.parse(json)),
+  }
+  for (const key of Object.keys(hooks)) if (hooks[key] === null) delete hooks[key]
+  const session = await nativeCreate(data, hooks)
   state.session = session
   state.sinkActive = listening
   states.set(session, state)

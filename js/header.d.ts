@@ -183,8 +183,14 @@ export interface SessionOptions {
   overloadRetry?: boolean | { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }
   /** Every notification of the session, from before `initialize` on. */
   onNotification?: (notification: P.ServerNotification) => void
-  /** Errors thrown by listeners and callbacks (default: `process.emitWarning`). */
+  /** Errors thrown by listeners and callbacks, and protocol problems (default: `process.emitWarning`). */
   onError?: (error: unknown) => void
+  /** Each line the server writes to stderr (spawned servers; the last lines are also kept for errors). */
+  onStderr?: (line: string) => void
+  /** Every JSON-RPC message in and out, for logging and tracing. No cost when unset. */
+  onMessage?: (entry: { direction: 'in' | 'out'; message: unknown }) => void
+  /** The spawned server process ended (expectedly or not). */
+  onExit?: (exit: { code: number | null; signal: string | null }) => void
 }
 
 export interface RequestOptions {

@@ -1,7 +1,8 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, Promise, PromiseRaw};
+use napi::bindgen_prelude::{Function, Object, Promise, PromiseRaw};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::{Env, Status, Unknown};
 use napi::Result;
 use napi_derive::napi;
@@ -55,30 +56,31 @@ fn batch_callback(f: Function<String, ()>) -> Result<BatchCallback> {
 #[napi]
 impl Session {
     /// Starts (or connects to) an app-server and runs the `initialize` handshake.
-    /// (Natively it also takes the notification sink that main.js passes.)
-    #[napi(
-        ts_args_type = "options?: SessionOptions",
-        ts_return_type = "Promise<Session>"
-    )]
-    pub fn create<'env>(
-        env: &'env Env,
-        options: Option<Value>,
-        notification_sink: Option<Function<String, ()>>,
-        on_sink_end: Option<Function<String, ()>>,
-        on_diagnostic: Option<Function<String, ()>>,
-        request_handler: Option<Function<String, Promise<String>>>,
-        abort_handler: Option<Function<String, ()>>,
-    ) -> Result<PromiseRaw<'env, Session>> {
-        let bridge = match (request_handler, abort_handler) {
-            (Some(request), Some(abort)) => Some(JsBridge {
-                request: Arc::new(request.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
-                abort: Arc::new(batch_callback(abort)?),
-            }),
-            _ => None,
+    /// (Natively it also takes the callbacks main.js passes: see `SessionHooks` there.)
+    #[napi(ts_args_type = "options?: SessionOptions", ts_return_type = "Promise<Session>")]
+    pub fn create<'env>(env: &'env Env, options: Option<Value>, hooks: Option<Object<'env>>) -> Result<PromiseRaw<'env, Session>> {
+        let hook = |name: &str| -> Result<Option<BatchCallback>> {
+            match &hooks {
+                Some(h) => h.get::<Function<String, ()>>(name)?.map(batch_callback).transpose(),
+                None => Ok(None),
+            }
         };
-        let sink = notification_sink.map(batch_callback).transpose()?;
-        let on_end = on_sink_end.map(batch_callback).transpose()?;
-        let on_diagnostic = on_diagnostic.map(batch_callback).transpose()?;
+        let sink = hook("sink")?;
+        let on_end = hook("onSinkEnd")?;
+        let on_diagnostic = hook("onDiagnostic")?;
+        let on_stderr = hook("onStderr")?;
+        let on_message = hook("onMessage")?;
+        let on_exit = hook("onExit")?;
+        let bridge = match &hooks {
+            Some(h) => match (h.get::<Function<String, Promise<String>>>("dispatch")?, h.get::<Function<String, ()>>("abort")?) {
+                (Some(request), Some(abort)) => Some(JsBridge {
+                    request: Arc::new(request.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
+                    abort: Arc::new(batch_callback(abort)?),
+                }),
+                _ => None,
+            },
+            None => None,
+        };
         // If this JavaScript environment ends (process exit, worker terminated) while the
         // session is open, its server goes with it.
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
@@ -110,11 +112,32 @@ impl Session {
                     }
                 });
             }
+            if let Some(callback) = on_stderr {
+                options.stderr_listener = Some(Arc::new(move |line: &str| {
+                    callback.call(line.to_owned(), ThreadsafeFunctionCallMode::NonBlocking);
+                }));
+            }
+            if let Some(callback) = on_message {
+                // "in\n{frame}" / "out\n{frame}": one string per frame, split in JavaScript.
+                options.message_tap = Some(Arc::new(move |direction: core::Direction, frame: &str| {
+                    let tag = if direction == core::Direction::Incoming { "in" } else { "out" };
+                    callback.call(format!("{tag}\n{frame}"), ThreadsafeFunctionCallMode::NonBlocking);
+                }));
+            }
             let inner = core::Session::open(options).await.js()?;
             let pump = match (sink, inner.take_startup_notifications()) {
                 (Some(sink), Some(stream)) => Some(pump::spawn(stream, sink, on_end)),
                 _ => None,
             };
+            if let Some(callback) = on_exit {
+                let exited = inner.exited();
+                napi::bindgen_prelude::spawn(async move {
+                    if let Some(info) = exited.await {
+                        let json = serde_json::json!({ "code": info.code, "signal": info.signal.map(signal_name) });
+                        let _ = callback.call_async_catch(json.to_string()).await;
+                    }
+                });
+            }
             let info = raw_to_value(inner.info())?;
             if let Ok(mut slot) = teardown_slot.lock() {
                 *slot = Some(inner.downgrade());
@@ -344,4 +367,20 @@ impl Session {
         self.inner.close().await;
         Ok(())
     }
+}
+
+/// `SIGKILL` for 9, and so on (the names Node uses).
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("SIG{signal}"),
+    };
+    name.to_owned()
 }

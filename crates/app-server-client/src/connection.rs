@@ -21,8 +21,21 @@ pub struct Diagnostic {
     pub error: Error,
 }
 
+/// Which way a frame went, for the message tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+/// Sees every frame in and out (for logging and tracing). Called on the reader and writer
+/// tasks: it must be quick and must not block.
+pub type MessageTap = Arc<dyn Fn(Direction, &str) + Send + Sync>;
+
 /// Hooks the owner of a connection provides.
 pub struct ConnectionHooks {
+    /// Every frame in and out; `None` costs nothing.
+    pub tap: Option<MessageTap>,
     /// Called once the transport has closed, to fetch the peer's recent stderr for the error.
     pub stderr_tail: Box<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>,
     /// Every server request goes here, with what becomes of it meanwhile; the receiver must
@@ -135,7 +148,7 @@ impl Connection {
             default_timeout,
             retry: Mutex::new(RetryPolicy::default()),
         });
-        tokio::spawn(write_loop(writer, out_rx, Arc::downgrade(&inner)));
+        tokio::spawn(write_loop(writer, out_rx, Arc::downgrade(&inner), hooks.tap.clone()));
         tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks));
         Connection { inner }
     }
@@ -357,6 +370,7 @@ async fn write_loop(
     mut writer: Box<dyn FrameWriter>,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     inner: std::sync::Weak<Inner>,
+    tap: Option<MessageTap>,
 ) {
     let mut batch = Vec::with_capacity(64);
     loop {
@@ -368,6 +382,9 @@ async fn write_loop(
         for out in batch.drain(..) {
             match out {
                 Outgoing::Frame(frame) => {
+                    if let Some(tap) = &tap {
+                        tap(Direction::Outgoing, &frame);
+                    }
                     if let Err(e) = writer.write_frame(&frame).await {
                         failed = Some(e);
                         break;
@@ -417,6 +434,9 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
             Ok(None) => break "server closed its output".to_owned(),
             Err(e) => break format!("read failed: {e}"),
         };
+        if let Some(tap) = &hooks.tap {
+            tap(Direction::Incoming, &frame);
+        }
         match frame::decode(&frame) {
             Ok(Incoming::Response { id, outcome }) => {
                 if let Some(d) = inner.complete(id, outcome) {

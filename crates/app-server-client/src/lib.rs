@@ -21,12 +21,12 @@ pub mod ws;
 mod turn;
 
 pub use approval::{ApprovalPolicy, PolicyRouter};
-pub use connection::{Connection, Diagnostic, RetryPolicy};
+pub use connection::{Connection, Diagnostic, Direction, MessageTap, RetryPolicy};
 pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;
 pub use options::millis;
-pub use process::{Discovery, SpawnOptions, StderrTail};
+pub use process::{Discovery, ExitInfo, SpawnOptions, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
 pub use session::{ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnStreams, WeakSession};

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::session::{ClientInfo, SessionOptions, TransportKind};
 
 /// Keys that the JavaScript layer handles itself (functions) and strips before calling us.
-const HANDLED_ABOVE: &[&str] = &["onNotification", "approvalPolicy", "onStderr", "onMessage", "onError"];
+const HANDLED_ABOVE: &[&str] = &["onNotification", "approvalPolicy", "onStderr", "onMessage", "onError", "onExit"];
 
 impl SessionOptions {
     pub fn from_json(value: &Value) -> Result<SessionOptions> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::connection::lock;
 use crate::error::{Error, Result};
@@ -220,14 +220,33 @@ impl StderrTail {
     }
 }
 
-/// A running app-server child. Killed when dropped (`kill_on_drop`), and on Linux also when
-/// the thread that started it dies (parent-death signal), so it cannot outlive its owner.
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl From<ExitStatus> for ExitInfo {
+    fn from(status: ExitStatus) -> Self {
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        #[cfg(not(unix))]
+        let signal = None;
+        ExitInfo { code: status.code(), signal }
+    }
+}
+
+/// A running app-server child. A reaper task owns the process: it publishes the exit as soon
+/// as it happens, and kills the child when every handle is gone (`kill_on_drop` semantics).
+/// On Linux the child also dies with the thread that started it (parent-death signal), so it
+/// cannot outlive its owner.
 pub struct ChildProcess {
-    child: Child,
     pub pid: Option<u32>,
     pub binary: PathBuf,
     pub stderr: StderrTail,
-    exit: watch::Sender<Option<ExitStatus>>,
+    exit: watch::Receiver<Option<ExitInfo>>,
+    kill: mpsc::UnboundedSender<()>,
 }
 
 pub struct ChildPipes {
@@ -269,58 +288,86 @@ impl ChildProcess {
             done: Some(done_rx),
         };
         tokio::spawn(pump_stderr(stderr, stderr_tail.clone(), done_tx));
-        let (exit, _) = watch::channel(None);
-        Ok((ChildProcess { child, pid, binary, stderr: stderr_tail, exit }, ChildPipes { stdin, stdout }))
+        let (exit_tx, exit) = watch::channel(None);
+        let (kill, kill_rx) = mpsc::unbounded_channel();
+        tokio::spawn(reap(child, exit_tx, kill_rx));
+        Ok((ChildProcess { pid, binary, stderr: stderr_tail, exit, kill }, ChildPipes { stdin, stdout }))
     }
 
-    /// Exit status if the child has exited (non-blocking).
-    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
-        let status = self.child.try_wait().ok().flatten();
-        if let Some(s) = status {
-            self.exit.send_replace(Some(s));
-        }
-        status
+    /// A receiver of the exit (None until the child has ended).
+    pub fn exit_watch(&self) -> watch::Receiver<Option<ExitInfo>> {
+        self.exit.clone()
     }
 
-    /// Waits for the child to exit. Stdin must already be closed for a graceful exit.
-    pub async fn wait(&mut self) -> Option<ExitStatus> {
-        let status = self.child.wait().await.ok();
-        if let Some(s) = status {
-            self.exit.send_replace(Some(s));
+    /// How the child ended, once it has.
+    pub fn exit_info(&self) -> Option<ExitInfo> {
+        *self.exit.borrow()
+    }
+
+    /// Resolves with the exit once the child has ended.
+    pub fn exited(&self) -> impl std::future::Future<Output = Option<ExitInfo>> + Send + 'static {
+        let mut exit = self.exit.clone();
+        async move {
+            match exit.wait_for(Option::is_some).await {
+                Ok(info) => *info,
+                Err(_) => None,
+            }
         }
-        status
+    }
+
+    async fn wait_exit(&self, limit: Duration) -> Option<ExitInfo> {
+        tokio::time::timeout(limit, self.exited()).await.ok().flatten()
     }
 
     /// Stops the child: it has `grace` to exit after stdin EOF, then SIGTERM and `grace` more,
     /// then SIGKILL.
-    pub async fn shutdown(&mut self, grace: Duration) -> Option<ExitStatus> {
-        if let Ok(status) = tokio::time::timeout(grace, self.wait()).await {
-            return status;
+    pub async fn shutdown(&self, grace: Duration) -> Option<ExitInfo> {
+        if let Some(info) = self.wait_exit(grace).await {
+            return Some(info);
         }
         self.terminate();
-        if let Ok(status) = tokio::time::timeout(grace, self.wait()).await {
-            return status;
+        if let Some(info) = self.wait_exit(grace).await {
+            return Some(info);
         }
-        let _ = self.child.start_kill();
-        self.wait().await
+        self.kill_now();
+        self.exited().await
     }
 
-    /// SIGKILL without waiting (the child is reaped by tokio in the background).
-    pub fn kill_now(&mut self) {
-        let _ = self.child.start_kill();
+    /// SIGKILL without waiting.
+    pub fn kill_now(&self) {
+        let _ = self.kill.send(());
     }
 
-    fn terminate(&mut self) {
+    fn terminate(&self) {
         #[cfg(unix)]
-        if let Some(pid) = self.child.id() {
-            // SAFETY: plain syscall on a pid we own and have not yet reaped.
+        if let (Some(pid), None) = (self.pid, self.exit_info()) {
+            // SAFETY: plain syscall. The reaper has not reaped the pid (no exit published), so
+            // it still names our child.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
             }
             return;
         }
-        let _ = self.child.start_kill();
+        #[cfg(not(unix))]
+        self.kill_now();
     }
+}
+
+/// Owns the child: publishes its exit, and kills it when asked or when every handle is gone.
+async fn reap(mut child: Child, exit: watch::Sender<Option<ExitInfo>>, mut kill: mpsc::UnboundedReceiver<()>) {
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.ok(),
+            request = kill.recv() => {
+                let _ = child.start_kill();
+                if request.is_none() {
+                    // Every handle is gone: the kill is sent; wait for the exit without listening.
+                    break child.wait().await.ok();
+                }
+            }
+        }
+    };
+    exit.send_replace(status.map(ExitInfo::from));
 }
 
 #[cfg(target_os = "linux")]

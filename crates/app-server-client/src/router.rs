@@ -59,6 +59,11 @@ impl Routes {
             self.server_request_resolved(&n);
             return;
         }
+        self.route_to_turn(n);
+    }
+
+    /// Delivers to the notification's turn, or holds it while that turn is being started.
+    fn route_to_turn(&mut self, n: Arc<Notification>) {
         let Some(turn_id) = n.turn_id.as_deref() else { return };
         if let Some(turn) = self.turns.get(turn_id) {
             if turn.deliver(Arc::clone(&n)) {
@@ -79,17 +84,18 @@ impl Routes {
     /// the request stops being pending for any other reason.
     pub(crate) fn route_server_request(&mut self, req: &ServerRequest) -> watch::Receiver<RequestFate> {
         let (fate, rx) = watch::channel(if self.closed.is_some() { RequestFate::Closed } else { RequestFate::Pending });
-        if let Some(turn) = req.turn_id.as_deref().and_then(|t| self.turns.get(t)) {
+        if let (Some(thread_id), Some(turn_id)) = (req.thread_id.as_deref(), req.turn_id.as_deref()) {
             let params = format!(
                 "{{\"threadId\":{},\"turnId\":{},\"requestId\":{},\"method\":{},\"params\":{}}}",
-                json_string(turn.thread_id.as_str()),
-                json_string(turn.turn_id.as_str()),
+                json_string(thread_id),
+                json_string(turn_id),
                 req.id.get(),
                 json_string(&req.method),
                 req.params.get()
             );
+            // Like any turn event: to the turn, or held while the turn is being started.
             if let Some(event) = Notification::synthetic(SERVER_REQUEST_EVENT, &params) {
-                turn.deliver(Arc::new(event));
+                self.route_to_turn(Arc::new(event));
             }
         }
         self.server_requests.insert(req.id.get().to_owned(), PendingServerRequest { turn_id: req.turn_id.clone(), fate });

@@ -86,6 +86,10 @@ pub struct SessionOptions {
     /// during start-up is missed; see [`Session::take_startup_notifications`].
     pub listen_from_start: bool,
     pub overload_retry: crate::connection::RetryPolicy,
+    /// Sees every frame in and out.
+    pub message_tap: Option<crate::connection::MessageTap>,
+    /// Receives each line the server writes to stderr (owned processes only).
+    pub stderr_listener: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 }
 
 impl Default for SessionOptions {
@@ -106,6 +110,8 @@ impl Default for SessionOptions {
             diagnostics: None,
             listen_from_start: false,
             overload_retry: crate::connection::RetryPolicy::default(),
+            message_tap: None,
+            stderr_listener: None,
         }
     }
 }
@@ -121,6 +127,7 @@ struct SessionInner {
     /// The `initialize` response, raw.
     info: Box<RawValue>,
     child: Mutex<Option<ChildProcess>>,
+    exit: Option<tokio::sync::watch::Receiver<Option<crate::process::ExitInfo>>>,
     policies: Arc<PolicyRouter>,
     pid: Option<u32>,
     stderr: StderrTail,
@@ -177,6 +184,7 @@ impl Session {
 
         let (child, pipes) = ChildProcess::spawn(&spawn)?;
         let stderr = child.stderr.clone();
+        stderr.set_listener(options.stderr_listener.clone());
         let pid = child.pid;
         let reader = Box::new(LineReader::new(BufReader::with_capacity(64 * 1024, pipes.stdout), options.max_frame_bytes));
         let writer = Box::new(LineWriter::new(pipes.stdin));
@@ -213,6 +221,7 @@ impl Session {
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let tail = stderr.clone();
         let hooks = ConnectionHooks {
+            tap: options.message_tap.clone(),
             stderr_tail: Box::new(move || {
                 let tail = tail.clone();
                 Box::pin(async move { tail.settled_text(Duration::from_millis(250)).await })
@@ -242,6 +251,7 @@ impl Session {
         let mut session = SessionInner {
             conn: conn.clone(),
             info: RawValue::from_string("null".into()).map_err(|e| Error::Protocol(e.to_string()))?,
+            exit: child.as_ref().map(ChildProcess::exit_watch),
             child: Mutex::new(child),
             policies,
             pid,
@@ -303,6 +313,19 @@ impl Session {
 
     pub fn stderr(&self) -> &StderrTail {
         &self.inner.stderr
+    }
+
+    /// Resolves with how the owned server process ended; `None` at once without one.
+    pub fn exited(&self) -> impl std::future::Future<Output = Option<crate::process::ExitInfo>> + Send + 'static {
+        let exit = self.inner.exit.clone();
+        async move {
+            let mut exit = exit?;
+            let info = match exit.wait_for(Option::is_some).await {
+                Ok(info) => *info,
+                Err(_) => None,
+            };
+            info
+        }
     }
 
     /// Any request, with params as JSON text; the result comes back as raw JSON.
@@ -438,7 +461,7 @@ impl Session {
         }
         self.inner.conn.close(Error::SessionClosed);
         let child = lock(&self.inner.child).take();
-        if let Some(mut child) = child {
+        if let Some(child) = child {
             child.shutdown(self.inner.shutdown_grace).await;
         }
         self.inner.close_done.send_replace(true);
@@ -477,7 +500,7 @@ impl Session {
     pub fn kill_now(&self) {
         self.inner.close_started.store(true, Ordering::SeqCst);
         self.inner.conn.close(Error::SessionClosed);
-        if let Some(mut child) = lock(&self.inner.child).take() {
+        if let Some(child) = lock(&self.inner.child).take() {
             child.kill_now();
         }
         self.inner.close_done.send_replace(true);

@@ -369,3 +369,30 @@ async fn overloaded_requests_are_retried_with_backoff_then_give_up() {
     });
     probe.unwrap();
 }
+
+#[tokio::test]
+async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("x"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async {
+            let (id, _) = peer.expect("turn/start").await;
+            // The approval request comes before the answer that names the turn.
+            peer.send(json!({"id": 50, "method": "item/commandExecution/requestApproval", "params": {"threadId": "t", "turnId": "u", "itemId": "i"}})).await;
+            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
+        }
+    );
+    // The default policy declines it...
+    assert_eq!(peer.recv().await, json!({"id": 50, "result": {"decision": "decline"}}));
+    peer.send(json!({"method": "serverRequest/resolved", "params": {"threadId": "t", "requestId": 50}})).await;
+    peer.send(completed("t", "u", "completed")).await;
+    // ...and the turn's stream shows the request, then its resolution.
+    let mut events = turn.take_events().unwrap();
+    let mut methods = Vec::new();
+    while let Some(batch) = events.next_batch(100).await.unwrap() {
+        methods.extend(batch.iter().map(|n| n.method().to_owned()));
+    }
+    assert_eq!(methods, ["serverRequest", "serverRequest/resolved", "turn/completed"]);
+    assert_eq!(session.pending_server_requests(), 0);
+}
