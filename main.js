@@ -449,7 +449,20 @@ const nativeCreate = (...args) => call(() => NativeSession.create(...args))
 const defaultSearchPaths = [__dirname, process.cwd()]
 
 Session.create = async function create(options) {
-  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = optionsObject(options, 'options')
+  const { signal, ...rest } = optionsObject(options, 'options')
+  checkSignal(signal, 'signal')
+  if (signal?.aborted) throw abortError(signal)
+  const session = await createSession(rest)
+  // Aborted while starting: release everything the start made, then report the abort.
+  if (signal?.aborted) {
+    await session.close()
+    throw abortError(signal)
+  }
+  return session
+}
+
+async function createSession(options) {
+  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = options
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
   checkFunction(onStderr, 'onStderr')
@@ -661,9 +674,10 @@ Session.prototype[asyncDispose] = function dispose() {
 // Thread: turns with callbacks and signals; run and ask.
 
 Thread.prototype.startTurn = async function startTurn(input, options) {
-  const { onEvent, signal, ...params } = optionsObject(options, 'options')
+  const { onEvent, signal, inactivityTimeoutMs, ...params } = optionsObject(options, 'options')
   checkFunction(onEvent, 'options.onEvent')
   checkSignal(signal, 'options.signal')
+  checkTimeout(inactivityTimeoutMs, 'options.inactivityTimeoutMs')
   let dispatch = null
   if (onEvent) {
     const session = threadSessions.get(this)
@@ -678,7 +692,7 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
       }
     }
   }
-  const turn = await this._startTurn(input, params, dispatch)
+  const turn = await this._startTurn(input, params, dispatch, inactivityTimeoutMs)
   if (signal) interruptOnAbort(turn, signal)
   return turn
 }

@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'RPC_ERROR'
   | 'SERVER_OVERLOADED'
   | 'TURN_FAILED'
+  | 'TURN_STALLED'
   | 'SESSION_CLOSED'
   | 'PROTOCOL_ERROR'
   | 'ABORTED'
@@ -86,6 +87,11 @@ export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & {
   onEvent?: (event: TurnEvent) => void
   /** Aborting interrupts the turn (`turn/interrupt`); it then completes as `interrupted`. */
   signal?: AbortSignal
+  /**
+   * Watchdog: with no event for this long, the iterator and result end with TURN_STALLED; the
+   * turn stays interruptible. Overrides `SessionOptions.turnInactivityTimeoutMs`.
+   */
+  inactivityTimeoutMs?: number
 }
 
 /** What every approval or server-request handler receives besides the params. */
@@ -177,6 +183,10 @@ export interface SessionOptions {
   stderrTailLines?: number
   /** How approvals are answered (default: `ApprovalPolicy.autoDecline()`). */
   approvalPolicy?: ApprovalPolicy
+  /** Aborting while the session is starting stops it: the start rejects ABORTED and releases everything. */
+  signal?: AbortSignal
+  /** Default turn watchdog (see `TurnOptions.inactivityTimeoutMs`); none by default. */
+  turnInactivityTimeoutMs?: number
   /** Time a handler gets before its request is declined (default: no limit). */
   handlerTimeoutMs?: number
   /** Retries of requests the server rejects as overloaded (-32001); default 5 attempts. */

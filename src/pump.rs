@@ -1,10 +1,12 @@
 //! Feeds an event stream to a JavaScript callback, a batch per wake-up of the JS thread.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app_server_client::{EventStream, Notification};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
@@ -41,10 +43,59 @@ pub fn batch_text(batch: &[Arc<Notification>]) -> String {
     out
 }
 
+/// Tasks that hold a JavaScript callback right now (pumps, diagnostics, exit reports): for
+/// leak checks, it must return to zero once sessions and turns are done.
+static LIVE_CALLBACK_TASKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one live callback task while it exists.
+pub struct LiveTask(());
+
+impl LiveTask {
+    pub fn new() -> Self {
+        LIVE_CALLBACK_TASKS.fetch_add(1, Ordering::SeqCst);
+        LiveTask(())
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        LIVE_CALLBACK_TASKS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Process-wide counters of the native side, for leak checks.
+#[napi_derive::napi(js_name = "_nativeStats", skip_typescript)]
+pub fn native_stats() -> serde_json::Value {
+    serde_json::json!({ "liveCallbackTasks": LIVE_CALLBACK_TASKS.load(Ordering::SeqCst) })
+}
+
+/// A running pump: its task, and a flag set once it has delivered everything.
+pub struct Pump {
+    pub task: JoinHandle<()>,
+    pub done: watch::Receiver<bool>,
+}
+
+impl Pump {
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Resolves once every event the pump will deliver has been handled by JavaScript.
+    pub async fn delivered(&self) {
+        let mut done = self.done.clone();
+        let _ = done.wait_for(|d| *d).await;
+    }
+}
+
 /// Runs until the stream ends or the callback's environment goes away. Waiting for each call
 /// to finish before taking the next batch is what makes batches grow when JavaScript is busy.
-pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<EndCallback>) -> JoinHandle<()> {
-    napi::bindgen_prelude::spawn(async move {
+pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<EndCallback>) -> Pump {
+    let live = LiveTask::new();
+    let (done_tx, done) = watch::channel(false);
+    let task = napi::bindgen_prelude::spawn(async move {
+        let _live = live;
+        // Set however the task ends (finished, aborted, environment gone).
+        let _done = SetOnDrop(done_tx);
         let end = loop {
             match stream.next_batch(MAX_BATCH).await {
                 Ok(Some(batch)) => {
@@ -61,7 +112,16 @@ pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<En
         if let Some(on_end) = on_end {
             let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
         }
-    })
+    });
+    Pump { task, done }
+}
+
+struct SetOnDrop(watch::Sender<bool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 /// `(errorDetailJson: string) => void`: called once when a pumped stream ends ('' = normally).

@@ -7,7 +7,6 @@ use napi::{Env, Status, Unknown};
 use napi::Result;
 use napi_derive::napi;
 use serde_json::{Map, Value};
-use tokio::task::JoinHandle;
 
 use crate::approval::{policy_from_json, JsBridge, JsHandler};
 use crate::errors::{json_promise, raw_text, raw_to_value, to_napi, IntoJs};
@@ -19,7 +18,7 @@ use crate::thread::Thread;
 pub struct Session {
     pub(crate) inner: core::Session,
     info: Value,
-    notification_pump: Mutex<Option<JoinHandle<()>>>,
+    notification_pump: Mutex<Option<pump::Pump>>,
     bridge: Option<JsBridge>,
 }
 
@@ -102,7 +101,9 @@ impl Session {
                 // answers to unknown ids) are reported to the app, never dropped silently.
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<core::Diagnostic>();
                 options.diagnostics = Some(tx);
+                let live = pump::LiveTask::new();
                 napi::bindgen_prelude::spawn(async move {
+                    let _live = live;
                     while let Some(d) = rx.recv().await {
                         if let Err(e) = callback.call_async_catch(crate::errors::detail_json(&d.error)).await {
                             if e.status == Status::Closing {
@@ -131,7 +132,9 @@ impl Session {
             };
             if let Some(callback) = on_exit {
                 let exited = inner.exited();
+                let live = pump::LiveTask::new();
                 napi::bindgen_prelude::spawn(async move {
+                    let _live = live;
                     if let Some(info) = exited.await {
                         let json = serde_json::json!({ "code": info.code, "signal": info.signal.map(signal_name) });
                         let _ = callback.call_async_catch(json.to_string()).await;

@@ -94,6 +94,7 @@ impl Thread {
         input: Value,
         params: Option<Value>,
         on_event: Option<Function<String, ()>>,
+        inactivity_timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Turn>> {
         let callback = on_event
             .map(|f| f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build())
@@ -102,7 +103,11 @@ impl Thread {
         env.spawn_future(async move {
             let input = core::Input::from_json(input).js()?;
             let params = params_object("options", params)?;
-            let streams = core::TurnStreams { extra: usize::from(callback.is_some()) };
+            let inactivity_timeout = inactivity_timeout_ms
+                .map(|ms| core::millis("inactivityTimeoutMs", &Value::from(ms)))
+                .transpose()
+                .js()?;
+            let streams = core::TurnSetup { extra_streams: usize::from(callback.is_some()), inactivity_timeout };
             let (turn, extra) = thread.start_turn(input, params, streams).await.js()?;
             let pump = match (callback, extra.into_iter().next()) {
                 (Some(cb), Some(stream)) => Some(pump::spawn(stream, cb, None)),

@@ -7,10 +7,9 @@ use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
-use tokio::task::JoinHandle;
 
 use crate::errors::{json_promise, to_napi, IntoJs};
-use crate::pump::{batch_json, batch_text, MAX_BATCH};
+use crate::pump::{batch_json, batch_text, Pump, MAX_BATCH};
 
 /// A running turn. Its events are read through the JavaScript iterator (`for await`).
 #[napi]
@@ -18,19 +17,13 @@ pub struct Turn {
     inner: Arc<core::Turn>,
     /// The turn's own stream, moved here on first read.
     stream: AsyncMutex<Option<core::EventStream>>,
-    event_pump: Option<JoinHandle<()>>,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        // The callback pump ends by itself with the turn; nothing to keep once JS lets go.
-        let _ = self.event_pump.take();
-    }
+    /// Feeds `onEvent`; the result waits for it so callbacks have seen every event first.
+    event_pump: Option<Arc<Pump>>,
 }
 
 impl Turn {
-    pub(crate) fn new(inner: core::Turn, event_pump: Option<JoinHandle<()>>) -> Self {
-        Turn { inner: Arc::new(inner), stream: AsyncMutex::new(None), event_pump }
+    pub(crate) fn new(inner: core::Turn, event_pump: Option<Pump>) -> Self {
+        Turn { inner: Arc::new(inner), stream: AsyncMutex::new(None), event_pump: event_pump.map(Arc::new) }
     }
 
     async fn next<T>(&self, pick: impl Fn(&mut core::EventStream, Vec<Arc<core::Notification>>) -> Option<T>) -> Result<Option<T>> {
@@ -90,9 +83,16 @@ impl Turn {
     #[napi(js_name = "_result", skip_typescript)]
     pub fn result<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let turn = Arc::clone(&self.inner);
+        let pump = self.event_pump.clone();
         json_promise(env, async move {
             let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
-            let result = turn.result(timeout).await.js()?;
+            let result = turn.result(timeout).await;
+            // onEvent has seen every event (turn/completed included) before the result settles.
+            // (Not for a timeout: that only stops waiting, the turn and its pump go on.)
+            if let (Some(pump), true) = (pump, turn.is_finished()) {
+                pump.delivered().await;
+            }
+            let result = result.js()?;
             serde_json::to_string(&*result).map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
         })
     }

@@ -35,6 +35,9 @@ pub enum Error {
     #[error("turn {turn_id} failed: {message}")]
     TurnFailed { turn_id: String, message: String },
 
+    #[error("turn {turn_id} stalled: no event for {} ms (it can still be interrupted)", idle.as_millis())]
+    TurnStalled { turn_id: String, idle: Duration },
+
     #[error("session is closed")]
     SessionClosed,
 
@@ -74,6 +77,7 @@ impl Error {
             Error::Rpc { .. } => "RPC_ERROR",
             Error::ServerOverloaded { .. } => "SERVER_OVERLOADED",
             Error::TurnFailed { .. } => "TURN_FAILED",
+            Error::TurnStalled { .. } => "TURN_STALLED",
             Error::SessionClosed => "SESSION_CLOSED",
             Error::Protocol(_) => "PROTOCOL_ERROR",
             Error::Aborted(_) => "ABORTED",

@@ -29,6 +29,6 @@ pub use options::millis;
 pub use process::{Discovery, ExitInfo, SpawnOptions, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
-pub use session::{ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnStreams, WeakSession};
+pub use session::{ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession};
 pub use toml::config_override;
 pub use turn::{EventStream, Turn, TurnResult};

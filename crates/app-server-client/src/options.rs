@@ -67,6 +67,7 @@ impl SessionOptions {
                     })?;
                     options.max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
                 }
+                "turnInactivityTimeoutMs" => options.turn_inactivity_timeout = Some(millis(key, v)?),
                 "handlerTimeoutMs" => options.handler_timeout = Some(millis(key, v)?),
                 "overloadRetry" => options.overload_retry = retry_policy(v)?,
                 "stderrTailLines" => {

@@ -81,6 +81,8 @@ pub struct SessionOptions {
     pub approval_policy: ApprovalPolicy,
     /// How long a handler may take before its request is declined. Default: no limit.
     pub handler_timeout: Option<Duration>,
+    /// Default turn watchdog (see [`TurnSetup::inactivity_timeout`]). Default: none.
+    pub turn_inactivity_timeout: Option<Duration>,
     pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
     /// Subscribe to session-wide notifications before the handshake, so that none sent
     /// during start-up is missed; see [`Session::take_startup_notifications`].
@@ -107,6 +109,7 @@ impl Default for SessionOptions {
             server_requests: None,
             approval_policy: ApprovalPolicy::AutoDecline,
             handler_timeout: None,
+            turn_inactivity_timeout: None,
             diagnostics: None,
             listen_from_start: false,
             overload_retry: crate::connection::RetryPolicy::default(),
@@ -132,6 +135,7 @@ struct SessionInner {
     pid: Option<u32>,
     stderr: StderrTail,
     shutdown_grace: Duration,
+    turn_inactivity_timeout: Option<Duration>,
     close_started: AtomicBool,
     close_done: watch::Sender<bool>,
     startup_notifications: Mutex<Option<EventStream>>,
@@ -257,6 +261,7 @@ impl Session {
             pid,
             stderr,
             shutdown_grace: options.shutdown_grace,
+            turn_inactivity_timeout: options.turn_inactivity_timeout,
             close_started: AtomicBool::new(false),
             close_done,
             startup_notifications: Mutex::new(startup_notifications),
@@ -516,11 +521,15 @@ pub struct Thread {
     pub response: Box<RawValue>,
 }
 
-/// Which extra consumers a new turn should feed from its first event on.
+/// How a new turn is followed.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TurnStreams {
-    /// Independent streams in addition to the turn's own (e.g. a callback pump).
-    pub extra: usize,
+pub struct TurnSetup {
+    /// Independent streams in addition to the turn's own (e.g. a callback pump), fed from the
+    /// turn's first event on.
+    pub extra_streams: usize,
+    /// Watchdog: with no event for this long, the turn's streams and result end with
+    /// `TURN_STALLED` (it stays interruptible). Overrides the session's default.
+    pub inactivity_timeout: Option<Duration>,
 }
 
 impl Thread {
@@ -619,7 +628,7 @@ impl Thread {
         &self,
         input: Input,
         params: Map<String, Value>,
-        streams: TurnStreams,
+        streams: TurnSetup,
     ) -> Result<(Turn, Vec<EventStream>)> {
         let mut params = params;
         params.insert("threadId".into(), Value::String(self.id.clone()));
@@ -649,14 +658,17 @@ impl Thread {
         };
         let (main_tx, main_rx) = mpsc::unbounded_channel();
         let mut outlets: Vec<Outlet> = vec![main_tx];
-        let mut receivers = Vec::with_capacity(streams.extra);
-        for _ in 0..streams.extra {
+        let mut receivers = Vec::with_capacity(streams.extra_streams);
+        for _ in 0..streams.extra_streams {
             let (tx, rx) = mpsc::unbounded_channel();
             outlets.push(tx);
             receivers.push(rx);
         }
         let shared = TurnShared::new(self.id.clone(), turn_id, outlets);
         lock(&conn.inner.routes).finish_turn_start(&self.id, Some(Arc::clone(&shared)));
+        if let Some(limit) = streams.inactivity_timeout.or(self.session.inner.turn_inactivity_timeout) {
+            tokio::spawn(crate::turn::watchdog(Arc::clone(&shared), limit));
+        }
         let extra = receivers.into_iter().map(|rx| EventStream::for_turn(rx, Arc::clone(&shared))).collect();
         let turn = Turn::new(Arc::clone(&shared), conn.clone(), EventStream::for_turn(main_rx, shared));
         Ok((turn, extra))

@@ -40,6 +40,10 @@ pub(crate) struct TurnShared {
     outcome: watch::Sender<Outcome>,
     /// Set once the server has announced the turn (`turn/started`) or it has ended.
     started: watch::Sender<bool>,
+    /// Counts delivered events, for the watchdog.
+    activity: watch::Sender<u64>,
+    /// The server has completed the turn (a stalled turn has not: it can be interrupted).
+    server_done: std::sync::atomic::AtomicBool,
 }
 
 struct TurnState {
@@ -120,23 +124,30 @@ impl TurnShared {
     pub(crate) fn new(thread_id: String, turn_id: String, outlets: Vec<Outlet>) -> Arc<TurnShared> {
         let (outcome, _) = watch::channel(None);
         let (started, _) = watch::channel(false);
+        let (activity, _) = watch::channel(0);
         Arc::new(TurnShared {
             thread_id,
             turn_id,
             state: Mutex::new(TurnState { outlets, acc: Accumulator::default(), finished: false }),
             outcome,
             started,
+            activity,
+            server_done: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// Hands one event to the turn. Returns true when it was the turn's last.
     pub(crate) fn deliver(&self, n: Arc<Notification>) -> bool {
+        let last = n.method() == "turn/completed";
+        if last {
+            self.server_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let mut state = lock(&self.state);
         if state.finished {
             return true;
         }
+        self.activity.send_modify(|n| *n += 1);
         state.acc.observe(&n);
-        let last = n.method() == "turn/completed";
         if last || n.method() == "turn/started" {
             self.started.send_replace(true);
         }
@@ -171,6 +182,23 @@ impl TurnShared {
         match &*self.outcome.borrow() {
             Some(Err(e)) => Some(e.clone()),
             _ => None,
+        }
+    }
+}
+
+/// Ends the turn with `TURN_STALLED` when no event arrives for `limit`. The turn stays routed
+/// and interruptible; only its streams and result give up.
+pub(crate) async fn watchdog(turn: Arc<TurnShared>, limit: Duration) {
+    let mut activity = turn.activity.subscribe();
+    let mut outcome = turn.outcome.subscribe();
+    loop {
+        tokio::select! {
+            changed = activity.changed() => if changed.is_err() { return },
+            _ = outcome.wait_for(Option::is_some) => return,
+            _ = tokio::time::sleep(limit) => {
+                turn.fail(Error::TurnStalled { turn_id: turn.turn_id.clone(), idle: limit });
+                return;
+            }
         }
     }
 }
@@ -296,7 +324,7 @@ impl Turn {
     /// first waits for `turn/started`; on a turn that has already ended it does nothing.
     pub async fn interrupt(&self) -> Result<()> {
         let _ = self.shared.started.subscribe().wait_for(|s| *s).await;
-        if self.is_finished() {
+        if self.shared.server_done.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
         let params = serde_json::json!({ "threadId": self.thread_id(), "turnId": self.id() });

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use app_server_client::transport::{LineReader, LineWriter};
-use app_server_client::{Diagnostic, Input, Session, SessionOptions, TurnStreams};
+use app_server_client::{Diagnostic, Input, Session, SessionOptions, TurnSetup};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
@@ -152,7 +152,7 @@ async fn turn_events_before_the_turn_start_answer_are_kept_in_order() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t1").await;
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("hi"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async { thread.start_turn(Input::from("hi"), Map::new(), TurnSetup::default()).await.unwrap() },
         async {
             let (id, params) = peer.expect("turn/start").await;
             assert_eq!(params["threadId"], "t1");
@@ -192,7 +192,7 @@ async fn result_timeout_does_not_cancel_the_turn() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() },
         async {
             let (id, _) = peer.expect("turn/start").await;
             peer.answer(&id, json!({"turn": {"id": "u"}})).await;
@@ -221,7 +221,7 @@ async fn interleaved_turns_on_many_threads_each_get_only_their_own_events() {
     let mut turns = Vec::new();
     for (i, thread) in threads.iter().enumerate() {
         let ((turn, extra), ()) = tokio::join!(
-            async { thread.start_turn(Input::from("go"), Map::new(), TurnStreams { extra: 1 }).await.unwrap() },
+            async { thread.start_turn(Input::from("go"), Map::new(), TurnSetup { extra_streams: 1, ..Default::default() }).await.unwrap() },
             async {
                 let (id, _) = peer.expect("turn/start").await;
                 peer.answer(&id, json!({"turn": {"id": format!("u{i}")}})).await;
@@ -292,7 +292,7 @@ async fn transport_closing_settles_everything_with_transport_closed() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() },
         async {
             let (id, _) = peer.expect("turn/start").await;
             peer.answer(&id, json!({"turn": {"id": "u"}})).await;
@@ -375,7 +375,7 @@ async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn()
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), TurnStreams::default()).await.unwrap() },
+        async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() },
         async {
             let (id, _) = peer.expect("turn/start").await;
             // The approval request comes before the answer that names the turn.
@@ -395,4 +395,33 @@ async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn()
     }
     assert_eq!(methods, ["serverRequest", "serverRequest/resolved", "turn/completed"]);
     assert_eq!(session.pending_server_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_silent_turn_stalls_but_stays_interruptible() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let setup = TurnSetup { inactivity_timeout: Some(Duration::from_millis(60)), ..Default::default() };
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("x"), Map::new(), setup).await.unwrap() },
+        async {
+            let (id, _) = peer.expect("turn/start").await;
+            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
+        }
+    );
+    peer.send(json!({"method": "turn/started", "params": {"threadId": "t", "turn": {"id": "u"}}})).await;
+    let mut events = turn.take_events().unwrap();
+    assert_eq!(events.next_batch(10).await.unwrap().unwrap()[0].method(), "turn/started");
+    // Then silence: the stream and the result give up with TURN_STALLED...
+    assert_eq!(events.next_batch(10).await.unwrap_err().code(), "TURN_STALLED");
+    let err = turn.result(None).await.unwrap_err();
+    assert_eq!(err.code(), "TURN_STALLED");
+    assert!(err.to_string().contains("60 ms"), "{err}");
+    // ...and the turn can still be interrupted.
+    let (interrupted, ()) = tokio::join!(turn.interrupt(), async {
+        let (id, params) = peer.expect("turn/interrupt").await;
+        assert_eq!(params["turnId"], "u");
+        peer.answer(&id, json!({})).await;
+    });
+    interrupted.unwrap();
 }
