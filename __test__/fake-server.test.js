@@ -213,3 +213,36 @@ test('a slow consumer loses nothing: 200,000 events buffered while JS is busy, t
     assert.ok(stats.floodLines >= N)
   })
 })
+
+test('unknown notifications, fields and item types pass through unchanged', T, async () => {
+  const novel = { method: 'future/notification', params: { threadId: '$threadId', turnId: '$turnId', shiny: { nested: [1, 2] } } }
+  const hologram = { type: 'hologram', id: 'h1', intensity: 0.5, extraField: 'kept' }
+  const scenario = {
+    turn: {
+      deltas: 2,
+      at: {
+        1: [
+          { do: 'notify', method: novel.method, params: novel.params },
+          { do: 'notify', method: 'item/completed', params: { threadId: '$threadId', turnId: '$turnId', item: hologram, futureKey: true } },
+        ],
+      },
+    },
+  }
+  const all = []
+  await withFake(
+    scenario,
+    async (session) => {
+      const turn = await (await session.startThread()).startTurn('x')
+      const events = await drain(turn)
+      const future = events.find((e) => e.method === 'future/notification')
+      assert.deepEqual(future.params, { threadId: turn.threadId, turnId: turn.id, shiny: { nested: [1, 2] } })
+      const completed = events.find((e) => e.method === 'item/completed' && e.params.item.type === 'hologram')
+      assert.deepEqual(completed.params.item, hologram)
+      assert.equal(completed.params.futureKey, true)
+      const result = await turn.result()
+      assert.deepEqual(result.items.find((i) => i.type === 'hologram'), hologram)
+      assert.deepEqual(all.find((n) => n.method === 'future/notification'), future)
+    },
+    { onNotification: (n) => all.push(n) },
+  )
+})
