@@ -232,8 +232,9 @@ export interface Session {
   ): Promise<P.CommandExecResponse>
   /** Answers every server request of `method` with `handler`, ahead of any policy; returns the removal. */
   onServerRequest<M extends P.AnyServerRequestMethod>(method: M, handler: Handler<M>): () => void
-  startThread(params?: P.ThreadStartParams, options?: ThreadOptions): Promise<Thread>
-  startEphemeralThread(params?: P.ThreadStartParams, options?: ThreadOptions): Promise<Thread>
+  /** Experimental params (e.g. `dynamicTools`) need `experimentalApi: true`. */
+  startThread(params?: P.ThreadStartParams | P.Experimental.ThreadStartParams, options?: ThreadOptions): Promise<Thread>
+  startEphemeralThread(params?: P.ThreadStartParams | P.Experimental.ThreadStartParams, options?: ThreadOptions): Promise<Thread>
   resumeThread(threadId: string, params?: Omit<P.ThreadResumeParams, 'threadId'>, options?: ThreadOptions): Promise<Thread>
   forkThread(threadId: string, params?: Omit<P.ThreadForkParams, 'threadId'>, options?: ThreadOptions): Promise<Thread>
   unarchiveThread(threadId: string, options?: ThreadOptions): Promise<Thread>

@@ -39,6 +39,10 @@ test('thread lifecycle: list, read, name, archive, unarchive, resume, fork, roll
       assert.ok(ids(await session.listThreads({ archived: true })).includes(threadId), 'and shows with archived: true')
       await thread.unarchive()
       assert.ok(ids(await session.listThreads()).includes(threadId), 'unarchived thread is back')
+      assert.equal((await thread.run('after unarchive')).text, 'answer: after unarchive', 'and usable')
+      await session.archiveThread(threadId)
+      const again = await session.unarchiveThread(threadId)
+      assert.equal((await again.run('unarchived via session')).text, 'answer: unarchived via session')
     } finally {
       await session.close()
     }
@@ -49,18 +53,18 @@ test('thread lifecycle: list, read, name, archive, unarchive, resume, fork, roll
       const resumed = await second.resumeThread(threadId)
       assert.equal(resumed.id, threadId)
       assert.equal((await resumed.run('second')).text, 'answer: second')
-      assert.equal((await resumed.read({ includeTurns: true })).thread.turns.length, 2)
+      assert.equal((await resumed.read({ includeTurns: true })).thread.turns.length, 4)
 
       const fork = await resumed.fork()
       assert.notEqual(fork.id, threadId)
       assert.equal((await fork.run('on the fork')).text, 'answer: on the fork')
-      assert.equal((await fork.read({ includeTurns: true })).thread.turns.length, 3)
+      assert.equal((await fork.read({ includeTurns: true })).thread.turns.length, 5)
       const forkViaSession = await second.forkThread(threadId)
       assert.notEqual(forkViaSession.id, fork.id)
 
       await resumed.rollback(1)
       const afterRollback = await resumed.read({ includeTurns: true })
-      assert.equal(afterRollback.thread.turns.length, 1, 'rollback dropped the last turn')
+      assert.equal(afterRollback.thread.turns.length, 3, 'rollback dropped the last turn')
       assert.equal((await rejection(resumed.rollback(5))).code, 'INVALID_ARGUMENT')
 
       // Compaction runs as a turn of its own that completes a contextCompaction item.

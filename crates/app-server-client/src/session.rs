@@ -395,9 +395,11 @@ impl Session {
         self.inner.conn.request("thread/archive", &json!({ "threadId": thread_id }), None).await.map(drop)
     }
 
-    /// `thread/unarchive`: the thread comes back, ready to use.
+    /// `thread/unarchive`, then `thread/resume`: the server does not load an unarchived
+    /// thread by itself, and a thread that is not loaded cannot run turns.
     pub async fn unarchive_thread(&self, thread_id: &str) -> Result<Thread> {
-        self.open_thread("thread/unarchive", json!({ "threadId": thread_id })).await
+        self.inner.conn.request("thread/unarchive", &json!({ "threadId": thread_id }), None).await?;
+        self.resume_thread(thread_id, Map::new()).await
     }
 
     /// `model/list`.
@@ -573,6 +575,7 @@ impl Thread {
         self.session.archive_thread(&self.id).await
     }
 
+    /// Unarchives and reloads this thread, so that it can run turns again.
     pub async fn unarchive(&self) -> Result<()> {
         self.session.unarchive_thread(&self.id).await.map(drop)
     }
