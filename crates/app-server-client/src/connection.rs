@@ -40,7 +40,7 @@ pub struct ConnectionHooks {
     pub stderr_tail: Box<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>,
     /// Every server request goes here, with what becomes of it meanwhile; the receiver must
     /// answer each exactly once (unless the server resolves it first).
-    pub server_requests: mpsc::UnboundedSender<(ServerRequest, watch::Receiver<RequestFate>)>,
+    pub server_requests: mpsc::UnboundedSender<(ServerRequest, u64, watch::Receiver<RequestFate>)>,
     /// Protocol problems that do not belong to any request.
     pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
 }
@@ -305,8 +305,8 @@ impl Connection {
         lock(&self.inner.routes).pending_server_requests()
     }
 
-    pub(crate) fn forget_server_request(&self, id: &str) {
-        lock(&self.inner.routes).forget_server_request(id);
+    pub(crate) fn forget_server_request(&self, key: u64) {
+        lock(&self.inner.routes).forget_server_request(key);
     }
 }
 
@@ -445,9 +445,9 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
             }
             Ok(Incoming::Notification(n)) => lock(&inner.routes).route(Arc::new(n)),
             Ok(Incoming::ServerRequest(req)) => {
-                let fate = lock(&inner.routes).route_server_request(&req);
-                if let Err(mpsc::error::SendError((req, _))) = hooks.server_requests.send((req, fate)) {
-                    lock(&inner.routes).forget_server_request(req.id.get());
+                let (key, fate) = lock(&inner.routes).route_server_request(&req);
+                if let Err(mpsc::error::SendError((req, key, _))) = hooks.server_requests.send((req, key, fate)) {
+                    lock(&inner.routes).forget_server_request(key);
                     // Nobody handles requests any more (session shutting down): never leave the
                     // server waiting.
                     let error = RpcError { code: -32603, message: "client is shutting down".into(), data: None };

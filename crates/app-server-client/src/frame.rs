@@ -45,7 +45,9 @@ pub struct ServerRequest {
 pub struct Notification {
     /// The whole frame as received: `{"method":..., "params":...}`.
     pub raw: Arc<str>,
-    method: Range<usize>,
+    /// Where the method name sits in `raw`, or the name itself when it was written with
+    /// escapes (then it cannot be borrowed from `raw`).
+    method: Method,
     pub thread_id: Option<String>,
     pub turn_id: Option<String>,
     pub detail: Detail,
@@ -68,9 +70,18 @@ pub struct Detail {
     pub request_id: Option<String>,
 }
 
+#[derive(Debug, Clone)]
+enum Method {
+    InRaw(Range<usize>),
+    Owned(Box<str>),
+}
+
 impl Notification {
     pub fn method(&self) -> &str {
-        &self.raw[self.method.clone()]
+        match &self.method {
+            Method::InRaw(range) => &self.raw[range.clone()],
+            Method::Owned(name) => name,
+        }
     }
 
     /// Builds a notification frame locally (for events the client itself emits).
@@ -94,7 +105,7 @@ struct Envelope<'a> {
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    error: Option<WireError<'a>>,
+    error: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +126,7 @@ struct ParamKeys<'a> {
     #[serde(borrow, default)]
     turn_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    turn: Option<TurnKeys<'a>>,
+    turn: Option<&'a RawValue>,
     #[serde(borrow, default)]
     delta: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -142,8 +153,20 @@ struct TurnKeys<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeError(pub String);
 
+/// Parses JSON text that must be an object. serde's derived structs also accept arrays (by
+/// position), which would let `[7]` pass for a response to request 7.
+pub(crate) fn object<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
 /// Decodes one frame (one line of stdio, or one websocket text message).
 pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
+    if !frame.trim_start().starts_with('{') {
+        return Err(DecodeError("not a JSON-RPC object".into()));
+    }
     let env: Envelope = serde_json::from_str(frame)
         .map_err(|e| DecodeError(format!("not a JSON-RPC object ({e})")))?;
     match (env.method, env.id) {
@@ -163,31 +186,24 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
         }
         (Some(method), None) => {
             let keys = param_keys(env.params);
-            // Keep the frame as received; only a method name written with escapes (never seen
-            // from codex) makes us write a plain copy so that `method()` can borrow from it.
-            let (raw, method_range) = match locate(frame, &method) {
-                Some(range) => (Arc::from(frame), range),
-                None => {
-                    let raw = reframe(&method, env.params);
-                    let range = locate(&raw, &method).unwrap_or(0..0);
-                    (raw, range)
-                }
+            // The frame is kept as received. A method written with escapes (never seen from
+            // codex) cannot be borrowed from it, so then the name is kept on its own.
+            let method_at = match locate(frame, &method) {
+                Some(range) => Method::InRaw(range),
+                None => Method::Owned(method.as_ref().into()),
             };
-            let (turn_id, turn_status, turn_error) = match keys.turn {
-                Some(t) => (t.id, t.status, t.error),
-                None => (None, None, None),
-            };
+            let turn = keys.turn.and_then(|t| object::<TurnKeys>(t.get())).unwrap_or_default();
             Ok(Incoming::Notification(Notification {
-                raw,
-                method: method_range,
+                raw: Arc::from(frame),
+                method: method_at,
                 thread_id: keys.thread_id.map(Cow::into_owned),
-                turn_id: keys.turn_id.or(turn_id).map(Cow::into_owned),
+                turn_id: keys.turn_id.or(turn.id).map(Cow::into_owned),
                 detail: Detail {
                     delta: keys.delta.map(Cow::into_owned),
                     item_id: keys.item_id.map(Cow::into_owned),
                     item: keys.item.map(ToOwned::to_owned),
-                    turn_status: turn_status.map(Cow::into_owned),
-                    turn_error: turn_error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
+                    turn_status: turn.status.map(Cow::into_owned),
+                    turn_error: turn.error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
                     token_usage: keys.token_usage.map(ToOwned::to_owned),
                     request_id: keys.request_id.map(|r| r.get().to_owned()),
                 },
@@ -198,11 +214,15 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
                 Ok(n) => ResponseId::Int(n),
                 Err(_) => ResponseId::Other(id.get().to_owned()),
             };
-            let outcome = match env.error {
-                Some(e) => Err(RpcError {
-                    code: e.code,
-                    message: e.message,
-                    data: e.data.map(|d| d.get().to_owned()),
+            let outcome = match env.error.filter(|e| e.get() != "null") {
+                Some(raw) => Err(match object::<WireError>(raw.get()) {
+                    Some(e) => RpcError { code: e.code, message: e.message, data: e.data.map(|d| d.get().to_owned()) },
+                    // Still an answer: the request fails rather than waiting for ever.
+                    None => RpcError {
+                        code: MALFORMED_ERROR_CODE,
+                        message: "the server answered with a malformed error object".into(),
+                        data: Some(raw.get().to_owned()),
+                    },
                 }),
                 None => Ok(env
                     .result
@@ -218,8 +238,11 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
 /// Routing keys are best effort: params that are not an object (legal JSON-RPC, unused by
 /// codex) simply route to session-wide listeners.
 fn param_keys(params: Option<&RawValue>) -> ParamKeys<'_> {
-    params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default()
+    params.and_then(|p| object(p.get())).unwrap_or_default()
 }
+
+/// The JSON-RPC "internal error" code, used for an error answer we could not read.
+pub const MALFORMED_ERROR_CODE: i64 = -32603;
 
 /// Finds the byte range of the method string's contents inside the frame, when it appears there
 /// unescaped as `"method"` followed by `:` and the quoted name.
@@ -240,11 +263,6 @@ fn locate(frame: &str, method: &str) -> Option<Range<usize>> {
         from = after_key;
     }
     None
-}
-
-fn reframe(method: &str, params: Option<&RawValue>) -> Arc<str> {
-    let params = params.map(RawValue::get).unwrap_or("null");
-    format!("{{\"method\":\"{method}\",\"params\":{params}}}").into()
 }
 
 #[cfg(test)]
@@ -282,11 +300,11 @@ mod tests {
     }
 
     #[test]
-    fn escaped_method_name_is_reframed() {
-        let n = notification(r#"{"method":"a\/b","params":{"x":1}}"#);
-        assert_eq!(n.method(), "a/b");
-        let v: serde_json::Value = serde_json::from_str(&n.raw).unwrap();
-        assert_eq!(v["params"]["x"], 1);
+    fn escaped_method_name_keeps_the_frame() {
+        let frame = r#"{"method":"a\/b\"c","params":{"x":1}}"#;
+        let n = notification(frame);
+        assert_eq!(n.method(), "a/b\"c");
+        assert_eq!(&*n.raw, frame);
     }
 
     #[test]

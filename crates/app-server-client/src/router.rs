@@ -28,19 +28,25 @@ pub enum RequestFate {
 }
 
 struct PendingServerRequest {
+    /// The request id as JSON text. Not unique: a server may reuse an id.
+    id: String,
     turn_id: Option<String>,
     fate: watch::Sender<RequestFate>,
 }
 
+type TurnKey = (String, String);
+
 #[derive(Default)]
 pub(crate) struct Routes {
-    turns: HashMap<String, Arc<TurnShared>>,
+    /// Live turns by (thread id, turn id): a turn id is only unique within its thread.
+    turns: HashMap<TurnKey, Arc<TurnShared>>,
     /// Threads with a `turn/start` in flight: events of turns we do not know yet are held
     /// here until the response names the turn, so none is lost to the race.
     starting: HashMap<String, StartingThread>,
     listeners: Vec<Outlet>,
-    /// Server requests not yet answered, by id (JSON text).
-    server_requests: HashMap<String, PendingServerRequest>,
+    /// Server requests not yet answered, by arrival number (ids may repeat).
+    server_requests: HashMap<u64, PendingServerRequest>,
+    next_server_request: u64,
     closed: Option<Error>,
 }
 
@@ -65,11 +71,8 @@ impl Routes {
     /// Delivers to the notification's turn, or holds it while that turn is being started.
     fn route_to_turn(&mut self, n: Arc<Notification>) {
         let Some(turn_id) = n.turn_id.as_deref() else { return };
-        if let Some(turn) = self.turns.get(turn_id) {
-            if turn.deliver(Arc::clone(&n)) {
-                self.turns.remove(turn_id);
-                self.end_turn_requests(turn_id);
-            }
+        if let Some(key) = self.find_turn(n.thread_id.as_deref(), turn_id) {
+            self.deliver_to(&key, n);
             return;
         }
         if let Some(thread_id) = n.thread_id.as_deref() {
@@ -82,7 +85,7 @@ impl Routes {
     /// Registers a server request and shows it in its turn's stream (as a `serverRequest`
     /// event) so that a UI can show the prompt. The receiver tells the handler's runner when
     /// the request stops being pending for any other reason.
-    pub(crate) fn route_server_request(&mut self, req: &ServerRequest) -> watch::Receiver<RequestFate> {
+    pub(crate) fn route_server_request(&mut self, req: &ServerRequest) -> (u64, watch::Receiver<RequestFate>) {
         let (fate, rx) = watch::channel(if self.closed.is_some() { RequestFate::Closed } else { RequestFate::Pending });
         if let (Some(thread_id), Some(turn_id)) = (req.thread_id.as_deref(), req.turn_id.as_deref()) {
             let params = format!(
@@ -98,13 +101,15 @@ impl Routes {
                 self.route_to_turn(Arc::new(event));
             }
         }
-        self.server_requests.insert(req.id.get().to_owned(), PendingServerRequest { turn_id: req.turn_id.clone(), fate });
-        rx
+        self.next_server_request += 1;
+        let key = self.next_server_request;
+        self.server_requests.insert(key, PendingServerRequest { id: req.id.get().to_owned(), turn_id: req.turn_id.clone(), fate });
+        (key, rx)
     }
 
-    /// The request has been answered by us.
-    pub(crate) fn forget_server_request(&mut self, id: &str) {
-        self.server_requests.remove(id);
+    /// The request (by its arrival number) has been answered by us.
+    pub(crate) fn forget_server_request(&mut self, key: u64) {
+        self.server_requests.remove(&key);
     }
 
     pub(crate) fn pending_server_requests(&self) -> usize {
@@ -112,23 +117,42 @@ impl Routes {
     }
 
     fn server_request_resolved(&mut self, n: &Arc<Notification>) {
-        let pending = n.detail.request_id.as_deref().and_then(|id| self.server_requests.remove(id));
+        // With a reused id, the oldest pending request of that id is the one resolved.
+        let key = n.detail.request_id.as_deref().and_then(|id| {
+            self.server_requests.iter().filter(|(_, p)| p.id == id).map(|(k, _)| *k).min()
+        });
+        let pending = key.and_then(|k| self.server_requests.remove(&k));
         if let Some(p) = &pending {
             p.fate.send_replace(RequestFate::ResolvedByServer);
         }
         // The resolution belongs in the same turn stream as the request. It usually comes after
         // our answer (when the request is no longer pending here), so find the turn by thread:
         // a thread runs one turn at a time.
-        let turn_id = pending.and_then(|p| p.turn_id).or_else(|| {
-            let thread_id = n.thread_id.as_deref()?;
-            self.turns.values().find(|t| t.thread_id == thread_id).map(|t| t.turn_id.clone())
-        });
-        if let Some(turn_id) = turn_id {
-            if let Some(turn) = self.turns.get(&turn_id) {
-                if turn.deliver(Arc::clone(n)) {
-                    self.turns.remove(&turn_id);
-                }
+        let key = match pending.and_then(|p| p.turn_id) {
+            Some(turn_id) => self.find_turn(n.thread_id.as_deref(), &turn_id),
+            None => n.thread_id.as_deref().and_then(|thread_id| self.turns.keys().find(|(t, _)| t == thread_id).cloned()),
+        };
+        if let Some(key) = key {
+            self.deliver_to(&key, Arc::clone(n));
+        }
+    }
+
+    /// The live turn with this id (in this thread, when the event names one).
+    fn find_turn(&self, thread_id: Option<&str>, turn_id: &str) -> Option<TurnKey> {
+        match thread_id {
+            Some(thread_id) => {
+                let key = (thread_id.to_owned(), turn_id.to_owned());
+                self.turns.contains_key(&key).then_some(key)
             }
+            None => self.turns.keys().find(|(_, t)| t == turn_id).cloned(),
+        }
+    }
+
+    fn deliver_to(&mut self, key: &TurnKey, n: Arc<Notification>) {
+        let Some(turn) = self.turns.get(key) else { return };
+        if turn.deliver(n) {
+            self.turns.remove(key);
+            self.end_turn_requests(&key.1);
         }
     }
 
@@ -166,8 +190,9 @@ impl Routes {
         Ok(())
     }
 
-    /// Called when `turn/start` has been answered (or failed). Hands the turn the events that
-    /// arrived before the answer, in order, then routes the rest to it directly.
+    /// Called when `turn/start` has been answered (or failed, or abandoned). Hands the turn the
+    /// events that arrived before the answer, in order, then routes the rest to it directly.
+    /// A turn id that is already live is a protocol error (the turn is failed, not routed).
     pub(crate) fn finish_turn_start(&mut self, thread_id: &str, turn: Option<Arc<TurnShared>>) {
         let early = match self.starting.get_mut(thread_id) {
             Some(s) => {
@@ -190,6 +215,11 @@ impl Routes {
             turn.fail(e.clone());
             return;
         }
+        let key = (turn.thread_id.clone(), turn.turn_id.clone());
+        if self.turns.contains_key(&key) {
+            turn.fail(Error::Protocol(format!("the server started turn {} twice", turn.turn_id)));
+            return;
+        }
         let mut finished = false;
         for n in early {
             if n.turn_id.as_deref() == Some(turn.turn_id.as_str()) && !finished {
@@ -199,7 +229,7 @@ impl Routes {
         if finished {
             self.end_turn_requests(&turn.turn_id);
         } else {
-            self.turns.insert(turn.turn_id.clone(), turn);
+            self.turns.insert(key, turn);
         }
     }
 

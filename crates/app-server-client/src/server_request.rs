@@ -57,20 +57,19 @@ pub fn decline_response(method: &str) -> Option<&'static str> {
 /// Runs until the connection's request channel closes; one task per request so that a slow
 /// handler (a human deciding) never holds up another request or the event stream.
 pub(crate) async fn dispatch(
-    mut requests: mpsc::UnboundedReceiver<(ServerRequest, watch::Receiver<RequestFate>)>,
+    mut requests: mpsc::UnboundedReceiver<(ServerRequest, u64, watch::Receiver<RequestFate>)>,
     conn: Connection,
     handler: Arc<dyn ServerRequestHandler>,
     handler_timeout: Option<Duration>,
     diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
 ) {
-    while let Some((request, fate)) = requests.recv().await {
+    while let Some((request, key, fate)) = requests.recv().await {
         let conn = conn.clone();
         let handler = Arc::clone(&handler);
         let diagnostics = diagnostics.clone();
         tokio::spawn(async move {
-            let id = request.id.get().to_owned();
             run_one(&conn, handler.as_ref(), request, fate, handler_timeout, diagnostics.as_ref()).await;
-            conn.forget_server_request(&id);
+            conn.forget_server_request(key);
         });
     }
 }

@@ -453,8 +453,8 @@ impl Session {
         struct ThreadHead {
             id: String,
         }
-        let opened: Opened = serde_json::from_str(response.get())
-            .map_err(|e| Error::Protocol(format!("{method} response without thread.id: {e}")))?;
+        let opened: Opened = crate::frame::object(response.get())
+            .ok_or_else(|| Error::Protocol(format!("{method} response without thread.id")))?;
         Ok(Thread { id: opened.thread.id, session: self.clone(), response })
     }
 
@@ -521,6 +521,21 @@ pub struct Thread {
     session: Session,
     /// The response that opened the thread (thread/start, resume or fork), raw.
     pub response: Box<RawValue>,
+}
+
+/// Ends a `turn/start` that will never finish (its future was dropped).
+struct StartGuard<'a> {
+    conn: &'a Connection,
+    thread_id: &'a str,
+    armed: bool,
+}
+
+impl Drop for StartGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(&self.conn.inner.routes).finish_turn_start(self.thread_id, None);
+        }
+    }
 }
 
 /// How a new turn is followed.
@@ -638,7 +653,11 @@ impl Thread {
         params.insert("input".into(), Value::Array(input.into_items()?));
         let conn = &self.session.inner.conn;
         lock(&conn.inner.routes).begin_turn_start(&self.id)?;
+        // If this future is dropped before the answer (a timeout, an abort), the thread must
+        // stop holding early events for it.
+        let mut pending_start = StartGuard { conn, thread_id: &self.id, armed: true };
         let answer = conn.request("turn/start", &Value::Object(params), None).await;
+        pending_start.armed = false;
         let turn_id = answer.and_then(|response| {
             #[derive(Deserialize)]
             struct Started {
@@ -648,9 +667,9 @@ impl Thread {
             struct TurnHead {
                 id: String,
             }
-            serde_json::from_str::<Started>(response.get())
+            crate::frame::object::<Started>(response.get())
                 .map(|s| s.turn.id)
-                .map_err(|e| Error::Protocol(format!("turn/start response without turn.id: {e}")))
+                .ok_or_else(|| Error::Protocol("turn/start response without turn.id".into()))
         });
         let turn_id = match turn_id {
             Ok(id) => id,

@@ -86,7 +86,7 @@ impl Accumulator {
             }
             "item/completed" => {
                 if let Some(item) = &d.item {
-                    if let Ok(head) = serde_json::from_str::<ItemHead>(item.get()) {
+                    if let Some(head) = crate::frame::object::<ItemHead>(item.get()) {
                         if head.kind == "agentMessage" {
                             self.last_agent_text = Some(head.text.unwrap_or_default());
                         }
@@ -157,10 +157,13 @@ impl TurnShared {
         }
         if last {
             state.finished = true;
-            state.outlets.clear();
+            let outlets = std::mem::take(&mut state.outlets);
             let result = state.acc.finish(&self.thread_id, &self.turn_id);
             drop(state);
+            // The outcome is recorded before the streams close, so a consumer woken by the
+            // close always reads how the turn ended.
             self.outcome.send_replace(Some(Ok(Arc::new(result))));
+            drop(outlets);
         }
         last
     }
@@ -172,10 +175,12 @@ impl TurnShared {
             return;
         }
         state.finished = true;
-        state.outlets.clear();
+        let outlets = std::mem::take(&mut state.outlets);
         drop(state);
-        self.started.send_replace(true);
+        // Outcome first, then close the streams (see `deliver`).
         self.outcome.send_replace(Some(Err(error)));
+        self.started.send_replace(true);
+        drop(outlets);
     }
 
     fn end_error(&self) -> Option<Error> {
