@@ -745,7 +745,7 @@ function batchIterator(fetch, unpack) {
   let buffer = []
   let index = 0
   let done = false
-  let chain = Promise.resolve()
+  let inFlight = null // the pending step while a batch is being fetched
   const step = async () => {
     while (index >= buffer.length) {
       if (done) return { done: true, value: undefined }
@@ -762,9 +762,22 @@ function batchIterator(fetch, unpack) {
   }
   return {
     next() {
-      const result = chain.then(step)
-      chain = result.catch(() => {
-        done = true
+      // Fast path: the event is already here and nothing is being fetched (one promise, not
+      // three: most events are taken this way, a batch at a time).
+      if (inFlight === null && index < buffer.length) {
+        return Promise.resolve({ done: false, value: buffer[index++] })
+      }
+      const previous = inFlight ?? Promise.resolve()
+      const result = previous.then(step)
+      const settled = result.then(
+        () => undefined,
+        () => {
+          done = true
+        },
+      )
+      inFlight = settled
+      settled.then(() => {
+        if (inFlight === settled) inFlight = null
       })
       return result
     },

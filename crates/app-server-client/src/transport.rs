@@ -93,7 +93,7 @@ impl<R: AsyncBufRead + Unpin + Send> LineReader<R> {
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 impl<R: AsyncBufRead + Unpin + Send> FrameReader for LineReader<R> {
