@@ -188,9 +188,18 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
             let keys = param_keys(env.params);
             // The frame is kept as received. A method written with escapes (never seen from
             // codex) cannot be borrowed from it, so then the name is kept on its own.
-            let method_at = match locate(frame, &method) {
-                Some(range) => Method::InRaw(range),
-                None => Method::Owned(method.as_ref().into()),
+            let method_at = match &method {
+                // Borrowed from the frame: its position is where the slice points.
+                Cow::Borrowed(name) => {
+                    let start = (name.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+                    let range = start..start.saturating_add(name.len());
+                    if frame.get(range.clone()) == Some(*name) {
+                        Method::InRaw(range)
+                    } else {
+                        Method::Owned((*name).into())
+                    }
+                }
+                Cow::Owned(name) => Method::Owned(name.as_str().into()),
             };
             let turn = keys.turn.and_then(|t| object::<TurnKeys>(t.get())).unwrap_or_default();
             Ok(Incoming::Notification(Notification {
@@ -243,27 +252,6 @@ fn param_keys(params: Option<&RawValue>) -> ParamKeys<'_> {
 
 /// The JSON-RPC "internal error" code, used for an error answer we could not read.
 pub const MALFORMED_ERROR_CODE: i64 = -32603;
-
-/// Finds the byte range of the method string's contents inside the frame, when it appears there
-/// unescaped as `"method"` followed by `:` and the quoted name.
-fn locate(frame: &str, method: &str) -> Option<Range<usize>> {
-    let quoted = format!("\"{method}\"");
-    let mut from = 0;
-    while let Some(pos) = frame[from..].find("\"method\"") {
-        let after_key = from + pos + "\"method\"".len();
-        let rest = &frame[after_key..];
-        let trimmed = rest.trim_start();
-        if let Some(value) = trimmed.strip_prefix(':') {
-            let value = value.trim_start();
-            if value.starts_with(&quoted) {
-                let start = frame.len() - value.len() + 1;
-                return Some(start..start + method.len());
-            }
-        }
-        from = after_key;
-    }
-    None
-}
 
 #[cfg(test)]
 mod tests {
