@@ -378,18 +378,20 @@ class SessionState {
   }
 
   dispatchBatch(batch) {
-    const events = JSON.parse(batch)
-    for (const event of events) {
-      for (const key of [event.method, '*']) {
-        const set = this.listeners.get(key)
-        if (!set) continue
-        for (const listener of set) {
-          try {
-            listener(event)
-          } catch (err) {
-            this.report(err)
-          }
-        }
+    const all = this.listeners.get('*')
+    for (const event of JSON.parse(batch)) {
+      const specific = this.listeners.get(event.method)
+      if (specific) this.deliver(specific, event)
+      if (all) this.deliver(all, event)
+    }
+  }
+
+  deliver(listeners, event) {
+    for (const listener of listeners) {
+      try {
+        listener(event)
+      } catch (err) {
+        this.report(err)
       }
     }
   }

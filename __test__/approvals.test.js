@@ -16,7 +16,7 @@ const {
   toolCallSuccess,
 } = require('../main.js')
 const { fakeServer } = require('../testing/fake-scenario.js')
-const { reply, withStandIn, createSession, rejection } = require('./helpers.js')
+const { reply, withSession, rejection } = require('./helpers.js')
 
 const T = { timeout: 60_000 }
 
@@ -27,16 +27,8 @@ function workspace() {
 /** Thread params that make codex ask before running anything. */
 const asking = (cwd, sandbox = 'workspace-write') => ({ cwd, approvalPolicy: 'untrusted', sandbox })
 
-async function withApprovals(sessionExtra, fn) {
-  return withStandIn(async (model) => {
-    const session = await createSession(model, sessionExtra)
-    try {
-      return await fn(session, model)
-    } finally {
-      await session.close()
-    }
-  })
-}
+/** A session on the real codex with `extra` options (approval policy first, for reading). */
+const withApprovals = (extra, fn) => withSession(fn, extra)
 
 test('default policy: the command never runs and its item is declined', T, async () => {
   await withApprovals({}, async (session, model) => {

@@ -90,6 +90,20 @@ function codexBinary() {
   return path.join(pkg, 'vendor', 'x86_64-unknown-linux-musl', 'bin', 'codex')
 }
 
+/**
+ * Resolves true once `pid` is gone, false if it is still there after `withinMs`. A process that
+ * is not our child sends no event when it dies, so this polls; the bound is the assertion.
+ */
+async function waitGone(pid, withinMs) {
+  const deadline = Date.now() + withinMs
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) return false
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return true
+}
+
 module.exports = {
+  waitGone,
   codexBinary,
   tinyPng, Session, reply, withStandIn, withSession, createSession, rejection, isAlive }

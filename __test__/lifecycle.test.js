@@ -7,7 +7,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
-const { isAlive } = require('./helpers.js')
+const { isAlive, waitGone } = require('./helpers.js')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'run-session.js')
 
@@ -38,16 +38,6 @@ function runFixture(args, { env = process.env, killAfterFirstLine = null, timeou
       resolve({ code, signal, lines, stderr })
     })
   })
-}
-
-/** Polls (bounded) until `pid` is gone; the bound is the assertion, not a sleep. */
-async function waitGone(pid, withinMs) {
-  const deadline = Date.now() + withinMs
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  return !isAlive(pid)
 }
 
 test('after close() the Node process exits by itself and codex is gone', { timeout: 60_000 }, async () => {

@@ -101,13 +101,11 @@ test('listModels, exec with streamed output, account, rate limits and config', T
     assert.ok('account' in account)
     const config = await session.readConfig()
     assert.equal(config.config.model, 'mock-model')
-    // Rate limits need a ChatGPT login; offline the server answers with an error we surface.
-    const limits = await session.readRateLimits().then(
-      (value) => ({ value }),
-      (error) => ({ error }),
-    )
-    if (limits.error) assert.equal(limits.error.code, 'RPC_ERROR')
-    else assert.ok(limits.value.rateLimits)
+    // Rate limits need a ChatGPT login; offline the server refuses, and we surface its error.
+    const limits = await rejection(session.readRateLimits())
+    assert.equal(limits.code, 'RPC_ERROR')
+    assert.equal(limits.rpcCode, -32600)
+    assert.match(limits.rpcMessage, /authentication required/)
 
     const updated = session.waitForNotification('account/updated', { timeoutMs: 10_000 })
     assert.deepEqual(await session.loginWithApiKey('sk-test-not-real'), { type: 'apiKey' })

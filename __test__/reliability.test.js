@@ -6,7 +6,7 @@ const assert = require('node:assert/strict')
 const { Session } = require('../main.js')
 const { fakeServer } = require('../testing/fake-scenario.js')
 const { soak, liveCallbackTasks } = require('../scripts/soak.js')
-const { rejection, isAlive } = require('./helpers.js')
+const { rejection, waitGone } = require('./helpers.js')
 
 const T = { timeout: 120_000 }
 
@@ -74,9 +74,7 @@ test('lifecycle misuse: double close, calls after close, failing and aborted cre
     const err = await rejection(Session.create({ ...refusing }))
     assert.equal(err.code, 'RPC_ERROR')
     const [{ pid }] = refusing.starts()
-    const deadline = Date.now() + 2000
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    assert.equal(isAlive(pid), false, 'the failed start left its process behind')
+    assert.ok(await waitGone(pid, 2000), 'the failed start left its process behind')
   } finally {
     refusing.cleanup()
   }
@@ -89,9 +87,7 @@ test('lifecycle misuse: double close, calls after close, failing and aborted cre
     controller.abort()
     assert.equal((await rejection(starting)).code, 'ABORTED')
     const [{ pid }] = slow.starts()
-    const deadline = Date.now() + 3000
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    assert.equal(isAlive(pid), false, 'the aborted start left its process behind')
+    assert.ok(await waitGone(pid, 3000), 'the aborted start left its process behind')
   } finally {
     slow.cleanup()
   }

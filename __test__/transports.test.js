@@ -81,7 +81,7 @@ test('websocket with a capability token: turns run; a wrong token is a clear err
     const again = await Session.create({ transport: { type: 'websocket', url, token } })
     model.enqueue(reply.hang())
     const turn = await (await again.startThread()).startTurn('hang')
-    await model.nextRequest({ timeoutMs: 10_000 }).catch(() => null)
+    await model.nextRequest({ timeoutMs: 10_000 })
     const pendingResult = turn.result()
     server.kill('SIGKILL')
     const err = await rejection(pendingResult)

@@ -90,9 +90,9 @@ test('a throwing onEvent neither stops the turn nor crashes; the error reaches o
       })
       assert.equal(result.status, 'completed')
       assert.equal(result.text, 'still completes')
-      // Callbacks run in order; the last one has run once the result settled or soon after.
-      await session.waitForNotification('*', { predicate: () => true, timeoutMs: 50 }).catch(() => null)
-      assert.ok(errors.length >= 1 && errors.length === calls, `${errors.length} errors for ${calls} calls`)
+      // The result settles only after the callback has seen every event: all errors are in.
+      assert.ok(calls >= 5, `${calls} calls`)
+      assert.equal(errors.length, calls)
       assert.match(errors[0].message, /listener bug 1/)
     } finally {
       await session.close()

@@ -115,13 +115,7 @@ fn retry_policy(v: &Value) -> Result<RetryPolicy> {
 
 fn client_info(v: &Value) -> Result<ClientInfo> {
     let obj = object("clientInfo", v)?;
-    let field = |name: &str| -> Result<Option<String>> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::invalid_argument(format!("clientInfo.{name}"), "must be a string")),
-        }
-    };
+    let field = |name: &str| optional_string(obj, "clientInfo", name);
     let name = field("name")?.ok_or_else(|| Error::invalid_argument("clientInfo.name", "is required"))?;
     let version = field("version")?.ok_or_else(|| Error::invalid_argument("clientInfo.version", "is required"))?;
     Ok(ClientInfo { name, version, title: field("title")? })
@@ -129,13 +123,7 @@ fn client_info(v: &Value) -> Result<ClientInfo> {
 
 fn transport(v: &Value) -> Result<TransportKind> {
     let obj = object("transport", v)?;
-    let field = |name: &str| -> Result<Option<String>> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::invalid_argument(format!("transport.{name}"), "must be a string")),
-        }
-    };
+    let field = |name: &str| optional_string(obj, "transport", name);
     let kind = field("type")?.ok_or_else(|| Error::invalid_argument("transport.type", "is required"))?;
     let allowed: &[&str] = match kind.as_str() {
         "stdio" => &["type"],
@@ -154,6 +142,15 @@ fn transport(v: &Value) -> Result<TransportKind> {
         "unix" => TransportKind::Unix { path: field("path")?.map(PathBuf::from), token: field("token")? },
         _ => TransportKind::Stdio,
     })
+}
+
+/// `obj[name]`: absent or null is `None`; anything but a string names `parent.name`.
+fn optional_string(obj: &Map<String, Value>, parent: &str, name: &str) -> Result<Option<String>> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::invalid_argument(format!("{parent}.{name}"), "must be a string")),
+    }
 }
 
 fn string(key: &str, v: &Value) -> Result<String> {

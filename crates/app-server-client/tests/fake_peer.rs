@@ -80,6 +80,18 @@ async fn open_thread(session: &Session, peer: &mut Peer, id: &str) -> app_server
     thread
 }
 
+/// Starts a turn that the peer answers, at once, with turn id `turn_id`.
+async fn start_turn(thread: &app_server_client::Thread, peer: &mut Peer, turn_id: &str, setup: TurnSetup) -> app_server_client::Turn {
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("x"), Map::new(), setup).await.unwrap() },
+        async {
+            let (id, _) = peer.expect("turn/start").await;
+            peer.answer(&id, json!({"turn": {"id": turn_id}})).await;
+        }
+    );
+    turn
+}
+
 fn delta(thread: &str, turn: &str, text: &str) -> Value {
     json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "turnId": turn, "itemId": "m1", "delta": text}})
 }
@@ -191,13 +203,7 @@ async fn turn_events_before_the_turn_start_answer_are_kept_in_order() {
 async fn result_timeout_does_not_cancel_the_turn() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
-    let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() },
-        async {
-            let (id, _) = peer.expect("turn/start").await;
-            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
-        }
-    );
+    let turn = start_turn(&thread, &mut peer, "u", TurnSetup::default()).await;
     turn.discard_events();
     let err = turn.result(Some(Duration::from_millis(20))).await.unwrap_err();
     assert_eq!(err.code(), "REQUEST_TIMEOUT");
@@ -291,13 +297,7 @@ async fn malformed_frames_are_reported_and_skipped() {
 async fn transport_closing_settles_everything_with_transport_closed() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
-    let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() },
-        async {
-            let (id, _) = peer.expect("turn/start").await;
-            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
-        }
-    );
+    let turn = start_turn(&thread, &mut peer, "u", TurnSetup::default()).await;
     let mut all = session.notifications();
     peer.send(delta("t", "u", "kept")).await;
     let mut events = turn.take_events().unwrap();
@@ -402,13 +402,7 @@ async fn a_silent_turn_stalls_but_stays_interruptible() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
     let setup = TurnSetup { inactivity_timeout: Some(Duration::from_millis(60)), ..Default::default() };
-    let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), setup).await.unwrap() },
-        async {
-            let (id, _) = peer.expect("turn/start").await;
-            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
-        }
-    );
+    let turn = start_turn(&thread, &mut peer, "u", setup).await;
     peer.send(json!({"method": "turn/started", "params": {"threadId": "t", "turn": {"id": "u"}}})).await;
     let mut events = turn.take_events().unwrap();
     assert_eq!(events.next_batch(10).await.unwrap().unwrap()[0].method(), "turn/started");
