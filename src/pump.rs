@@ -116,7 +116,8 @@ pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<En
     Pump { task, done }
 }
 
-struct SetOnDrop(watch::Sender<bool>);
+/// Sets its flag however the owning task ends (finished, aborted, environment gone).
+pub struct SetOnDrop(pub watch::Sender<bool>);
 
 impl Drop for SetOnDrop {
     fn drop(&mut self) {

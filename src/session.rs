@@ -20,6 +20,8 @@ pub struct Session {
     info: Value,
     notification_pump: Mutex<Option<pump::Pump>>,
     bridge: Option<JsBridge>,
+    /// Set once `onExit` has been called (or will never be): `close()` waits for it.
+    exit_reported: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Drop for Session {
@@ -130,11 +132,15 @@ impl Session {
                 (Some(sink), Some(stream)) => Some(pump::spawn(stream, sink, on_end)),
                 _ => None,
             };
+            let mut exit_reported = None;
             if let Some(callback) = on_exit {
                 let exited = inner.exited();
                 let live = pump::LiveTask::new();
+                let (done_tx, done) = tokio::sync::watch::channel(false);
+                exit_reported = Some(done);
                 napi::bindgen_prelude::spawn(async move {
                     let _live = live;
+                    let _done = pump::SetOnDrop(done_tx);
                     if let Some(info) = exited.await {
                         let json = serde_json::json!({ "code": info.code, "signal": info.signal.map(signal_name) });
                         let _ = callback.call_async_catch(json.to_string()).await;
@@ -145,7 +151,7 @@ impl Session {
             if let Ok(mut slot) = teardown_slot.lock() {
                 *slot = Some(inner.downgrade());
             }
-            Ok(Session { inner, info, notification_pump: Mutex::new(pump), bridge })
+            Ok(Session { inner, info, notification_pump: Mutex::new(pump), bridge, exit_reported })
         })
     }
 
@@ -368,6 +374,10 @@ impl Session {
             p.abort();
         }
         self.inner.close().await;
+        // A spawned server has exited by now; resolve after onExit has heard of it.
+        if let Some(mut reported) = self.exit_reported.clone() {
+            let _ = reported.wait_for(|done| *done).await;
+        }
         Ok(())
     }
 }
