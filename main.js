@@ -351,6 +351,7 @@ class SessionState {
     this.endError = null
     this.onError = onError
     this.waiters = new Set()
+    this.barriers = new Map() // barrier id -> resolve, in the order asked
     this.sink = (batch) => this.dispatchBatch(batch)
     this.onEnd = (detail) => this.ended(detail)
     this.onDiagnostic = (detail) => this.report(errorFromDetail(detail))
@@ -378,6 +379,7 @@ class SessionState {
   }
 
   dispatchBatch(batch) {
+    if (batch[0] === '#') return this.barrierReached(Number(batch.slice(1)))
     const all = this.listeners.get('*')
     for (const event of JSON.parse(batch)) {
       const specific = this.listeners.get(event.method)
@@ -396,7 +398,43 @@ class SessionState {
     }
   }
 
+  /**
+   * Resolves once listeners have seen every notification received so far, or at once when
+   * nobody listens. Responses settle through this, so a listener sees what the server sent
+   * before a response (an exec's output, `thread/started`) before the response's promise.
+   */
+  caughtUp() {
+    if (!this.sinkActive || !this.session || this.session.closed) return undefined
+    const id = this.session._notificationBarrier()
+    if (id === 0) return undefined
+    // The sink never keeps Node alive by itself; while a marker is due, this timer does.
+    this.keepAlive ??= setInterval(() => {}, 1 << 30)
+    return new Promise((resolve) => this.barriers.set(id, resolve))
+  }
+
+  /** Markers arrive in the order asked: reaching one means reaching all earlier ones. */
+  barrierReached(id) {
+    for (const [pending, resolve] of this.barriers) {
+      if (pending > id) break
+      this.barriers.delete(pending)
+      resolve()
+    }
+    if (this.barriers.size === 0) this.stopKeepAlive()
+  }
+
+  releaseBarriers() {
+    for (const resolve of this.barriers.values()) resolve()
+    this.barriers.clear()
+    this.stopKeepAlive()
+  }
+
+  stopKeepAlive() {
+    clearInterval(this.keepAlive)
+    this.keepAlive = undefined
+  }
+
   ended(detail) {
+    this.releaseBarriers()
     this.sinkActive = false
     const err = detail ? errorFromDetail(detail) : codexError('SESSION_CLOSED', 'session is closed')
     this.endError = err
@@ -431,6 +469,7 @@ class SessionState {
     } else if (this.count === 0 && this.sinkActive) {
       this.sinkActive = false
       session._setNotificationSink(null)
+      this.releaseBarriers()
     }
   }
 }
@@ -646,6 +685,42 @@ Thread.prototype.fork = async function fork(params) {
   return thread
 }
 
+// A response settles only once notification listeners have seen everything the server sent
+// before it (SessionState.caughtUp): the native promise and the listeners' batches reach
+// JavaScript by different queues, so without this the order would be left to chance.
+const turnSessions = new WeakMap()
+function settleInOrder(Class, names, sessionOf) {
+  for (const name of names) {
+    const original = Class.prototype[name]
+    Class.prototype[name] = {
+      [name](...args) {
+        const result = original.apply(this, args)
+        const state = states.get(sessionOf(this))
+        if (!state) return result
+        return result.then(
+          async (value) => {
+            await state.caughtUp()
+            return value
+          },
+          async (err) => {
+            await state.caughtUp()
+            throw err
+          },
+        )
+      },
+    }[name]
+  }
+}
+settleInOrder(Session, [
+  '_exec', '_request', 'archiveThread', 'forkThread', 'listModels', 'listThreads', 'loginWithApiKey',
+  'logout', 'readAccount', 'readConfig', 'readRateLimits', 'readThread', 'resumeThread',
+  'startEphemeralThread', 'startThread', 'unarchiveThread',
+], (session) => session)
+settleInOrder(Thread, [
+  '_startTurn', 'archive', 'compact', 'fork', 'read', 'rollback', 'setName', 'unarchive', 'unsubscribe',
+], (thread) => threadSessions.get(thread))
+settleInOrder(Turn, ['interrupt', 'steer', '_result'], (turn) => turnSessions.get(turn))
+
 // command/exec, with its output streamed to `onOutput` when given.
 let execCounter = 0
 Session.prototype.exec = async function exec(command, options) {
@@ -680,9 +755,9 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
   checkFunction(onEvent, 'options.onEvent')
   checkSignal(signal, 'options.signal')
   checkTimeout(inactivityTimeoutMs, 'options.inactivityTimeoutMs')
+  const session = threadSessions.get(this)
   let dispatch = null
   if (onEvent) {
-    const session = threadSessions.get(this)
     const state = session ? stateOf(session) : new SessionState(undefined)
     dispatch = (batch) => {
       for (const event of JSON.parse(batch)) {
@@ -695,6 +770,7 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
     }
   }
   const turn = await this._startTurn(input, params, dispatch, inactivityTimeoutMs)
+  if (session) turnSessions.set(turn, session)
   if (signal) interruptOnAbort(turn, signal)
   return turn
 }

@@ -235,3 +235,21 @@ test('unknown notifications, fields and item types pass through unchanged', T, a
     { onNotification: (n) => all.push(n) },
   )
 })
+
+test('a response settles only after listeners have seen the notifications sent before it', T, async () => {
+  const perCall = 200
+  const notes = Array.from({ length: perCall }, (_, i) => ({ do: 'notify', method: 'fake/progress', params: { i } }))
+  const seen = []
+  await withFake(
+    { on: { 'model/list': notes } },
+    async (session) => {
+      for (let call = 1; call <= 20; call++) {
+        await session.listModels()
+        // Sent before the response on the same stream, so all must have been delivered already.
+        assert.equal(seen.length, call * perCall, `after listModels() call ${call}`)
+      }
+      assert.deepEqual(seen.slice(0, perCall), notes.map((n) => n.params.i))
+    },
+    { onNotification: (n) => n.method === 'fake/progress' && seen.push(n.params.i) },
+  )
+})

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use app_server_client::{EventStream, Notification};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
@@ -69,15 +69,24 @@ pub fn native_stats() -> serde_json::Value {
     serde_json::json!({ "liveCallbackTasks": LIVE_CALLBACK_TASKS.load(Ordering::SeqCst) })
 }
 
-/// A running pump: its task, and a flag set once it has delivered everything.
+/// A running pump: its task, a flag set once it has delivered everything, and the way in for
+/// barrier requests.
 pub struct Pump {
     pub task: JoinHandle<()>,
     pub done: watch::Receiver<bool>,
+    barriers: mpsc::UnboundedSender<u32>,
 }
 
 impl Pump {
     pub fn abort(&self) {
         self.task.abort();
+    }
+
+    /// Asks the pump to deliver every event already queued, then the marker `#id` through the
+    /// same callback. One callback's calls reach JavaScript in order, so when the marker arrives
+    /// JavaScript has seen every event received before this call. False once the pump is gone.
+    pub fn barrier(&self, id: u32) -> bool {
+        !*self.done.borrow() && self.barriers.send(id).is_ok()
     }
 
     /// Resolves once every event the pump will deliver has been handled by JavaScript.
@@ -92,28 +101,49 @@ impl Pump {
 pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<EndCallback>) -> Pump {
     let live = LiveTask::new();
     let (done_tx, done) = watch::channel(false);
+    let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<u32>();
     let task = napi::bindgen_prelude::spawn(async move {
         let _live = live;
         // Set however the task ends (finished, aborted, environment gone).
         let _done = SetOnDrop(done_tx);
+        // False once the environment is closing: nothing more can be delivered.
+        let deliver = |payload: String| {
+            let callback = &callback;
+            async move { !matches!(callback.call_async_catch(payload).await, Err(e) if e.status == Status::Closing) }
+        };
         let end = loop {
-            match stream.next_batch(MAX_BATCH).await {
-                Ok(Some(batch)) => {
-                    if let Err(e) = callback.call_async_catch(batch_json(&batch)).await {
-                        if e.status == Status::Closing {
+            tokio::select! {
+                biased;
+                Some(id) = barrier_requests.recv() => {
+                    loop {
+                        let batch = stream.try_batch(MAX_BATCH);
+                        if batch.is_empty() {
+                            break;
+                        }
+                        if !deliver(batch_json(&batch)).await {
                             return;
                         }
                     }
+                    if !deliver(format!("#{id}")).await {
+                        return;
+                    }
                 }
-                Ok(None) => break None,
-                Err(e) => break Some(crate::errors::detail_json(&e)),
+                next = stream.next_batch(MAX_BATCH) => match next {
+                    Ok(Some(batch)) => {
+                        if !deliver(batch_json(&batch)).await {
+                            return;
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(crate::errors::detail_json(&e)),
+                },
             }
         };
         if let Some(on_end) = on_end {
             let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
         }
     });
-    Pump { task, done }
+    Pump { task, done, barriers }
 }
 
 /// Sets its flag however the owning task ends (finished, aborted, environment gone).

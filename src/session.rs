@@ -333,6 +333,22 @@ impl Session {
         Ok(())
     }
 
+    /// Queues a barrier marker `#id` behind every notification received so far, delivered
+    /// through the sink; returns its id, or 0 when no sink is listening. Lets a response's
+    /// promise settle only after the notifications the server sent before it.
+    #[napi(js_name = "_notificationBarrier", skip_typescript)]
+    pub fn notification_barrier(&self) -> u32 {
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let Ok(slot) = self.notification_pump.lock() else { return 0 };
+        let Some(pump) = slot.as_ref() else { return 0 };
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed).max(1);
+        if pump.barrier(id) {
+            id
+        } else {
+            0
+        }
+    }
+
     /// Sets (or with `null` removes) the approval policy of one thread.
     #[napi(js_name = "_setThreadPolicy", skip_typescript)]
     pub fn set_thread_policy(&self, thread_id: String, policy: Option<Value>) -> Result<()> {
