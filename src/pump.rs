@@ -35,7 +35,7 @@ pub fn batch_text(batch: &[Arc<Notification>]) -> String {
     let mut out = String::new();
     for n in batch {
         if n.method() == "item/agentMessage/delta" {
-            if let Some(delta) = &n.detail.delta {
+            if let Some(delta) = n.delta() {
                 out.push_str(delta);
             }
         }

@@ -437,7 +437,7 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
         if let Some(tap) = &hooks.tap {
             tap(Direction::Incoming, &frame);
         }
-        match frame::decode(&frame) {
+        match frame::decode_owned(frame) {
             Ok(Incoming::Response { id, outcome }) => {
                 if let Some(d) = inner.complete(id, outcome) {
                     report(d);
@@ -454,7 +454,7 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
                     let _ = Connection { inner: Arc::clone(&inner) }.respond(&req.id, Err(&error));
                 }
             }
-            Err(e) => {
+            Err((e, frame)) => {
                 let mut shown: String = frame.chars().take(200).collect();
                 if shown.len() < frame.len() {
                     shown.push('…');

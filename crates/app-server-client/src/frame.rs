@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -41,26 +40,20 @@ pub struct ServerRequest {
 }
 
 /// A notification: the raw frame plus what routing and result-keeping need.
+///
+/// The routing keys and the delta are positions in `raw` (strings written without escapes,
+/// which is all codex writes), so decoding allocates nothing per key.
 #[derive(Debug, Clone)]
 pub struct Notification {
     /// The whole frame as received: `{"method":..., "params":...}`.
-    pub raw: Arc<str>,
-    /// Where the method name sits in `raw`, or the name itself when it was written with
-    /// escapes (then it cannot be borrowed from `raw`).
-    method: Method,
-    pub thread_id: Option<String>,
-    pub turn_id: Option<String>,
+    pub raw: Box<str>,
+    keys: Keys,
     pub detail: Detail,
 }
 
-/// Pieces of a notification's params that turn bookkeeping needs, pulled out in the same pass.
+/// Rarer pieces of a notification's params that turn bookkeeping needs, owned.
 #[derive(Debug, Clone, Default)]
 pub struct Detail {
-    /// `item/agentMessage/delta`: the text delta and its item.
-    pub delta: Option<String>,
-    pub item_id: Option<String>,
-    /// `item/completed`: the raw item.
-    pub item: Option<Box<RawValue>>,
     /// `turn/completed`: status and raw error.
     pub turn_status: Option<String>,
     pub turn_error: Option<Box<RawValue>>,
@@ -70,42 +63,126 @@ pub struct Detail {
     pub request_id: Option<String>,
 }
 
+/// A string of the frame: where it sits in `raw`, or the string itself when it was written
+/// with escapes (then its decoded form is not a slice of `raw`).
 #[derive(Debug, Clone)]
-enum Method {
+enum Span {
     InRaw(Range<usize>),
     Owned(Box<str>),
 }
 
+impl Span {
+    /// `text` came out of parsing `frame`: a borrowed slice is located by its address.
+    fn of(frame: &str, text: &str, borrowed: bool) -> Span {
+        if borrowed {
+            let start = (text.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+            let range = start..start.saturating_add(text.len());
+            if frame.get(range.clone()).is_some_and(|s| std::ptr::eq(s.as_ptr(), text.as_ptr())) {
+                return Span::InRaw(range);
+            }
+        }
+        Span::Owned(text.into())
+    }
+
+    fn of_cow(frame: &str, text: Cow<'_, str>) -> Span {
+        match text {
+            Cow::Borrowed(t) => Span::of(frame, t, true),
+            Cow::Owned(t) => Span::Owned(t.into_boxed_str()),
+        }
+    }
+
+    fn get<'a>(&'a self, raw: &'a str) -> &'a str {
+        match self {
+            Span::InRaw(range) => &raw[range.clone()],
+            Span::Owned(text) => text,
+        }
+    }
+}
+
 impl Notification {
     pub fn method(&self) -> &str {
-        match &self.method {
-            Method::InRaw(range) => &self.raw[range.clone()],
-            Method::Owned(name) => name,
-        }
+        self.keys.method.get(&self.raw)
+    }
+
+    pub fn thread_id(&self) -> Option<&str> {
+        self.keys.thread_id.as_ref().map(|s| s.get(&self.raw))
+    }
+
+    /// `params.turnId`, or `params.turn.id`.
+    pub fn turn_id(&self) -> Option<&str> {
+        self.keys.turn_id.as_ref().map(|s| s.get(&self.raw))
+    }
+
+    /// `params.delta` (the text of `item/agentMessage/delta`).
+    pub fn delta(&self) -> Option<&str> {
+        self.keys.delta.as_ref().map(|s| s.get(&self.raw))
+    }
+
+    pub fn item_id(&self) -> Option<&str> {
+        self.keys.item_id.as_ref().map(|s| s.get(&self.raw))
+    }
+
+    /// `params.item` as JSON text (`item/completed`, `item/started`).
+    pub fn item_json(&self) -> Option<&str> {
+        self.keys.item.as_ref().map(|s| s.get(&self.raw))
     }
 
     /// Builds a notification frame locally (for events the client itself emits).
     pub fn synthetic(method: &str, params_json: &str) -> Option<Notification> {
         let method_json = serde_json::to_string(method).ok()?;
-        match decode(&format!("{{\"method\":{method_json},\"params\":{params_json}}}")) {
+        match decode_owned(format!("{{\"method\":{method_json},\"params\":{params_json}}}")) {
             Ok(Incoming::Notification(n)) => Some(n),
             _ => None,
         }
     }
 }
 
+/// A string borrowed from the frame when written without escapes. (serde's own
+/// `Option<Cow<str>>` always copies: the borrow only works on a bare `Cow` field.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A frame's envelope. Read first with `P = LenientParams`: the whole frame in one pass, the
+/// routing keys of `params` read on the way. Anything that cannot take (params with a key of an
+/// unexpected type, a duplicate key; server requests, whose params are kept as text) is read
+/// again with `P = &RawValue` and `param_keys`, the two-pass path, which decides as before.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Envelope<'a, P> {
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
+    method: Option<Text<'a>>,
+    #[serde(default = "none")]
+    params: Option<P>,
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+}
+
+fn none<P>() -> Option<P> {
+    None
 }
 
 #[derive(Deserialize)]
@@ -122,15 +199,15 @@ struct WireError<'a> {
 #[serde(rename_all = "camelCase")]
 struct ParamKeys<'a> {
     #[serde(borrow, default)]
-    thread_id: Option<Cow<'a, str>>,
+    thread_id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    turn_id: Option<Cow<'a, str>>,
+    turn_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     turn: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    delta: Option<Cow<'a, str>>,
+    delta: Option<Text<'a>>,
     #[serde(borrow, default)]
-    item_id: Option<Cow<'a, str>>,
+    item_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     item: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -139,12 +216,54 @@ struct ParamKeys<'a> {
     request_id: Option<&'a RawValue>,
 }
 
+/// `params` read as `ParamKeys` when it is an object, and skipped (no keys) when it is not:
+/// the same answer `param_keys` gives on the two-pass path.
+struct LenientParams<'a>(ParamKeys<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientParams<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = LenientParams<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("params")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                ParamKeys::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(LenientParams)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(LenientParams(ParamKeys::default()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientParams(ParamKeys::default()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                self.visit_bool(v != 0)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_bool(v != 0)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                self.visit_bool(v != 0.0)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                self.visit_bool(v.is_empty())
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                self.visit_bool(false)
+            }
+        }
+        deserializer.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct TurnKeys<'a> {
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    status: Option<Cow<'a, str>>,
+    status: Option<Text<'a>>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
 }
@@ -164,10 +283,67 @@ pub(crate) fn object<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
 
 /// Decodes one frame (one line of stdio, or one websocket text message).
 pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
+    Ok(match parse(frame)? {
+        Parsed::Notification(parts) => Incoming::Notification(parts.with_raw(frame.into())),
+        Parsed::Other(incoming) => incoming,
+    })
+}
+
+/// Like `decode`, keeping `frame` itself as a notification's `raw` (no copy). An undecodable
+/// frame is handed back with the error, for the report.
+pub fn decode_owned(frame: String) -> Result<Incoming, (DecodeError, String)> {
+    match parse(&frame) {
+        Ok(Parsed::Notification(parts)) => Ok(Incoming::Notification(parts.with_raw(frame.into_boxed_str()))),
+        Ok(Parsed::Other(incoming)) => Ok(incoming),
+        Err(e) => Err((e, frame)),
+    }
+}
+
+enum Parsed {
+    Notification(Parts),
+    Other(Incoming),
+}
+
+/// Where a notification's keys sit in its frame.
+#[derive(Debug, Clone)]
+struct Keys {
+    method: Span,
+    thread_id: Option<Span>,
+    turn_id: Option<Span>,
+    delta: Option<Span>,
+    item_id: Option<Span>,
+    /// `item/completed`: the item's JSON text.
+    item: Option<Span>,
+}
+
+/// A notification before its frame text is attached.
+struct Parts {
+    keys: Keys,
+    detail: Detail,
+}
+
+impl Parts {
+    fn with_raw(self, raw: Box<str>) -> Notification {
+        Notification { raw, keys: self.keys, detail: self.detail }
+    }
+}
+
+fn parse(frame: &str) -> Result<Parsed, DecodeError> {
     if !frame.trim_start().starts_with('{') {
         return Err(DecodeError("not a JSON-RPC object".into()));
     }
-    let env: Envelope = serde_json::from_str(frame)
+    if let Ok(env) = serde_json::from_str::<Envelope<LenientParams>>(frame) {
+        // Server requests keep their params as text, which this pass did not keep.
+        match (env.method, env.id) {
+            (Some(method), None) => {
+                let keys = env.params.map(|p| p.0).unwrap_or_default();
+                return Ok(Parsed::Notification(notification_parts(frame, method, keys)));
+            }
+            (None, Some(id)) => return Ok(Parsed::Other(response(Some(id), env.result, env.error)?)),
+            _ => {}
+        }
+    }
+    let env: Envelope<&RawValue> = serde_json::from_str(frame)
         .map_err(|e| DecodeError(format!("not a JSON-RPC object ({e})")))?;
     match (env.method, env.id) {
         (Some(method), Some(id)) => {
@@ -176,72 +352,62 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
                 Some(p) => p.to_owned(),
                 None => RawValue::from_string("null".into()).map_err(|e| DecodeError(e.to_string()))?,
             };
-            Ok(Incoming::ServerRequest(ServerRequest {
+            Ok(Parsed::Other(Incoming::ServerRequest(ServerRequest {
                 id: id.to_owned(),
-                method: method.into_owned(),
+                method: method.0.into_owned(),
                 params,
-                thread_id: keys.thread_id.map(Cow::into_owned),
-                turn_id: keys.turn_id.map(Cow::into_owned),
-            }))
+                thread_id: keys.thread_id.map(|t| t.0.into_owned()),
+                turn_id: keys.turn_id.map(|t| t.0.into_owned()),
+            })))
         }
-        (Some(method), None) => {
-            let keys = param_keys(env.params);
-            // The frame is kept as received. A method written with escapes (never seen from
-            // codex) cannot be borrowed from it, so then the name is kept on its own.
-            let method_at = match &method {
-                // Borrowed from the frame: its position is where the slice points.
-                Cow::Borrowed(name) => {
-                    let start = (name.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-                    let range = start..start.saturating_add(name.len());
-                    if frame.get(range.clone()) == Some(*name) {
-                        Method::InRaw(range)
-                    } else {
-                        Method::Owned((*name).into())
-                    }
-                }
-                Cow::Owned(name) => Method::Owned(name.as_str().into()),
-            };
-            let turn = keys.turn.and_then(|t| object::<TurnKeys>(t.get())).unwrap_or_default();
-            Ok(Incoming::Notification(Notification {
-                raw: Arc::from(frame),
-                method: method_at,
-                thread_id: keys.thread_id.map(Cow::into_owned),
-                turn_id: keys.turn_id.or(turn.id).map(Cow::into_owned),
-                detail: Detail {
-                    delta: keys.delta.map(Cow::into_owned),
-                    item_id: keys.item_id.map(Cow::into_owned),
-                    item: keys.item.map(ToOwned::to_owned),
-                    turn_status: turn.status.map(Cow::into_owned),
-                    turn_error: turn.error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
-                    token_usage: keys.token_usage.map(ToOwned::to_owned),
-                    request_id: keys.request_id.map(|r| r.get().to_owned()),
-                },
-            }))
-        }
-        (None, Some(id)) => {
-            let id = match id.get().parse::<i64>() {
-                Ok(n) => ResponseId::Int(n),
-                Err(_) => ResponseId::Other(id.get().to_owned()),
-            };
-            let outcome = match env.error.filter(|e| e.get() != "null") {
-                Some(raw) => Err(match object::<WireError>(raw.get()) {
-                    Some(e) => RpcError { code: e.code, message: e.message, data: e.data.map(|d| d.get().to_owned()) },
-                    // Still an answer: the request fails rather than waiting for ever.
-                    None => RpcError {
-                        code: MALFORMED_ERROR_CODE,
-                        message: "the server answered with a malformed error object".into(),
-                        data: Some(raw.get().to_owned()),
-                    },
-                }),
-                None => Ok(env
-                    .result
-                    .map(ToOwned::to_owned)
-                    .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))),
-            };
-            Ok(Incoming::Response { id, outcome })
-        }
+        (Some(method), None) => Ok(Parsed::Notification(notification_parts(frame, method, param_keys(env.params)))),
+        (None, Some(id)) => Ok(Parsed::Other(response(Some(id), env.result, env.error)?)),
         (None, None) => Err(DecodeError("message has neither `id` nor `method`".into())),
     }
+}
+
+fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Parts {
+    let turn = keys.turn.and_then(|t| object::<TurnKeys>(t.get())).unwrap_or_default();
+    let span = |text: Text<'_>| Span::of_cow(frame, text.0);
+    Parts {
+        keys: Keys {
+            method: span(method),
+            thread_id: keys.thread_id.map(span),
+            turn_id: keys.turn_id.or(turn.id).map(span),
+            delta: keys.delta.map(span),
+            item_id: keys.item_id.map(span),
+            item: keys.item.map(|item| Span::of(frame, item.get(), true)),
+        },
+        detail: Detail {
+            turn_status: turn.status.map(|t| t.0.into_owned()),
+            turn_error: turn.error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
+            token_usage: keys.token_usage.map(ToOwned::to_owned),
+            request_id: keys.request_id.map(|r| r.get().to_owned()),
+        },
+    }
+}
+
+fn response(id: Option<&RawValue>, result: Option<&RawValue>, error: Option<&RawValue>) -> Result<Incoming, DecodeError> {
+    let Some(id) = id else { return Err(DecodeError("message has neither `id` nor `method`".into())) };
+    let id = match id.get().parse::<i64>() {
+        Ok(n) => ResponseId::Int(n),
+        Err(_) => ResponseId::Other(id.get().to_owned()),
+    };
+    let outcome = match error.filter(|e| e.get() != "null") {
+        Some(raw) => Err(match object::<WireError>(raw.get()) {
+            Some(e) => RpcError { code: e.code, message: e.message, data: e.data.map(|d| d.get().to_owned()) },
+            // Still an answer: the request fails rather than waiting for ever.
+            None => RpcError {
+                code: MALFORMED_ERROR_CODE,
+                message: "the server answered with a malformed error object".into(),
+                data: Some(raw.get().to_owned()),
+            },
+        }),
+        None => Ok(result
+            .map(ToOwned::to_owned)
+            .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))),
+    };
+    Ok(Incoming::Response { id, outcome })
 }
 
 /// Routing keys are best effort: params that are not an object (legal JSON-RPC, unused by
@@ -270,10 +436,10 @@ mod tests {
         let n = notification(frame);
         assert_eq!(n.method(), "item/agentMessage/delta");
         assert_eq!(&*n.raw, frame);
-        assert_eq!(n.thread_id.as_deref(), Some("t1"));
-        assert_eq!(n.turn_id.as_deref(), Some("u1"));
-        assert_eq!(n.detail.delta.as_deref(), Some("he\"llo"));
-        assert_eq!(n.detail.item_id.as_deref(), Some("i1"));
+        assert_eq!(n.thread_id(), Some("t1"));
+        assert_eq!(n.turn_id(), Some("u1"));
+        assert_eq!(n.delta(), Some("he\"llo"));
+        assert_eq!(n.item_id(), Some("i1"));
     }
 
     #[test]
@@ -282,7 +448,7 @@ mod tests {
             r#"{"params":{"threadId":"t","turn":{"id":"u","status":"failed","error":{"message":"boom"}}},"method":"turn/completed"}"#,
         );
         assert_eq!(n.method(), "turn/completed");
-        assert_eq!(n.turn_id.as_deref(), Some("u"));
+        assert_eq!(n.turn_id(), Some("u"));
         assert_eq!(n.detail.turn_status.as_deref(), Some("failed"));
         assert_eq!(n.detail.turn_error.as_ref().map(|e| e.get()), Some(r#"{"message":"boom"}"#));
     }
@@ -305,7 +471,7 @@ mod tests {
     fn params_that_are_not_an_object_still_decode() {
         let n = notification(r#"{"method":"future/thing","params":[1,2,3]}"#);
         assert_eq!(n.method(), "future/thing");
-        assert!(n.thread_id.is_none());
+        assert!(n.thread_id().is_none());
     }
 
     #[test]
@@ -344,6 +510,36 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn keys_written_plainly_are_positions_in_the_frame() {
+        let n = notification(r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"plain"}}"#);
+        for span in [&n.keys.thread_id, &n.keys.turn_id, &n.keys.item_id, &n.keys.delta] {
+            assert!(matches!(span, Some(Span::InRaw(_))), "{span:?}");
+        }
+        let n = notification(r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","delta":"line\nbreak"}}"#);
+        assert!(matches!(n.keys.delta, Some(Span::Owned(_))));
+        assert_eq!(n.delta(), Some("line\nbreak"));
+    }
+
+    #[test]
+    fn the_one_pass_path_answers_as_the_two_pass_path() {
+        // Params the one-pass path refuses (a key of another type, a duplicate key) fall back to
+        // the two-pass path: the notification still decodes, with no routing keys.
+        for frame in [
+            r#"{"method":"m","params":{"threadId":5,"turnId":"u"}}"#,
+            r#"{"method":"m","params":{"threadId":"a","threadId":"b"}}"#,
+        ] {
+            let n = notification(frame);
+            assert_eq!((n.method(), n.thread_id(), n.turn_id()), ("m", None, None), "{frame}");
+        }
+        for frame in [r#"{"method":"m","params":"text"}"#, r#"{"method":"m","params":null}"#, r#"{"method":"m","params":[{"threadId":"t"}]}"#] {
+            assert_eq!(notification(frame).thread_id(), None, "{frame}");
+        }
+        let n = notification(r#"{"method":"item/completed","params":{"item":{"type":"agentMessage","text":"hi"},"threadId":"t"}}"#);
+        assert_eq!(n.item_json(), Some(r#"{"type":"agentMessage","text":"hi"}"#));
+        assert_eq!(n.thread_id(), Some("t"));
     }
 
     #[test]

@@ -36,6 +36,44 @@ struct PendingServerRequest {
 
 type TurnKey = (String, String);
 
+/// A turn key looked up as two borrowed strings: routing an event allocates nothing.
+trait TurnKeyRef {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl TurnKeyRef for TurnKey {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl TurnKeyRef for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn TurnKeyRef + 'a> for TurnKey {
+    fn borrow(&self) -> &(dyn TurnKeyRef + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn TurnKeyRef + '_ {
+    // The same as the tuple's own hash, as `Borrow` requires.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn TurnKeyRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn TurnKeyRef + '_ {}
+
 #[derive(Default)]
 pub(crate) struct Routes {
     /// Live turns by (thread id, turn id): a turn id is only unique within its thread.
@@ -70,12 +108,21 @@ impl Routes {
 
     /// Delivers to the notification's turn, or holds it while that turn is being started.
     fn route_to_turn(&mut self, n: Arc<Notification>) {
-        let Some(turn_id) = n.turn_id.as_deref() else { return };
-        if let Some(key) = self.find_turn(n.thread_id.as_deref(), turn_id) {
+        let Some(turn_id) = n.turn_id() else { return };
+        if let Some(thread_id) = n.thread_id() {
+            // The common case, in one lookup.
+            if let Some(turn) = self.turns.get(&(thread_id, turn_id) as &dyn TurnKeyRef) {
+                if turn.deliver(Arc::clone(&n)) {
+                    self.turns.remove(&(thread_id, turn_id) as &dyn TurnKeyRef);
+                    self.end_turn_requests(turn_id);
+                }
+                return;
+            }
+        } else if let Some(key) = self.find_turn(None, turn_id) {
             self.deliver_to(&key, n);
             return;
         }
-        if let Some(thread_id) = n.thread_id.as_deref() {
+        if let Some(thread_id) = n.thread_id() {
             if let Some(starting) = self.starting.get_mut(thread_id) {
                 starting.early.push(n);
             }
@@ -129,8 +176,8 @@ impl Routes {
         // our answer (when the request is no longer pending here), so find the turn by thread:
         // a thread runs one turn at a time.
         let key = match pending.and_then(|p| p.turn_id) {
-            Some(turn_id) => self.find_turn(n.thread_id.as_deref(), &turn_id),
-            None => n.thread_id.as_deref().and_then(|thread_id| self.turns.keys().find(|(t, _)| t == thread_id).cloned()),
+            Some(turn_id) => self.find_turn(n.thread_id(), &turn_id),
+            None => n.thread_id().and_then(|thread_id| self.turns.keys().find(|(t, _)| t == thread_id).cloned()),
         };
         if let Some(key) = key {
             self.deliver_to(&key, Arc::clone(n));
@@ -201,7 +248,7 @@ impl Routes {
                     self.starting.remove(thread_id).map(|s| s.early).unwrap_or_default()
                 } else if let Some(t) = &turn {
                     let (mine, others): (Vec<_>, Vec<_>) =
-                        s.early.drain(..).partition(|n| n.turn_id.as_deref() == Some(t.turn_id.as_str()));
+                        s.early.drain(..).partition(|n| n.turn_id() == Some(t.turn_id.as_str()));
                     s.early = others;
                     mine
                 } else {
@@ -222,7 +269,7 @@ impl Routes {
         }
         let mut finished = false;
         for n in early {
-            if n.turn_id.as_deref() == Some(turn.turn_id.as_str()) && !finished {
+            if n.turn_id() == Some(turn.turn_id.as_str()) && !finished {
                 finished = turn.deliver(n);
             }
         }

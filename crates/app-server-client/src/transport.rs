@@ -47,6 +47,23 @@ impl<R: AsyncBufRead + Unpin + Send> LineReader<R> {
     }
 
     async fn read_line(&mut self) -> io::Result<Option<ReadFrame>> {
+        // The common case: the whole line is in the buffer. It is copied once, into a string of
+        // exactly its size, which then becomes the notification's frame as it is.
+        let available = self.inner.fill_buf().await?;
+        if let Some(pos) = memchr_newline(available) {
+            let line = &available[..pos];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let frame = if pos > self.max_frame_bytes {
+                ReadFrame::TooLarge { size: pos }
+            } else {
+                match std::str::from_utf8(line) {
+                    Ok(s) => ReadFrame::Frame(s.to_owned()),
+                    Err(_) => ReadFrame::NotUtf8,
+                }
+            };
+            self.inner.consume(pos + 1);
+            return Ok(Some(frame));
+        }
         self.line.clear();
         let mut size = 0usize;
         let mut too_large = false;
@@ -86,6 +103,7 @@ impl<R: AsyncBufRead + Unpin + Send> LineReader<R> {
         }
         let bytes = std::mem::take(&mut self.line);
         Ok(Some(match String::from_utf8(bytes) {
+            Ok(s) if s.len() < s.capacity() => ReadFrame::Frame(s.into_boxed_str().into_string()),
             Ok(s) => ReadFrame::Frame(s),
             Err(_) => ReadFrame::NotUtf8,
         }))

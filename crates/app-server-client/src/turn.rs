@@ -40,8 +40,9 @@ pub(crate) struct TurnShared {
     outcome: watch::Sender<Outcome>,
     /// Set once the server has announced the turn (`turn/started`) or it has ended.
     started: watch::Sender<bool>,
-    /// Counts delivered events, for the watchdog.
-    activity: watch::Sender<u64>,
+    /// Counts delivered events, for the watchdog (which polls it: a wake-up per event would
+    /// cost more than the event).
+    activity: std::sync::atomic::AtomicU64,
     /// The server has completed the turn (a stalled turn has not: it can be interrupted).
     server_done: std::sync::atomic::AtomicBool,
 }
@@ -54,8 +55,11 @@ struct TurnState {
 
 #[derive(Default)]
 struct Accumulator {
-    items: Vec<Box<RawValue>>,
-    last_agent_text: Option<String>,
+    /// `item/completed` frames, in order; their items are read and copied out once, at the
+    /// end (an agent message's item can be megabytes).
+    completed: Vec<Arc<Notification>>,
+    /// The text streamed so far of the agent message in progress (and its item id): the
+    /// result's text if that message never completes.
     delta_item: Option<String>,
     delta_text: String,
     usage: Option<Box<RawValue>>,
@@ -64,56 +68,65 @@ struct Accumulator {
 }
 
 #[derive(Deserialize)]
-struct ItemHead {
-    #[serde(rename = "type", default)]
-    kind: String,
+struct ItemText<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     text: Option<String>,
 }
 
 impl Accumulator {
-    fn observe(&mut self, n: &Notification) {
-        let d = &n.detail;
+    fn observe(&mut self, n: &Arc<Notification>) {
         match n.method() {
             "item/agentMessage/delta" => {
-                if let Some(delta) = &d.delta {
-                    if d.item_id != self.delta_item {
-                        self.delta_item.clone_from(&d.item_id);
+                if let Some(delta) = n.delta() {
+                    if n.item_id() != self.delta_item.as_deref() {
+                        self.delta_item = n.item_id().map(str::to_owned);
                         self.delta_text.clear();
                     }
                     self.delta_text.push_str(delta);
                 }
             }
             "item/completed" => {
-                if let Some(item) = &d.item {
-                    if let Some(head) = crate::frame::object::<ItemHead>(item.get()) {
-                        if head.kind == "agentMessage" {
-                            self.last_agent_text = Some(head.text.unwrap_or_default());
-                        }
-                    }
-                    self.items.push(item.clone());
+                if n.item_json().is_some() {
+                    self.completed.push(Arc::clone(n));
                 }
             }
             "thread/tokenUsage/updated" => {
-                if let Some(usage) = &d.token_usage {
+                if let Some(usage) = &n.detail.token_usage {
                     self.usage = Some(usage.clone());
                 }
             }
             "turn/completed" => {
-                self.status.clone_from(&d.turn_status);
-                self.error.clone_from(&d.turn_error);
+                self.status.clone_from(&n.detail.turn_status);
+                self.error.clone_from(&n.detail.turn_error);
             }
             _ => {}
         }
     }
 
     fn finish(&mut self, thread_id: &str, turn_id: &str) -> TurnResult {
+        fn item(n: &Notification) -> &str {
+            n.item_json().unwrap_or("null")
+        }
+        // The last completed agent message, read once (most often the last item).
+        let last_message = self.completed.iter().rev().find_map(|n| {
+            crate::frame::object::<ItemText>(item(n))
+                .filter(|i| i.kind.as_deref() == Some("agentMessage"))
+                .map(|i| i.text.unwrap_or_default())
+        });
+        let text = last_message.unwrap_or_else(|| std::mem::take(&mut self.delta_text));
+        let items = self
+            .completed
+            .drain(..)
+            .filter_map(|n| RawValue::from_string(item(&n).to_owned()).ok())
+            .collect();
         TurnResult {
             thread_id: thread_id.to_owned(),
             turn_id: turn_id.to_owned(),
             status: self.status.take().unwrap_or_else(|| "completed".into()),
-            text: self.last_agent_text.take().unwrap_or_else(|| std::mem::take(&mut self.delta_text)),
-            items: std::mem::take(&mut self.items),
+            text,
+            items,
             usage: self.usage.take(),
             error: self.error.take(),
         }
@@ -124,14 +137,13 @@ impl TurnShared {
     pub(crate) fn new(thread_id: String, turn_id: String, outlets: Vec<Outlet>) -> Arc<TurnShared> {
         let (outcome, _) = watch::channel(None);
         let (started, _) = watch::channel(false);
-        let (activity, _) = watch::channel(0);
         Arc::new(TurnShared {
             thread_id,
             turn_id,
             state: Mutex::new(TurnState { outlets, acc: Accumulator::default(), finished: false }),
             outcome,
             started,
-            activity,
+            activity: std::sync::atomic::AtomicU64::new(0),
             server_done: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -146,7 +158,7 @@ impl TurnShared {
         if state.finished {
             return true;
         }
-        self.activity.send_modify(|n| *n += 1);
+        self.activity.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state.acc.observe(&n);
         if last || n.method() == "turn/started" {
             self.started.send_replace(true);
@@ -194,15 +206,25 @@ impl TurnShared {
 /// Ends the turn with `TURN_STALLED` when no event arrives for `limit`. The turn stays routed
 /// and interruptible; only its streams and result give up.
 pub(crate) async fn watchdog(turn: Arc<TurnShared>, limit: Duration) {
-    let mut activity = turn.activity.subscribe();
+    use std::sync::atomic::Ordering::Relaxed;
+    // Looks a few times per `limit`; the quiet time is counted from the look that first saw
+    // no change, so a turn is never failed early, and at most half of `limit` late.
+    let step = (limit / 4).max(Duration::from_millis(1));
     let mut outcome = turn.outcome.subscribe();
+    let mut seen = turn.activity.load(Relaxed);
+    let mut quiet_since = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            changed = activity.changed() => if changed.is_err() { return },
             _ = outcome.wait_for(Option::is_some) => return,
-            _ = tokio::time::sleep(limit) => {
-                turn.fail(Error::TurnStalled { turn_id: turn.turn_id.clone(), idle: limit });
-                return;
+            _ = tokio::time::sleep(step) => {
+                let now = turn.activity.load(Relaxed);
+                if now != seen {
+                    seen = now;
+                    quiet_since = tokio::time::Instant::now();
+                } else if quiet_since.elapsed() >= limit {
+                    turn.fail(Error::TurnStalled { turn_id: turn.turn_id.clone(), idle: limit });
+                    return;
+                }
             }
         }
     }

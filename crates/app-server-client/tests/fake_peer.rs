@@ -252,8 +252,8 @@ async fn interleaved_turns_on_many_threads_each_get_only_their_own_events() {
             while let Some(batch) = stream.next_batch(64).await.unwrap() {
                 for n in batch {
                     count += 1;
-                    assert_eq!(n.turn_id.as_deref(), Some(format!("u{i}").as_str()), "misrouted event");
-                    text.push_str(n.detail.delta.as_deref().unwrap_or(""));
+                    assert_eq!(n.turn_id(), Some(format!("u{i}").as_str()), "misrouted event");
+                    text.push_str(n.delta().unwrap_or(""));
                 }
             }
             assert_eq!(count, DELTAS + 1);
@@ -311,7 +311,7 @@ async fn transport_closing_settles_everything_with_transport_closed() {
     assert_eq!(err.code(), "TRANSPORT_CLOSED");
     // Events received before the end are still delivered, then the error.
     let first = events.next_batch(10).await.unwrap().unwrap();
-    assert_eq!(first[0].detail.delta.as_deref(), Some("kept"));
+    assert_eq!(first[0].delta(), Some("kept"));
     assert_eq!(events.next_batch(10).await.unwrap_err().code(), "TRANSPORT_CLOSED");
     assert_eq!(turn.result(None).await.unwrap_err().code(), "TRANSPORT_CLOSED");
     assert_eq!(all.next_batch(10).await.unwrap().unwrap()[0].method(), "item/agentMessage/delta");

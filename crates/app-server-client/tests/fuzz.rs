@@ -627,9 +627,9 @@ fn check_expected(frame: &str, expect: &Expect, result: Result<Incoming, DecodeE
                 assert_eq!(&*n.raw, frame, "raw is not the frame as received: {}", context());
             }
             if !keys.unchecked {
-                assert_eq!(n.thread_id, keys.thread_id, "{}", context());
-                assert_eq!(n.turn_id, keys.turn_id.clone().or(keys.nested_turn_id.clone()), "{}", context());
-                assert_eq!(n.detail.delta, keys.delta, "{}", context());
+                assert_eq!(n.thread_id(), keys.thread_id.as_deref(), "{}", context());
+                assert_eq!(n.turn_id(), keys.turn_id.as_deref().or(keys.nested_turn_id.as_deref()), "{}", context());
+                assert_eq!(n.delta(), keys.delta.as_deref(), "{}", context());
             }
         }
         (Expect::Request { id, method, params, keys }, Ok(Incoming::ServerRequest(r))) if id != "null" => {
@@ -778,7 +778,7 @@ fn arrays_never_decode_as_objects() {
         assert!(decode(frame).is_err(), "{frame} decoded as {:?}", decode(frame));
     }
     match decode(r#"{"method":"item/agentMessage/delta","params":["t1","u1"]}"#) {
-        Ok(Incoming::Notification(n)) => assert_eq!((n.thread_id, n.turn_id), (None, None), "array params routed"),
+        Ok(Incoming::Notification(n)) => assert_eq!((n.thread_id(), n.turn_id()), (None, None), "array params routed"),
         other => panic!("{other:?}"),
     }
     // An array where the error object belongs is not read by position: the answer still
@@ -1602,8 +1602,8 @@ async fn drain_turn(mut stream: EventStream, turn_id: String, max: usize, ends: 
                     return Err(format!("batch of {} for max {max}", batch.len()));
                 }
                 for n in batch {
-                    if n.turn_id.as_deref() != Some(turn_id.as_str()) {
-                        return Err(format!("turn {turn_id} got an event of turn {:?}: {}", n.turn_id, n.raw));
+                    if n.turn_id() != Some(turn_id.as_str()) {
+                        return Err(format!("turn {turn_id} got an event of turn {:?}: {}", n.turn_id(), n.raw));
                     }
                     if last.as_deref() == Some("turn/completed") {
                         return Err(format!("turn {turn_id} got an event after turn/completed: {}", n.raw));
