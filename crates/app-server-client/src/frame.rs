@@ -5,7 +5,6 @@
 //! which is what reaches subscribers (and JavaScript) unchanged.
 
 use std::borrow::Cow;
-use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -48,7 +47,8 @@ pub struct Notification {
     /// The whole frame as received: `{"method":..., "params":...}`.
     pub raw: Box<str>,
     keys: Keys,
-    pub detail: Detail,
+    /// Absent on most events (deltas): boxed, so a buffered event stays small.
+    detail: Option<Box<Detail>>,
 }
 
 /// Rarer pieces of a notification's params that turn bookkeeping needs, owned.
@@ -67,8 +67,9 @@ pub struct Detail {
 /// with escapes (then its decoded form is not a slice of `raw`).
 #[derive(Debug, Clone)]
 enum Span {
-    InRaw(Range<usize>),
-    Owned(Box<str>),
+    InRaw { start: u32, end: u32 },
+    /// Boxed twice so that a span is two words, not three: it is the rare case.
+    Owned(Box<String>),
 }
 
 impl Span {
@@ -76,30 +77,37 @@ impl Span {
     fn of(frame: &str, text: &str, borrowed: bool) -> Span {
         if borrowed {
             let start = (text.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-            let range = start..start.saturating_add(text.len());
-            if frame.get(range.clone()).is_some_and(|s| std::ptr::eq(s.as_ptr(), text.as_ptr())) {
-                return Span::InRaw(range);
+            let end = start.saturating_add(text.len());
+            let located = frame.get(start..end).is_some_and(|s| std::ptr::eq(s.as_ptr(), text.as_ptr()));
+            if let (true, Ok(start), Ok(end)) = (located, u32::try_from(start), u32::try_from(end)) {
+                return Span::InRaw { start, end };
             }
         }
-        Span::Owned(text.into())
+        Span::Owned(Box::new(text.to_owned()))
     }
 
     fn of_cow(frame: &str, text: Cow<'_, str>) -> Span {
         match text {
             Cow::Borrowed(t) => Span::of(frame, t, true),
-            Cow::Owned(t) => Span::Owned(t.into_boxed_str()),
+            Cow::Owned(t) => Span::Owned(Box::new(t)),
         }
     }
 
     fn get<'a>(&'a self, raw: &'a str) -> &'a str {
         match self {
-            Span::InRaw(range) => &raw[range.clone()],
+            Span::InRaw { start, end } => &raw[*start as usize..*end as usize],
             Span::Owned(text) => text,
         }
     }
 }
 
 impl Notification {
+    /// The rarer keys (turn status and error, token usage, resolved request id).
+    pub fn detail(&self) -> &Detail {
+        static NONE: Detail = Detail { turn_status: None, turn_error: None, token_usage: None, request_id: None };
+        self.detail.as_deref().unwrap_or(&NONE)
+    }
+
     pub fn method(&self) -> &str {
         self.keys.method.get(&self.raw)
     }
@@ -319,7 +327,7 @@ struct Keys {
 /// A notification before its frame text is attached.
 struct Parts {
     keys: Keys,
-    detail: Detail,
+    detail: Option<Box<Detail>>,
 }
 
 impl Parts {
@@ -378,11 +386,18 @@ fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Par
             item_id: keys.item_id.map(span),
             item: keys.item.map(|item| Span::of(frame, item.get(), true)),
         },
-        detail: Detail {
-            turn_status: turn.status.map(|t| t.0.into_owned()),
-            turn_error: turn.error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
-            token_usage: keys.token_usage.map(ToOwned::to_owned),
-            request_id: keys.request_id.map(|r| r.get().to_owned()),
+        detail: {
+            let detail = Detail {
+                turn_status: turn.status.map(|t| t.0.into_owned()),
+                turn_error: turn.error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
+                token_usage: keys.token_usage.map(ToOwned::to_owned),
+                request_id: keys.request_id.map(|r| r.get().to_owned()),
+            };
+            let empty = detail.turn_status.is_none()
+                && detail.turn_error.is_none()
+                && detail.token_usage.is_none()
+                && detail.request_id.is_none();
+            (!empty).then(|| Box::new(detail))
         },
     }
 }
@@ -449,8 +464,8 @@ mod tests {
         );
         assert_eq!(n.method(), "turn/completed");
         assert_eq!(n.turn_id(), Some("u"));
-        assert_eq!(n.detail.turn_status.as_deref(), Some("failed"));
-        assert_eq!(n.detail.turn_error.as_ref().map(|e| e.get()), Some(r#"{"message":"boom"}"#));
+        assert_eq!(n.detail().turn_status.as_deref(), Some("failed"));
+        assert_eq!(n.detail().turn_error.as_ref().map(|e| e.get()), Some(r#"{"message":"boom"}"#));
     }
 
     #[test]
@@ -516,7 +531,7 @@ mod tests {
     fn keys_written_plainly_are_positions_in_the_frame() {
         let n = notification(r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"plain"}}"#);
         for span in [&n.keys.thread_id, &n.keys.turn_id, &n.keys.item_id, &n.keys.delta] {
-            assert!(matches!(span, Some(Span::InRaw(_))), "{span:?}");
+            assert!(matches!(span, Some(Span::InRaw { .. })), "{span:?}");
         }
         let n = notification(r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","delta":"line\nbreak"}}"#);
         assert!(matches!(n.keys.delta, Some(Span::Owned(_))));
@@ -540,6 +555,13 @@ mod tests {
         let n = notification(r#"{"method":"item/completed","params":{"item":{"type":"agentMessage","text":"hi"},"threadId":"t"}}"#);
         assert_eq!(n.item_json(), Some(r#"{"type":"agentMessage","text":"hi"}"#));
         assert_eq!(n.thread_id(), Some("t"));
+    }
+
+    #[test]
+    fn a_buffered_event_stays_small() {
+        // Every buffered event carries one of these: the bookkeeping stays a few words.
+        assert_eq!(std::mem::size_of::<Span>(), 16);
+        assert!(std::mem::size_of::<Notification>() <= 128, "{}", std::mem::size_of::<Notification>());
     }
 
     #[test]

@@ -31,7 +31,24 @@ pub struct TurnResult {
     pub error: Option<Box<RawValue>>,
 }
 
-type Outcome = Option<std::result::Result<Arc<TurnResult>, Error>>;
+type Outcome = Option<std::result::Result<Arc<Completed>, Error>>;
+
+/// A completed turn whose result is built when first asked for: reading a long agent message
+/// out of its item costs passes over megabytes that a consumer of the stream alone never needs.
+struct Completed {
+    acc: Mutex<Option<Accumulator>>,
+    result: std::sync::OnceLock<Arc<TurnResult>>,
+}
+
+impl Completed {
+    fn result(&self, thread_id: &str, turn_id: &str) -> Arc<TurnResult> {
+        let build = || {
+            let mut acc = lock(&self.acc).take().unwrap_or_default();
+            Arc::new(acc.finish(thread_id, turn_id))
+        };
+        Arc::clone(self.result.get_or_init(build))
+    }
+}
 
 pub(crate) struct TurnShared {
     pub(crate) thread_id: String,
@@ -93,13 +110,13 @@ impl Accumulator {
                 }
             }
             "thread/tokenUsage/updated" => {
-                if let Some(usage) = &n.detail.token_usage {
+                if let Some(usage) = &n.detail().token_usage {
                     self.usage = Some(usage.clone());
                 }
             }
             "turn/completed" => {
-                self.status.clone_from(&n.detail.turn_status);
-                self.error.clone_from(&n.detail.turn_error);
+                self.status.clone_from(&n.detail().turn_status);
+                self.error.clone_from(&n.detail().turn_error);
             }
             _ => {}
         }
@@ -170,11 +187,12 @@ impl TurnShared {
         if last {
             state.finished = true;
             let outlets = std::mem::take(&mut state.outlets);
-            let result = state.acc.finish(&self.thread_id, &self.turn_id);
+            let acc = std::mem::take(&mut state.acc);
             drop(state);
             // The outcome is recorded before the streams close, so a consumer woken by the
             // close always reads how the turn ended.
-            self.outcome.send_replace(Some(Ok(Arc::new(result))));
+            let completed = Completed { acc: Mutex::new(Some(acc)), result: std::sync::OnceLock::new() };
+            self.outcome.send_replace(Some(Ok(Arc::new(completed))));
             drop(outlets);
         }
         last
@@ -336,14 +354,15 @@ impl Turn {
             },
             None => wait.await,
         };
-        match outcome {
+        let completed = match outcome {
             Ok(guard) => match &*guard {
-                Some(Ok(result)) => Ok(Arc::clone(result)),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(Error::SessionClosed),
+                Some(Ok(completed)) => Arc::clone(completed),
+                Some(Err(e)) => return Err(e.clone()),
+                None => return Err(Error::SessionClosed),
             },
-            Err(_) => Err(Error::SessionClosed),
-        }
+            Err(_) => return Err(Error::SessionClosed),
+        };
+        Ok(completed.result(&self.shared.thread_id, &self.shared.turn_id))
     }
 
     /// Asks the server to stop the turn; it then completes with status `interrupted`.
