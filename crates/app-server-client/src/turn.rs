@@ -78,10 +78,56 @@ struct Accumulator {
     /// The text streamed so far of the agent message in progress (and its item id): the
     /// result's text if that message never completes.
     delta_item: Option<String>,
-    delta_text: String,
+    delta_text: StreamedText,
     usage: Option<Box<RawValue>>,
     status: Option<String>,
     error: Option<Box<RawValue>>,
+}
+
+/// The deltas of a message, kept in case it never completes. A small delta is copied (its
+/// frame is many times its size); a large one is kept by holding its frame, which costs less
+/// than copying it into a text that keeps growing (megabytes for a long message).
+#[derive(Default)]
+struct StreamedText {
+    pieces: Vec<Piece>,
+}
+
+enum Piece {
+    Copied(String),
+    InFrame(Arc<Notification>),
+}
+
+/// From this size on, a delta is held by its frame rather than copied.
+const HOLD_FRAME_FROM: usize = 256;
+
+impl StreamedText {
+    fn push(&mut self, frame: &Arc<Notification>, delta: &str) {
+        if delta.len() >= HOLD_FRAME_FROM {
+            self.pieces.push(Piece::InFrame(Arc::clone(frame)));
+            return;
+        }
+        match self.pieces.last_mut() {
+            Some(Piece::Copied(text)) => text.push_str(delta),
+            _ => self.pieces.push(Piece::Copied(delta.to_owned())),
+        }
+    }
+
+    fn concat(self) -> String {
+        let mut text = String::with_capacity(self.pieces.iter().map(|p| p.text().len()).sum());
+        for p in &self.pieces {
+            text.push_str(p.text());
+        }
+        text
+    }
+}
+
+impl Piece {
+    fn text(&self) -> &str {
+        match self {
+            Piece::Copied(text) => text,
+            Piece::InFrame(n) => n.delta().unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -99,9 +145,9 @@ impl Accumulator {
                 if let Some(delta) = n.delta() {
                     if n.item_id() != self.delta_item.as_deref() {
                         self.delta_item = n.item_id().map(str::to_owned);
-                        self.delta_text.clear();
+                        self.delta_text = StreamedText::default();
                     }
-                    self.delta_text.push_str(delta);
+                    self.delta_text.push(n, delta);
                 }
             }
             "item/completed" => {
@@ -132,7 +178,7 @@ impl Accumulator {
                 .filter(|i| i.kind.as_deref() == Some("agentMessage"))
                 .map(|i| i.text.unwrap_or_default())
         });
-        let text = last_message.unwrap_or_else(|| std::mem::take(&mut self.delta_text));
+        let text = last_message.unwrap_or_else(|| std::mem::take(&mut self.delta_text).concat());
         let items = self
             .completed
             .drain(..)
@@ -385,5 +431,49 @@ impl Turn {
             "input": input.into_items()?,
         });
         self.conn.request("turn/steer", &params, None).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{decode, Incoming};
+
+    fn event(method: &str, params: serde_json::Value) -> Arc<Notification> {
+        match decode(&serde_json::json!({ "method": method, "params": params }).to_string()) {
+            Ok(Incoming::Notification(n)) => Arc::new(n),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn delta(item: &str, text: &str) -> Arc<Notification> {
+        event("item/agentMessage/delta", serde_json::json!({ "threadId": "t", "turnId": "u", "itemId": item, "delta": text }))
+    }
+
+    #[test]
+    fn text_of_a_message_that_never_completes_is_its_deltas_small_and_large() {
+        let mut acc = Accumulator::default();
+        let large = "L".repeat(HOLD_FRAME_FROM);
+        let pieces = ["a", "b\n", large.as_str(), "c", large.as_str(), large.as_str(), "é"];
+        acc.observe(&delta("old", "from another message"));
+        for piece in pieces {
+            acc.observe(&delta("m", piece));
+        }
+        let result = acc.finish("t", "u");
+        assert_eq!(result.text, pieces.concat());
+        assert!(result.items.is_empty());
+    }
+
+    #[test]
+    fn text_of_a_completed_message_is_its_item_text() {
+        let mut acc = Accumulator::default();
+        acc.observe(&delta("m", "streamed"));
+        let item = serde_json::json!({ "type": "agentMessage", "id": "m", "text": "final" });
+        acc.observe(&event("item/completed", serde_json::json!({ "threadId": "t", "turnId": "u", "item": item })));
+        acc.observe(&delta("m2", "an unfinished second message"));
+        let result = acc.finish("t", "u");
+        assert_eq!(result.text, "final");
+        assert_eq!(result.items.len(), 1);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(result.items[0].get()).unwrap(), item);
     }
 }
