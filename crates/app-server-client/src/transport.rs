@@ -103,7 +103,6 @@ impl<R: AsyncBufRead + Unpin + Send> LineReader<R> {
         }
         let bytes = std::mem::take(&mut self.line);
         Ok(Some(match String::from_utf8(bytes) {
-            Ok(s) if s.len() < s.capacity() => ReadFrame::Frame(s.into_boxed_str().into_string()),
             Ok(s) => ReadFrame::Frame(s),
             Err(_) => ReadFrame::NotUtf8,
         }))

@@ -131,9 +131,9 @@ impl Piece {
 }
 
 #[derive(Deserialize)]
-struct ItemText<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<std::borrow::Cow<'a, str>>,
+struct ItemText {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
     #[serde(default)]
     text: Option<String>,
 }
@@ -150,11 +150,7 @@ impl Accumulator {
                     self.delta_text.push(n, delta);
                 }
             }
-            "item/completed" => {
-                if n.item_json().is_some() {
-                    self.completed.push(Arc::clone(n));
-                }
-            }
+            "item/completed" if n.item_json().is_some() => self.completed.push(Arc::clone(n)),
             "thread/tokenUsage/updated" => {
                 if let Some(usage) = &n.detail().token_usage {
                     self.usage = Some(usage.clone());
