@@ -61,7 +61,10 @@ struct AbortOnDrop {
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if !self.done {
-            self.abort.call(std::mem::take(&mut self.request_key), ThreadsafeFunctionCallMode::NonBlocking);
+            self.abort.call(
+                std::mem::take(&mut self.request_key),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
         }
     }
 }
@@ -71,7 +74,10 @@ fn json_string(s: &str) -> String {
 }
 
 impl core::ServerRequestHandler for JsHandler {
-    fn handle(&self, request: core::ServerRequest) -> core::transport::BoxFuture<'static, core::Reply> {
+    fn handle(
+        &self,
+        request: core::ServerRequest,
+    ) -> core::transport::BoxFuture<'static, core::Reply> {
         let request_key = request.id.get().to_owned();
         let payload = format!(
             "{{\"key\":{},\"requestKey\":{},\"id\":{},\"method\":{},\"threadId\":{},\"turnId\":{},\"params\":{}}}",
@@ -85,7 +91,11 @@ impl core::ServerRequestHandler for JsHandler {
         );
         let bridge = self.bridge.clone();
         Box::pin(async move {
-            let mut guard = AbortOnDrop { request_key, abort: Arc::clone(&bridge.abort), done: false };
+            let mut guard = AbortOnDrop {
+                request_key,
+                abort: Arc::clone(&bridge.abort),
+                done: false,
+            };
             let answer = match bridge.request.call_async_catch(payload).await {
                 Ok(promise) => promise.await,
                 Err(e) => Err(e),
@@ -94,32 +104,52 @@ impl core::ServerRequestHandler for JsHandler {
             let text = match answer {
                 Ok(text) => text,
                 // main.js turns handler failures into `{decline}`; this is the bridge itself failing.
-                Err(e) => return core::Reply::Decline { reason: format!("handler bridge failed: {}", e.reason) },
+                Err(e) => {
+                    return core::Reply::Decline {
+                        reason: format!("handler bridge failed: {}", e.reason),
+                    }
+                }
             };
             match serde_json::from_str::<JsReply>(&text) {
-                Ok(JsReply { result: Some(result), .. }) => core::Reply::Result(result),
-                Ok(JsReply { error: Some(e), .. }) => {
-                    core::Reply::Error(core::RpcError { code: e.code, message: e.message, data: None })
-                }
-                Ok(JsReply { decline, .. }) => {
-                    core::Reply::Decline { reason: decline.unwrap_or_else(|| "declined by the handler".into()) }
-                }
-                Err(e) => core::Reply::Decline { reason: format!("handler answer is not valid: {e}") },
+                Ok(JsReply {
+                    result: Some(result),
+                    ..
+                }) => core::Reply::Result(result),
+                Ok(JsReply { error: Some(e), .. }) => core::Reply::Error(core::RpcError {
+                    code: e.code,
+                    message: e.message,
+                    data: None,
+                }),
+                Ok(JsReply { decline, .. }) => core::Reply::Decline {
+                    reason: decline.unwrap_or_else(|| "declined by the handler".into()),
+                },
+                Err(e) => core::Reply::Decline {
+                    reason: format!("handler answer is not valid: {e}"),
+                },
             }
         })
     }
 }
 
 /// `{kind: 'autoDecline'|'autoAccept'|'commandsOnly'}` or `{kind: 'custom', key, methods}`.
-pub fn policy_from_json(value: &Value, bridge: Option<&JsBridge>) -> Result<core::ApprovalPolicy, core::Error> {
+pub fn policy_from_json(
+    value: &Value,
+    bridge: Option<&JsBridge>,
+) -> Result<core::ApprovalPolicy, core::Error> {
     let bad = |msg: &str| core::Error::invalid_argument("approvalPolicy", msg.to_owned());
-    let kind = value.get("kind").and_then(Value::as_str).ok_or_else(|| bad("must be made by ApprovalPolicy.*()"))?;
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("must be made by ApprovalPolicy.*()"))?;
     Ok(match kind {
         "autoDecline" => core::ApprovalPolicy::AutoDecline,
         "autoAccept" => core::ApprovalPolicy::AutoAccept,
         "commandsOnly" => core::ApprovalPolicy::CommandsOnly,
         "custom" => {
-            let key = value.get("key").and_then(Value::as_str).ok_or_else(|| bad("custom policy without key"))?;
+            let key = value
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("custom policy without key"))?;
             let methods: HashSet<String> = value
                 .get("methods")
                 .and_then(Value::as_array)
@@ -127,8 +157,16 @@ pub fn policy_from_json(value: &Value, bridge: Option<&JsBridge>) -> Result<core
                 .iter()
                 .filter_map(|m| m.as_str().map(str::to_owned))
                 .collect();
-            let bridge = bridge.ok_or_else(|| bad("custom policy needs the JavaScript bridge"))?.clone();
-            core::ApprovalPolicy::Custom { methods, handler: Arc::new(JsHandler { key: key.to_owned(), bridge }) }
+            let bridge = bridge
+                .ok_or_else(|| bad("custom policy needs the JavaScript bridge"))?
+                .clone();
+            core::ApprovalPolicy::Custom {
+                methods,
+                handler: Arc::new(JsHandler {
+                    key: key.to_owned(),
+                    bridge,
+                }),
+            }
         }
         other => return Err(bad(&format!("unknown policy kind `{other}`"))),
     })

@@ -17,7 +17,11 @@ pub fn detail_json(e: &Error) -> String {
     if let Some(rpc) = e.rpc_error() {
         detail["rpcCode"] = json!(rpc.code);
         detail["rpcMessage"] = json!(rpc.message);
-        detail["data"] = rpc.data.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+        detail["data"] = rpc
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or(Value::Null);
     }
     if let Some(tail) = e.stderr_tail() {
         detail["stderrTail"] = json!(tail);
@@ -27,13 +31,18 @@ pub fn detail_json(e: &Error) -> String {
 
 pub fn to_napi(e: Error) -> napi::Error {
     let detail = detail_json(&e);
-    let status = if matches!(e, Error::InvalidArgument { .. }) { Status::InvalidArg } else { Status::GenericFailure };
+    let status = if matches!(e, Error::InvalidArgument { .. }) {
+        Status::InvalidArg
+    } else {
+        Status::GenericFailure
+    };
     let mut err = napi::Error::new(status, e.to_string());
-    err.set_cause(napi::Error::new(Status::GenericFailure, format!("{DETAIL_TAG}{detail}")));
+    err.set_cause(napi::Error::new(
+        Status::GenericFailure,
+        format!("{DETAIL_TAG}{detail}"),
+    ));
     err
 }
-
-
 
 pub trait IntoJs<T> {
     fn js(self) -> napi::Result<T>;
@@ -53,7 +62,10 @@ pub fn raw_to_value(raw: &serde_json::value::RawValue) -> napi::Result<Value> {
 /// Spawns `fut` and resolves the promise with the JSON text it yields, parsed by V8's
 /// `JSON.parse` on the JavaScript thread (cheaper than building objects through napi, and
 /// it keeps the server's key order).
-pub fn json_promise<'env, F>(env: &'env napi::Env, fut: F) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::Unknown<'env>>>
+pub fn json_promise<'env, F>(
+    env: &'env napi::Env,
+    fut: F,
+) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::Unknown<'env>>>
 where
     F: std::future::Future<Output = napi::Result<String>> + Send + 'static,
 {
@@ -68,6 +80,8 @@ fn parse_json<'env>(env: &'env napi::Env, text: String) -> napi::Result<napi::Un
 }
 
 /// `fut`'s raw JSON result as text, for [`json_promise`].
-pub async fn raw_text(fut: impl std::future::Future<Output = Result<Box<serde_json::value::RawValue>, Error>>) -> napi::Result<String> {
+pub async fn raw_text(
+    fut: impl std::future::Future<Output = Result<Box<serde_json::value::RawValue>, Error>>,
+) -> napi::Result<String> {
     fut.await.map(|raw| raw.get().to_owned()).map_err(to_napi)
 }

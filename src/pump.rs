@@ -32,14 +32,15 @@ pub fn batch_json(batch: &[Arc<Notification>]) -> String {
 
 /// The agent-message text deltas of a batch, concatenated.
 pub fn batch_text(batch: &[Arc<Notification>]) -> String {
-    let mut out = String::new();
-    for n in batch {
-        if n.method() == "item/agentMessage/delta" {
-            if let Some(delta) = n.delta() {
-                out.push_str(delta);
-            }
-        }
-    }
+    let deltas = || {
+        batch
+            .iter()
+            .filter(|n| n.method() == "item/agentMessage/delta")
+            .filter_map(|n| n.delta())
+    };
+    // Sized first: a batch of large deltas is megabytes, and growing it would copy it repeatedly.
+    let mut out = String::with_capacity(deltas().map(str::len).sum());
+    deltas().for_each(|delta| out.push_str(delta));
     out
 }
 
@@ -98,7 +99,11 @@ impl Pump {
 
 /// Runs until the stream ends or the callback's environment goes away. Waiting for each call
 /// to finish before taking the next batch is what makes batches grow when JavaScript is busy.
-pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<EndCallback>) -> Pump {
+pub fn spawn(
+    mut stream: EventStream,
+    callback: BatchCallback,
+    on_end: Option<EndCallback>,
+) -> Pump {
     let live = LiveTask::new();
     let (done_tx, done) = watch::channel(false);
     let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<u32>();
@@ -109,7 +114,9 @@ pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<En
         // False once the environment is closing: nothing more can be delivered.
         let deliver = |payload: String| {
             let callback = &callback;
-            async move { !matches!(callback.call_async_catch(payload).await, Err(e) if e.status == Status::Closing) }
+            async move {
+                !matches!(callback.call_async_catch(payload).await, Err(e) if e.status == Status::Closing)
+            }
         };
         let end = loop {
             tokio::select! {
@@ -143,7 +150,11 @@ pub fn spawn(mut stream: EventStream, callback: BatchCallback, on_end: Option<En
             let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
         }
     });
-    Pump { task, done, barriers }
+    Pump {
+        task,
+        done,
+        barriers,
+    }
 }
 
 /// Sets its flag however the owning task ends (finished, aborted, environment gone).

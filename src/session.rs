@@ -3,8 +3,8 @@ use std::sync::{Arc, Mutex};
 use app_server_client as core;
 use napi::bindgen_prelude::{Function, Object, Promise, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
-use napi::{Env, Status, Unknown};
 use napi::Result;
+use napi::{Env, Status, Unknown};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
@@ -26,7 +26,12 @@ pub struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(p) = self.notification_pump.lock().ok().and_then(|mut p| p.take()) {
+        if let Some(p) = self
+            .notification_pump
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+        {
             p.abort();
         }
     }
@@ -36,7 +41,10 @@ pub(crate) fn params_object(name: &str, params: Option<Value>) -> Result<Map<Str
     match params {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(to_napi(core::Error::invalid_argument(name, "must be an object"))),
+        Some(_) => Err(to_napi(core::Error::invalid_argument(
+            name,
+            "must be an object",
+        ))),
     }
 }
 
@@ -46,23 +54,39 @@ pub(crate) fn include_turns(options: Option<Value>) -> Result<bool> {
     match options.get("includeTurns") {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(to_napi(core::Error::invalid_argument("options.includeTurns", "must be a boolean"))),
+        Some(_) => Err(to_napi(core::Error::invalid_argument(
+            "options.includeTurns",
+            "must be a boolean",
+        ))),
     }
 }
 
 fn batch_callback(f: Function<String, ()>) -> Result<BatchCallback> {
-    f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()
+    f.build_threadsafe_function()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build()
 }
 
 #[napi]
 impl Session {
     /// Starts (or connects to) an app-server and runs the `initialize` handshake.
     /// (Natively it also takes the callbacks main.js passes: see `SessionHooks` there.)
-    #[napi(ts_args_type = "options?: SessionOptions", ts_return_type = "Promise<Session>")]
-    pub fn create<'env>(env: &'env Env, options: Option<Value>, hooks: Option<Object<'env>>) -> Result<PromiseRaw<'env, Session>> {
+    #[napi(
+        ts_args_type = "options?: SessionOptions",
+        ts_return_type = "Promise<Session>"
+    )]
+    pub fn create<'env>(
+        env: &'env Env,
+        options: Option<Value>,
+        hooks: Option<Object<'env>>,
+    ) -> Result<PromiseRaw<'env, Session>> {
         let hook = |name: &str| -> Result<Option<BatchCallback>> {
             match &hooks {
-                Some(h) => h.get::<Function<String, ()>>(name)?.map(batch_callback).transpose(),
+                Some(h) => h
+                    .get::<Function<String, ()>>(name)?
+                    .map(batch_callback)
+                    .transpose(),
                 None => Ok(None),
             }
         };
@@ -73,9 +97,18 @@ impl Session {
         let on_message = hook("onMessage")?;
         let on_exit = hook("onExit")?;
         let bridge = match &hooks {
-            Some(h) => match (h.get::<Function<String, Promise<String>>>("dispatch")?, h.get::<Function<String, ()>>("abort")?) {
+            Some(h) => match (
+                h.get::<Function<String, Promise<String>>>("dispatch")?,
+                h.get::<Function<String, ()>>("abort")?,
+            ) {
                 (Some(request), Some(abort)) => Some(JsBridge {
-                    request: Arc::new(request.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
+                    request: Arc::new(
+                        request
+                            .build_threadsafe_function()
+                            .weak::<true>()
+                            .callee_handled::<false>()
+                            .build()?,
+                    ),
                     abort: Arc::new(batch_callback(abort)?),
                 }),
                 _ => None,
@@ -86,7 +119,12 @@ impl Session {
         // session is open, its server goes with it.
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
         env.add_env_cleanup_hook(Arc::clone(&teardown_slot), |slot| {
-            if let Some(session) = slot.lock().ok().and_then(|s| s.clone()).and_then(|w| w.upgrade()) {
+            if let Some(session) = slot
+                .lock()
+                .ok()
+                .and_then(|s| s.clone())
+                .and_then(|w| w.upgrade())
+            {
                 napi::bindgen_prelude::within_runtime_if_available(|| session.kill_now());
             }
         })?;
@@ -170,7 +208,10 @@ impl Session {
     /// Why the session ended (error detail JSON), once it has.
     #[napi(js_name = "_closedError", skip_typescript)]
     pub fn closed_error(&self) -> Option<String> {
-        self.inner.connection().closed_error().map(|e| crate::errors::detail_json(&e))
+        self.inner
+            .connection()
+            .closed_error()
+            .map(|e| crate::errors::detail_json(&e))
     }
 
     /// The app-server's process id, when this session spawned it.
@@ -180,36 +221,62 @@ impl Session {
     }
 
     /// Starts a new thread.
-    #[napi(ts_args_type = "params?: ThreadStartParams", ts_return_type = "Promise<Thread>")]
+    #[napi(
+        ts_args_type = "params?: ThreadStartParams",
+        ts_return_type = "Promise<Thread>"
+    )]
     pub async fn start_thread(&self, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
         Ok(Thread::new(self.inner.start_thread(params).await.js()?))
     }
 
     /// Starts a thread that is not persisted.
-    #[napi(ts_args_type = "params?: ThreadStartParams", ts_return_type = "Promise<Thread>")]
+    #[napi(
+        ts_args_type = "params?: ThreadStartParams",
+        ts_return_type = "Promise<Thread>"
+    )]
     pub async fn start_ephemeral_thread(&self, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
-        Ok(Thread::new(self.inner.start_ephemeral_thread(params).await.js()?))
+        Ok(Thread::new(
+            self.inner.start_ephemeral_thread(params).await.js()?,
+        ))
     }
 
     /// Opens an existing thread (`thread/resume`) to run more turns on it.
-    #[napi(ts_args_type = "threadId: string, params?: Omit<ThreadResumeParams, 'threadId'>", ts_return_type = "Promise<Thread>")]
+    #[napi(
+        ts_args_type = "threadId: string, params?: Omit<ThreadResumeParams, 'threadId'>",
+        ts_return_type = "Promise<Thread>"
+    )]
     pub async fn resume_thread(&self, thread_id: String, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
-        Ok(Thread::new(self.inner.resume_thread(&thread_id, params).await.js()?))
+        Ok(Thread::new(
+            self.inner.resume_thread(&thread_id, params).await.js()?,
+        ))
     }
 
     /// A new thread with the history of `threadId` (`thread/fork`).
-    #[napi(ts_args_type = "threadId: string, params?: Omit<ThreadForkParams, 'threadId'>", ts_return_type = "Promise<Thread>")]
+    #[napi(
+        ts_args_type = "threadId: string, params?: Omit<ThreadForkParams, 'threadId'>",
+        ts_return_type = "Promise<Thread>"
+    )]
     pub async fn fork_thread(&self, thread_id: String, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
-        Ok(Thread::new(self.inner.fork_thread(&thread_id, params).await.js()?))
+        Ok(Thread::new(
+            self.inner.fork_thread(&thread_id, params).await.js()?,
+        ))
     }
 
     /// `thread/read`; with `includeTurns` the thread's turns and items too.
-    #[napi(ts_args_type = "threadId: string, options?: { includeTurns?: boolean }", ts_return_type = "Promise<ThreadReadResponse>")]
-    pub fn read_thread<'env>(&self, env: &'env Env, thread_id: String, options: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(
+        ts_args_type = "threadId: string, options?: { includeTurns?: boolean }",
+        ts_return_type = "Promise<ThreadReadResponse>"
+    )]
+    pub fn read_thread<'env>(
+        &self,
+        env: &'env Env,
+        thread_id: String,
+        options: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
         json_promise(env, async move {
             let include_turns = include_turns(options)?;
@@ -218,10 +285,19 @@ impl Session {
     }
 
     /// `thread/list`: stored threads (archived ones with `archived: true`).
-    #[napi(ts_args_type = "params?: ThreadListParams", ts_return_type = "Promise<ThreadListResponse>")]
-    pub fn list_threads<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(
+        ts_args_type = "params?: ThreadListParams",
+        ts_return_type = "Promise<ThreadListResponse>"
+    )]
+    pub fn list_threads<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.list_threads(params_object("params", params)?)).await })
+        json_promise(env, async move {
+            raw_text(session.list_threads(params_object("params", params)?)).await
+        })
     }
 
     /// `thread/archive`.
@@ -233,38 +309,68 @@ impl Session {
     /// `thread/unarchive`: the thread, ready to use.
     #[napi(ts_return_type = "Promise<Thread>")]
     pub async fn unarchive_thread(&self, thread_id: String) -> Result<Thread> {
-        Ok(Thread::new(self.inner.unarchive_thread(&thread_id).await.js()?))
+        Ok(Thread::new(
+            self.inner.unarchive_thread(&thread_id).await.js()?,
+        ))
     }
 
     /// `model/list`.
-    #[napi(ts_args_type = "params?: ModelListParams", ts_return_type = "Promise<ModelListResponse>")]
-    pub fn list_models<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(
+        ts_args_type = "params?: ModelListParams",
+        ts_return_type = "Promise<ModelListResponse>"
+    )]
+    pub fn list_models<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.list_models(params_object("params", params)?)).await })
+        json_promise(env, async move {
+            raw_text(session.list_models(params_object("params", params)?)).await
+        })
     }
 
     /// `command/exec`: runs `command` (argv) outside any thread; resolves with exit code and output.
-    #[napi(
-        js_name = "_exec",
-        skip_typescript
-    )]
-    pub fn exec<'env>(&self, env: &'env Env, command: Vec<String>, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(js_name = "_exec", skip_typescript)]
+    pub fn exec<'env>(
+        &self,
+        env: &'env Env,
+        command: Vec<String>,
+        params: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.exec(command, params_object("options", params)?)).await })
+        json_promise(env, async move {
+            raw_text(session.exec(command, params_object("options", params)?)).await
+        })
     }
 
     /// `account/read`.
-    #[napi(ts_args_type = "params?: GetAccountParams", ts_return_type = "Promise<GetAccountResponse>")]
-    pub fn read_account<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(
+        ts_args_type = "params?: GetAccountParams",
+        ts_return_type = "Promise<GetAccountResponse>"
+    )]
+    pub fn read_account<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.read_account(params_object("params", params)?)).await })
+        json_promise(env, async move {
+            raw_text(session.read_account(params_object("params", params)?)).await
+        })
     }
 
     /// `account/login/start` with an API key.
     #[napi(ts_return_type = "Promise<LoginAccountResponse>")]
-    pub fn login_with_api_key<'env>(&self, env: &'env Env, api_key: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    pub fn login_with_api_key<'env>(
+        &self,
+        env: &'env Env,
+        api_key: String,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.login_with_api_key(&api_key)).await })
+        json_promise(env, async move {
+            raw_text(session.login_with_api_key(&api_key)).await
+        })
     }
 
     /// `account/logout`.
@@ -275,16 +381,31 @@ impl Session {
 
     /// `account/rateLimits/read`.
     #[napi(ts_return_type = "Promise<GetAccountRateLimitsResponse>")]
-    pub fn read_rate_limits<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    pub fn read_rate_limits<'env>(
+        &self,
+        env: &'env Env,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.read_rate_limits()).await })
+        json_promise(
+            env,
+            async move { raw_text(session.read_rate_limits()).await },
+        )
     }
 
     /// `config/read`: the effective configuration.
-    #[napi(ts_args_type = "params?: ConfigReadParams", ts_return_type = "Promise<ConfigReadResponse>")]
-    pub fn read_config<'env>(&self, env: &'env Env, params: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(
+        ts_args_type = "params?: ConfigReadParams",
+        ts_return_type = "Promise<ConfigReadResponse>"
+    )]
+    pub fn read_config<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move { raw_text(session.read_config(params_object("params", params)?)).await })
+        json_promise(env, async move {
+            raw_text(session.read_config(params_object("params", params)?)).await
+        })
     }
 
     /// Sends any request (params as JSON text); resolves with the parsed result.
@@ -298,9 +419,15 @@ impl Session {
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
         json_promise(env, async move {
-            let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
+            let timeout = timeout_ms
+                .map(|ms| core::millis("timeoutMs", &Value::from(ms)))
+                .transpose()
+                .js()?;
             if serde_json::from_str::<&serde_json::value::RawValue>(&params_json).is_err() {
-                return Err(to_napi(core::Error::invalid_argument("params", "must be JSON-serialisable")));
+                return Err(to_napi(core::Error::invalid_argument(
+                    "params",
+                    "must be JSON-serialisable",
+                )));
             }
             raw_text(session.request(&method, &params_json, timeout)).await
         })
@@ -310,7 +437,10 @@ impl Session {
     #[napi(ts_args_type = "method: string, params?: unknown")]
     pub fn notify(&self, method: String, params: Option<Value>) -> Result<()> {
         let params = params.map(|p| p.to_string());
-        self.inner.connection().notify(&method, params.as_deref()).js()
+        self.inner
+            .connection()
+            .notify(&method, params.as_deref())
+            .js()
     }
 
     /// Routes every notification from now on to `sink` in batches (replacing any earlier
@@ -320,8 +450,15 @@ impl Session {
         skip_typescript,
         ts_args_type = "sink: ((batch: string) => void) | null, onEnd?: ((errorDetail: string) => void) | null"
     )]
-    pub fn set_notification_sink(&self, sink: Option<Function<String, ()>>, on_end: Option<Function<String, ()>>) -> Result<()> {
-        let mut slot = self.notification_pump.lock().map_err(|_| napi::Error::new(Status::GenericFailure, "poisoned"))?;
+    pub fn set_notification_sink(
+        &self,
+        sink: Option<Function<String, ()>>,
+        on_end: Option<Function<String, ()>>,
+    ) -> Result<()> {
+        let mut slot = self
+            .notification_pump
+            .lock()
+            .map_err(|_| napi::Error::new(Status::GenericFailure, "poisoned"))?;
         if let Some(old) = slot.take() {
             old.abort();
         }
@@ -339,9 +476,13 @@ impl Session {
     #[napi(js_name = "_notificationBarrier", skip_typescript)]
     pub fn notification_barrier(&self) -> u32 {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        let Ok(slot) = self.notification_pump.lock() else { return 0 };
+        let Ok(slot) = self.notification_pump.lock() else {
+            return 0;
+        };
         let Some(pump) = slot.as_ref() else { return 0 };
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed).max(1);
+        let id = NEXT_ID
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .max(1);
         if pump.barrier(id) {
             id
         } else {
@@ -352,7 +493,10 @@ impl Session {
     /// Sets (or with `null` removes) the approval policy of one thread.
     #[napi(js_name = "_setThreadPolicy", skip_typescript)]
     pub fn set_thread_policy(&self, thread_id: String, policy: Option<Value>) -> Result<()> {
-        let policy = policy.map(|p| policy_from_json(&p, self.bridge.as_ref())).transpose().js()?;
+        let policy = policy
+            .map(|p| policy_from_json(&p, self.bridge.as_ref()))
+            .transpose()
+            .js()?;
         self.inner.policies().set_thread_policy(&thread_id, policy);
         Ok(())
     }
@@ -362,8 +506,17 @@ impl Session {
     #[napi(js_name = "_setOverride", skip_typescript)]
     pub fn set_override(&self, method: String, key: Option<String>) -> Result<()> {
         let handler = match (key, &self.bridge) {
-            (Some(key), Some(bridge)) => Some(Arc::new(JsHandler { key, bridge: bridge.clone() }) as Arc<dyn core::ServerRequestHandler>),
-            (Some(_), None) => return Err(to_napi(core::Error::invalid_argument("handler", "needs the JavaScript bridge"))),
+            (Some(key), Some(bridge)) => Some(Arc::new(JsHandler {
+                key,
+                bridge: bridge.clone(),
+            })
+                as Arc<dyn core::ServerRequestHandler>),
+            (Some(_), None) => {
+                return Err(to_napi(core::Error::invalid_argument(
+                    "handler",
+                    "needs the JavaScript bridge",
+                )))
+            }
             (None, _) => None,
         };
         self.inner.policies().set_override(&method, handler);
@@ -371,7 +524,11 @@ impl Session {
     }
 
     /// Internal counters for leak checks.
-    #[napi(js_name = "_stats", skip_typescript, ts_return_type = "{ liveTurns: number; listeners: number; pendingRequests: number }")]
+    #[napi(
+        js_name = "_stats",
+        skip_typescript,
+        ts_return_type = "{ liveTurns: number; listeners: number; pendingRequests: number }"
+    )]
     pub fn stats(&self) -> Value {
         let (turns, listeners, pending) = self.inner.stats();
         serde_json::json!({
@@ -386,7 +543,12 @@ impl Session {
     /// EOF, then SIGTERM, then SIGKILL. Idempotent.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        if let Some(p) = self.notification_pump.lock().ok().and_then(|mut p| p.take()) {
+        if let Some(p) = self
+            .notification_pump
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+        {
             p.abort();
         }
         self.inner.close().await;

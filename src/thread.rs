@@ -1,7 +1,7 @@
 use app_server_client as core;
 use napi::bindgen_prelude::{Function, PromiseRaw};
-use napi::{Env, Unknown};
 use napi::Result;
+use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
@@ -36,8 +36,15 @@ impl Thread {
     }
 
     /// `thread/read` of this thread.
-    #[napi(ts_args_type = "options?: { includeTurns?: boolean }", ts_return_type = "Promise<ThreadReadResponse>")]
-    pub fn read<'env>(&self, env: &'env Env, options: Option<Value>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    #[napi(
+        ts_args_type = "options?: { includeTurns?: boolean }",
+        ts_return_type = "Promise<ThreadReadResponse>"
+    )]
+    pub fn read<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let thread = self.inner.clone();
         json_promise(env, async move {
             let include_turns = include_turns(options)?;
@@ -46,7 +53,10 @@ impl Thread {
     }
 
     /// A new thread with this one's history (`thread/fork`).
-    #[napi(ts_args_type = "params?: Omit<ThreadForkParams, 'threadId'>", ts_return_type = "Promise<Thread>")]
+    #[napi(
+        ts_args_type = "params?: Omit<ThreadForkParams, 'threadId'>",
+        ts_return_type = "Promise<Thread>"
+    )]
     pub async fn fork(&self, params: Option<Value>) -> Result<Thread> {
         let params = params_object("params", params)?;
         Ok(Thread::new(self.inner.fork(params).await.js()?))
@@ -97,7 +107,12 @@ impl Thread {
         inactivity_timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Turn>> {
         let callback = on_event
-            .map(|f| f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build())
+            .map(|f| {
+                f.build_threadsafe_function()
+                    .weak::<true>()
+                    .callee_handled::<false>()
+                    .build()
+            })
             .transpose()?;
         let thread = self.inner.clone();
         env.spawn_future(async move {
@@ -107,7 +122,10 @@ impl Thread {
                 .map(|ms| core::millis("inactivityTimeoutMs", &Value::from(ms)))
                 .transpose()
                 .js()?;
-            let streams = core::TurnSetup { extra_streams: usize::from(callback.is_some()), inactivity_timeout };
+            let streams = core::TurnSetup {
+                extra_streams: usize::from(callback.is_some()),
+                inactivity_timeout,
+            };
             let (turn, extra) = thread.start_turn(input, params, streams).await.js()?;
             let pump = match (callback, extra.into_iter().next()) {
                 (Some(cb), Some(stream)) => Some(pump::spawn(stream, cb, None)),

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use app_server_client as core;
-use napi::Result;
 use napi::bindgen_prelude::PromiseRaw;
+use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
@@ -23,15 +23,24 @@ pub struct Turn {
 
 impl Turn {
     pub(crate) fn new(inner: core::Turn, event_pump: Option<Pump>) -> Self {
-        Turn { inner: Arc::new(inner), stream: AsyncMutex::new(None), event_pump: event_pump.map(Arc::new) }
+        Turn {
+            inner: Arc::new(inner),
+            stream: AsyncMutex::new(None),
+            event_pump: event_pump.map(Arc::new),
+        }
     }
 
-    async fn next<T>(&self, pick: impl Fn(&mut core::EventStream, Vec<Arc<core::Notification>>) -> Option<T>) -> Result<Option<T>> {
+    async fn next<T>(
+        &self,
+        pick: impl Fn(&mut core::EventStream, Vec<Arc<core::Notification>>) -> Option<T>,
+    ) -> Result<Option<T>> {
         let mut slot = self.stream.lock().await;
         if slot.is_none() {
             *slot = self.inner.take_events();
         }
-        let Some(stream) = slot.as_mut() else { return Ok(None) };
+        let Some(stream) = slot.as_mut() else {
+            return Ok(None);
+        };
         loop {
             match stream.next_batch(MAX_BATCH).await.js()? {
                 None => return Ok(None),
@@ -66,7 +75,8 @@ impl Turn {
     /// The agent-message text deltas that arrived since the last call, or `null` at the end.
     #[napi(js_name = "_nextText", skip_typescript)]
     pub async fn next_text(&self) -> Result<Option<String>> {
-        self.next(|_, batch| Some(batch_text(&batch)).filter(|t| !t.is_empty())).await
+        self.next(|_, batch| Some(batch_text(&batch)).filter(|t| !t.is_empty()))
+            .await
     }
 
     /// Stops buffering events for the iterator (when nobody will read them).
@@ -81,11 +91,18 @@ impl Turn {
     /// Resolves when the turn ends. A `timeoutMs` stops waiting (REQUEST_TIMEOUT) without
     /// touching the turn; calling again later still gets the result.
     #[napi(js_name = "_result", skip_typescript)]
-    pub fn result<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    pub fn result<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Option<f64>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let turn = Arc::clone(&self.inner);
         let pump = self.event_pump.clone();
         json_promise(env, async move {
-            let timeout = timeout_ms.map(|ms| core::millis("timeoutMs", &Value::from(ms))).transpose().js()?;
+            let timeout = timeout_ms
+                .map(|ms| core::millis("timeoutMs", &Value::from(ms)))
+                .transpose()
+                .js()?;
             let result = turn.result(timeout).await;
             // onEvent has seen every event (turn/completed included) before the result settles.
             // (Not for a timeout: that only stops waiting, the turn and its pump go on.)
@@ -93,7 +110,8 @@ impl Turn {
                 pump.delivered().await;
             }
             let result = result.js()?;
-            serde_json::to_string(&*result).map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
+            serde_json::to_string(&*result)
+                .map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
         })
     }
 

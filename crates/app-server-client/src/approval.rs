@@ -30,7 +30,10 @@ pub enum ApprovalPolicy {
     /// Accept command executions only.
     CommandsOnly,
     /// Ask `handler` for the listed methods; decline the rest.
-    Custom { methods: HashSet<String>, handler: Arc<dyn ServerRequestHandler> },
+    Custom {
+        methods: HashSet<String>,
+        handler: Arc<dyn ServerRequestHandler>,
+    },
 }
 
 impl std::fmt::Debug for ApprovalPolicy {
@@ -39,7 +42,9 @@ impl std::fmt::Debug for ApprovalPolicy {
             ApprovalPolicy::AutoDecline => f.write_str("AutoDecline"),
             ApprovalPolicy::AutoAccept => f.write_str("AutoAccept"),
             ApprovalPolicy::CommandsOnly => f.write_str("CommandsOnly"),
-            ApprovalPolicy::Custom { methods, .. } => f.debug_struct("Custom").field("methods", methods).finish(),
+            ApprovalPolicy::Custom { methods, .. } => {
+                f.debug_struct("Custom").field("methods", methods).finish()
+            }
         }
     }
 }
@@ -47,7 +52,9 @@ impl std::fmt::Debug for ApprovalPolicy {
 fn raw(json: &str) -> Reply {
     match RawValue::from_string(json.to_owned()) {
         Ok(r) => Reply::Result(r),
-        Err(e) => Reply::Decline { reason: format!("internal: {e}") },
+        Err(e) => Reply::Decline {
+            reason: format!("internal: {e}"),
+        },
     }
 }
 
@@ -58,7 +65,10 @@ fn accept(request: &ServerRequest) -> Option<Reply> {
         PERMISSIONS_APPROVAL => {
             // Grant exactly what was asked, for this turn.
             let params: Value = serde_json::from_str(request.params.get()).unwrap_or(Value::Null);
-            let granted = params.get("permissions").cloned().unwrap_or_else(|| json!({}));
+            let granted = params
+                .get("permissions")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
             raw(&json!({ "permissions": granted, "scope": "turn" }).to_string())
         }
         _ => return None,
@@ -80,7 +90,11 @@ impl ApprovalPolicy {
             ApprovalPolicy::CommandsOnly => match request.method.as_str() {
                 COMMAND_APPROVAL | LEGACY_EXEC_APPROVAL => {
                     let reply = accept(&request);
-                    Box::pin(async move { reply.unwrap_or(Reply::Decline { reason: "unreachable".into() }) })
+                    Box::pin(async move {
+                        reply.unwrap_or(Reply::Decline {
+                            reason: "unreachable".into(),
+                        })
+                    })
                 }
                 _ => decline("declined by the commandsOnly approval policy"),
             },
@@ -106,7 +120,10 @@ pub struct PolicyRouter {
 
 impl PolicyRouter {
     pub fn new(session_policy: ApprovalPolicy) -> Self {
-        PolicyRouter { session_policy: Mutex::new(session_policy), ..Default::default() }
+        PolicyRouter {
+            session_policy: Mutex::new(session_policy),
+            ..Default::default()
+        }
     }
 
     pub fn set_session_policy(&self, policy: ApprovalPolicy) {
@@ -137,7 +154,10 @@ impl ServerRequestHandler for PolicyRouter {
         if let Some(handler) = lock(&self.overrides).get(&request.method).cloned() {
             return handler.handle(request);
         }
-        let thread_policy = request.thread_id.as_deref().and_then(|t| lock(&self.thread_policies).get(t).cloned());
+        let thread_policy = request
+            .thread_id
+            .as_deref()
+            .and_then(|t| lock(&self.thread_policies).get(t).cloned());
         let policy = thread_policy.unwrap_or_else(|| lock(&self.session_policy).clone());
         policy.decide(request)
     }
@@ -157,7 +177,10 @@ mod tests {
     }
 
     fn answer(router: &PolicyRouter, method: &str, thread: &str) -> String {
-        let reply = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(router.handle(request(method, thread)));
+        let reply = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(router.handle(request(method, thread)));
         match reply {
             Reply::Result(r) => r.get().to_owned(),
             Reply::Decline { .. } => "decline".into(),
@@ -176,7 +199,13 @@ mod tests {
     #[test]
     fn default_declines_everything() {
         let r = PolicyRouter::default();
-        for m in [COMMAND_APPROVAL, FILE_CHANGE_APPROVAL, PERMISSIONS_APPROVAL, "item/tool/call", "x/y"] {
+        for m in [
+            COMMAND_APPROVAL,
+            FILE_CHANGE_APPROVAL,
+            PERMISSIONS_APPROVAL,
+            "item/tool/call",
+            "x/y",
+        ] {
             assert_eq!(answer(&r, m, "t"), "decline", "{m}");
         }
     }
@@ -184,13 +213,31 @@ mod tests {
     #[test]
     fn built_in_policies() {
         let accept_all = PolicyRouter::new(ApprovalPolicy::AutoAccept);
-        assert_eq!(answer(&accept_all, COMMAND_APPROVAL, "t"), r#"{"decision":"accept"}"#);
-        assert_eq!(answer(&accept_all, FILE_CHANGE_APPROVAL, "t"), r#"{"decision":"accept"}"#);
-        assert_eq!(answer(&accept_all, LEGACY_PATCH_APPROVAL, "t"), r#"{"decision":"approved"}"#);
-        assert_eq!(answer(&accept_all, PERMISSIONS_APPROVAL, "t"), r#"{"permissions":{"network":{"enabled":true}},"scope":"turn"}"#);
-        assert_eq!(answer(&accept_all, "item/tool/requestUserInput", "t"), "decline");
+        assert_eq!(
+            answer(&accept_all, COMMAND_APPROVAL, "t"),
+            r#"{"decision":"accept"}"#
+        );
+        assert_eq!(
+            answer(&accept_all, FILE_CHANGE_APPROVAL, "t"),
+            r#"{"decision":"accept"}"#
+        );
+        assert_eq!(
+            answer(&accept_all, LEGACY_PATCH_APPROVAL, "t"),
+            r#"{"decision":"approved"}"#
+        );
+        assert_eq!(
+            answer(&accept_all, PERMISSIONS_APPROVAL, "t"),
+            r#"{"permissions":{"network":{"enabled":true}},"scope":"turn"}"#
+        );
+        assert_eq!(
+            answer(&accept_all, "item/tool/requestUserInput", "t"),
+            "decline"
+        );
         let commands = PolicyRouter::new(ApprovalPolicy::CommandsOnly);
-        assert_eq!(answer(&commands, COMMAND_APPROVAL, "t"), r#"{"decision":"accept"}"#);
+        assert_eq!(
+            answer(&commands, COMMAND_APPROVAL, "t"),
+            r#"{"decision":"accept"}"#
+        );
         assert_eq!(answer(&commands, FILE_CHANGE_APPROVAL, "t"), "decline");
     }
 
@@ -199,19 +246,37 @@ mod tests {
         let r = PolicyRouter::new(ApprovalPolicy::AutoAccept);
         r.set_thread_policy("strict", Some(ApprovalPolicy::AutoDecline));
         assert_eq!(answer(&r, COMMAND_APPROVAL, "strict"), "decline");
-        assert_eq!(answer(&r, COMMAND_APPROVAL, "other"), r#"{"decision":"accept"}"#);
-        r.set_override(COMMAND_APPROVAL, Some(Arc::new(Fixed(r#"{"decision":"cancel"}"#))));
-        assert_eq!(answer(&r, COMMAND_APPROVAL, "strict"), r#"{"decision":"cancel"}"#);
+        assert_eq!(
+            answer(&r, COMMAND_APPROVAL, "other"),
+            r#"{"decision":"accept"}"#
+        );
+        r.set_override(
+            COMMAND_APPROVAL,
+            Some(Arc::new(Fixed(r#"{"decision":"cancel"}"#))),
+        );
+        assert_eq!(
+            answer(&r, COMMAND_APPROVAL, "strict"),
+            r#"{"decision":"cancel"}"#
+        );
         r.set_override(COMMAND_APPROVAL, None);
         r.set_thread_policy("strict", None);
-        assert_eq!(answer(&r, COMMAND_APPROVAL, "strict"), r#"{"decision":"accept"}"#);
+        assert_eq!(
+            answer(&r, COMMAND_APPROVAL, "strict"),
+            r#"{"decision":"accept"}"#
+        );
     }
 
     #[test]
     fn custom_policy_asks_its_handler_only_for_its_methods() {
         let methods = [FILE_CHANGE_APPROVAL.to_owned()].into_iter().collect();
-        let r = PolicyRouter::new(ApprovalPolicy::Custom { methods, handler: Arc::new(Fixed(r#"{"decision":"acceptForSession"}"#)) });
-        assert_eq!(answer(&r, FILE_CHANGE_APPROVAL, "t"), r#"{"decision":"acceptForSession"}"#);
+        let r = PolicyRouter::new(ApprovalPolicy::Custom {
+            methods,
+            handler: Arc::new(Fixed(r#"{"decision":"acceptForSession"}"#)),
+        });
+        assert_eq!(
+            answer(&r, FILE_CHANGE_APPROVAL, "t"),
+            r#"{"decision":"acceptForSession"}"#
+        );
         assert_eq!(answer(&r, COMMAND_APPROVAL, "t"), "decline");
     }
 }

@@ -70,17 +70,26 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 5, initial_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) }
+        RetryPolicy {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        }
     }
 }
 
 impl RetryPolicy {
-    pub const NONE: RetryPolicy =
-        RetryPolicy { max_attempts: 1, initial_delay: Duration::ZERO, max_delay: Duration::ZERO };
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        initial_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
 
     /// Delay before attempt `attempt + 1`: exponential, capped, with full jitter.
     fn delay(&self, attempt: u32, seed: u64) -> Duration {
-        let exp = self.initial_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let exp = self
+            .initial_delay
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let cap = exp.min(self.max_delay);
         let fraction = (jitter(seed) % 1000) as u32;
         cap.mul_f64(0.5 + f64::from(fraction) / 2000.0)
@@ -148,7 +157,12 @@ impl Connection {
             default_timeout,
             retry: Mutex::new(RetryPolicy::default()),
         });
-        tokio::spawn(write_loop(writer, out_rx, Arc::downgrade(&inner), hooks.tap.clone()));
+        tokio::spawn(write_loop(
+            writer,
+            out_rx,
+            Arc::downgrade(&inner),
+            hooks.tap.clone(),
+        ));
         tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks));
         Connection { inner }
     }
@@ -217,7 +231,8 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let method_json = serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
+        let method_json =
+            serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
         let frame = format!("{{\"id\":{id},\"method\":{method_json},\"params\":{params_json}}}");
         let (tx, rx) = oneshot::channel();
         {
@@ -227,17 +242,33 @@ impl Connection {
             if let Some(e) = self.closed_error() {
                 return Err(e);
             }
-            pending.insert(id, PendingRequest { method: method.to_owned(), reply: tx });
+            pending.insert(
+                id,
+                PendingRequest {
+                    method: method.to_owned(),
+                    reply: tx,
+                },
+            );
         }
-        let guard = PendingGuard { inner: &self.inner, id };
+        let guard = PendingGuard {
+            inner: &self.inner,
+            id,
+        };
         if self.inner.outgoing.send(Outgoing::Frame(frame)).is_err() {
             return Err(self.closed_error().unwrap_or(Error::SessionClosed));
         }
-        let timeout = timeout.or(self.inner.default_timeout).filter(|t| !t.is_zero());
+        let timeout = timeout
+            .or(self.inner.default_timeout)
+            .filter(|t| !t.is_zero());
         let answer = match timeout {
             Some(limit) => match tokio::time::timeout(limit, rx).await {
                 Ok(answer) => answer,
-                Err(_) => return Err(Error::RequestTimeout { method: method.to_owned(), timeout: limit }),
+                Err(_) => {
+                    return Err(Error::RequestTimeout {
+                        method: method.to_owned(),
+                        timeout: limit,
+                    })
+                }
             },
             None => rx.await,
         };
@@ -251,7 +282,8 @@ impl Connection {
 
     /// Sends a notification (no answer expected).
     pub fn notify(&self, method: &str, params_json: Option<&str>) -> Result<()> {
-        let method_json = serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
+        let method_json =
+            serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
         let frame = match params_json {
             Some(p) => format!("{{\"method\":{method_json},\"params\":{p}}}"),
             None => format!("{{\"method\":{method_json}}}"),
@@ -260,12 +292,17 @@ impl Connection {
     }
 
     /// Answers a server request.
-    pub fn respond(&self, id: &RawValue, outcome: std::result::Result<&RawValue, &RpcError>) -> Result<()> {
+    pub fn respond(
+        &self,
+        id: &RawValue,
+        outcome: std::result::Result<&RawValue, &RpcError>,
+    ) -> Result<()> {
         let id = id.get();
         let frame = match outcome {
             Ok(result) => format!("{{\"id\":{id},\"result\":{}}}", result.get()),
             Err(e) => {
-                let message = serde_json::to_string(&e.message).map_err(|e| Error::Protocol(e.to_string()))?;
+                let message = serde_json::to_string(&e.message)
+                    .map_err(|e| Error::Protocol(e.to_string()))?;
                 match &e.data {
                     Some(data) => format!(
                         "{{\"id\":{id},\"error\":{{\"code\":{},\"message\":{message},\"data\":{data}}}}}",
@@ -343,14 +380,20 @@ impl Inner {
         self.closed_tx.send_replace(true);
     }
 
-    fn complete(&self, id: ResponseId, outcome: std::result::Result<Box<RawValue>, RpcError>) -> Option<Diagnostic> {
+    fn complete(
+        &self,
+        id: ResponseId,
+        outcome: std::result::Result<Box<RawValue>, RpcError>,
+    ) -> Option<Diagnostic> {
         let entry = match &id {
             ResponseId::Int(n) => lock(&self.pending).remove(n),
             ResponseId::Other(_) => None,
         };
         match entry {
             Some(p) => {
-                let _ = p.reply.send(outcome.map_err(|e| Error::from_rpc(&p.method, e)));
+                let _ = p
+                    .reply
+                    .send(outcome.map_err(|e| Error::from_rpc(&p.method, e)));
                 None
             }
             None => Some(Diagnostic {
@@ -403,7 +446,10 @@ async fn write_loop(
         }
         if let Some(e) = failed {
             if let Some(inner) = inner.upgrade() {
-                inner.shut(Error::TransportClosed { reason: format!("write failed: {e}"), stderr_tail: String::new() });
+                inner.shut(Error::TransportClosed {
+                    reason: format!("write failed: {e}"),
+                    stderr_tail: String::new(),
+                });
             }
             break;
         }
@@ -424,11 +470,17 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
         let frame = match reader.next_frame().await {
             Ok(Some(ReadFrame::Frame(text))) => text,
             Ok(Some(ReadFrame::TooLarge { size })) => {
-                report(Diagnostic { error: Error::Protocol(format!("skipped a frame of {size} bytes: over the size limit")) });
+                report(Diagnostic {
+                    error: Error::Protocol(format!(
+                        "skipped a frame of {size} bytes: over the size limit"
+                    )),
+                });
                 continue;
             }
             Ok(Some(ReadFrame::NotUtf8)) => {
-                report(Diagnostic { error: Error::Protocol("skipped a frame that is not UTF-8".into()) });
+                report(Diagnostic {
+                    error: Error::Protocol("skipped a frame that is not UTF-8".into()),
+                });
                 continue;
             }
             Ok(None) => break "server closed its output".to_owned(),
@@ -446,12 +498,21 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
             Ok(Incoming::Notification(n)) => lock(&inner.routes).route(Arc::new(n)),
             Ok(Incoming::ServerRequest(req)) => {
                 let (key, fate) = lock(&inner.routes).route_server_request(&req);
-                if let Err(mpsc::error::SendError((req, key, _))) = hooks.server_requests.send((req, key, fate)) {
+                if let Err(mpsc::error::SendError((req, key, _))) =
+                    hooks.server_requests.send((req, key, fate))
+                {
                     lock(&inner.routes).forget_server_request(key);
                     // Nobody handles requests any more (session shutting down): never leave the
                     // server waiting.
-                    let error = RpcError { code: -32603, message: "client is shutting down".into(), data: None };
-                    let _ = Connection { inner: Arc::clone(&inner) }.respond(&req.id, Err(&error));
+                    let error = RpcError {
+                        code: -32603,
+                        message: "client is shutting down".into(),
+                        data: None,
+                    };
+                    let _ = Connection {
+                        inner: Arc::clone(&inner),
+                    }
+                    .respond(&req.id, Err(&error));
                 }
             }
             Err((e, frame)) => {
@@ -459,14 +520,21 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
                 if shown.len() < frame.len() {
                     shown.push('…');
                 }
-                report(Diagnostic { error: Error::Protocol(format!("skipped an undecodable frame: {}: {shown}", e.0)) });
+                report(Diagnostic {
+                    error: Error::Protocol(format!(
+                        "skipped an undecodable frame: {}: {shown}",
+                        e.0
+                    )),
+                });
             }
         }
     };
     let stderr_tail = (hooks.stderr_tail)().await;
-    inner.shut(Error::TransportClosed { reason: end_reason, stderr_tail });
+    inner.shut(Error::TransportClosed {
+        reason: end_reason,
+        stderr_tail,
+    });
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -474,11 +542,20 @@ mod tests {
 
     #[test]
     fn backoff_grows_caps_and_jitters() {
-        let p = RetryPolicy { max_attempts: 10, initial_delay: Duration::from_millis(100), max_delay: Duration::from_millis(1000) };
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        };
         for attempt in 1..10 {
             let d = p.delay(attempt, attempt as u64);
-            let base = Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_millis(1000));
-            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?} outside [{:?}, {base:?}]", base / 2);
+            let base =
+                Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_millis(1000));
+            assert!(
+                d >= base / 2 && d <= base,
+                "attempt {attempt}: {d:?} outside [{:?}, {base:?}]",
+                base / 2
+            );
         }
     }
 }

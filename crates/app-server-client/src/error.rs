@@ -17,10 +17,21 @@ pub const SERVER_OVERLOADED_CODE: i64 = -32001;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    #[error("could not start codex app-server: {reason}{}{}", tried_suffix(tried), stderr_suffix(stderr_tail))]
-    SpawnFailed { reason: String, tried: Vec<String>, stderr_tail: String },
+    #[error(
+        "could not start codex app-server: {reason}{}{}",
+        tried_suffix(tried),
+        stderr_suffix(stderr_tail)
+    )]
+    SpawnFailed {
+        reason: String,
+        tried: Vec<String>,
+        stderr_tail: String,
+    },
 
-    #[error("connection to codex app-server closed: {reason}{}", stderr_suffix(stderr_tail))]
+    #[error(
+        "connection to codex app-server closed: {reason}{}",
+        stderr_suffix(stderr_tail)
+    )]
     TransportClosed { reason: String, stderr_tail: String },
 
     #[error("{method} got no answer within {} ms", timeout.as_millis())]
@@ -86,7 +97,10 @@ impl Error {
     }
 
     pub fn invalid_argument(name: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidArgument { name: name.into(), message: message.into() }
+        Error::InvalidArgument {
+            name: name.into(),
+            message: message.into(),
+        }
     }
 
     /// The JSON-RPC error, for `RPC_ERROR` and `SERVER_OVERLOADED`.
@@ -100,20 +114,32 @@ impl Error {
     /// The server's stderr tail, for transport errors.
     pub fn stderr_tail(&self) -> Option<&str> {
         match self {
-            Error::TransportClosed { stderr_tail, .. } | Error::SpawnFailed { stderr_tail, .. } => Some(stderr_tail),
+            Error::TransportClosed { stderr_tail, .. } | Error::SpawnFailed { stderr_tail, .. } => {
+                Some(stderr_tail)
+            }
             _ => None,
         }
     }
 
     pub(crate) fn spawn_failed(reason: impl Into<String>, tried: Vec<String>) -> Self {
-        Error::SpawnFailed { reason: reason.into(), tried, stderr_tail: String::new() }
+        Error::SpawnFailed {
+            reason: reason.into(),
+            tried,
+            stderr_tail: String::new(),
+        }
     }
 
     pub(crate) fn from_rpc(method: &str, error: RpcError) -> Self {
         if error.code == SERVER_OVERLOADED_CODE {
-            Error::ServerOverloaded { method: method.to_owned(), error }
+            Error::ServerOverloaded {
+                method: method.to_owned(),
+                error,
+            }
         } else {
-            Error::Rpc { method: method.to_owned(), error }
+            Error::Rpc {
+                method: method.to_owned(),
+                error,
+            }
         }
     }
 }

@@ -14,7 +14,10 @@ use crate::error::RpcError;
 /// One incoming message, classified.
 #[derive(Debug)]
 pub enum Incoming {
-    Response { id: ResponseId, outcome: Result<Box<RawValue>, RpcError> },
+    Response {
+        id: ResponseId,
+        outcome: Result<Box<RawValue>, RpcError>,
+    },
     ServerRequest(ServerRequest),
     Notification(Notification),
 }
@@ -67,7 +70,10 @@ pub struct Detail {
 /// with escapes (then its decoded form is not a slice of `raw`).
 #[derive(Debug, Clone)]
 enum Span {
-    InRaw { start: u32, end: u32 },
+    InRaw {
+        start: u32,
+        end: u32,
+    },
     /// Boxed twice so that a span is two words, not three: it is the rare case.
     #[allow(clippy::box_collection)]
     Owned(Box<String>),
@@ -79,8 +85,11 @@ impl Span {
         if borrowed {
             let start = (text.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
             let end = start.saturating_add(text.len());
-            let located = frame.get(start..end).is_some_and(|s| std::ptr::eq(s.as_ptr(), text.as_ptr()));
-            if let (true, Ok(start), Ok(end)) = (located, u32::try_from(start), u32::try_from(end)) {
+            let located = frame
+                .get(start..end)
+                .is_some_and(|s| std::ptr::eq(s.as_ptr(), text.as_ptr()));
+            if let (true, Ok(start), Ok(end)) = (located, u32::try_from(start), u32::try_from(end))
+            {
                 return Span::InRaw { start, end };
             }
         }
@@ -105,7 +114,12 @@ impl Span {
 impl Notification {
     /// The rarer keys (turn status and error, token usage, resolved request id).
     pub fn detail(&self) -> &Detail {
-        static NONE: Detail = Detail { turn_status: None, turn_error: None, token_usage: None, request_id: None };
+        static NONE: Detail = Detail {
+            turn_status: None,
+            turn_error: None,
+            token_usage: None,
+            request_id: None,
+        };
         self.detail.as_deref().unwrap_or(&NONE)
     }
 
@@ -139,7 +153,9 @@ impl Notification {
     /// Builds a notification frame locally (for events the client itself emits).
     pub fn synthetic(method: &str, params_json: &str) -> Option<Notification> {
         let method_json = serde_json::to_string(method).ok()?;
-        match decode_owned(format!("{{\"method\":{method_json},\"params\":{params_json}}}")) {
+        match decode_owned(format!(
+            "{{\"method\":{method_json},\"params\":{params_json}}}"
+        )) {
             Ok(Incoming::Notification(n)) => Some(n),
             _ => None,
         }
@@ -238,12 +254,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for LenientParams<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("params")
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
-                ParamKeys::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(LenientParams)
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                map: M,
+            ) -> Result<Self::Value, M::Error> {
+                ParamKeys::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(LenientParams)
             }
             // Anything else has no keys. (serde forwards the other integer and string kinds to
             // these; JSON `null` never gets here: it is the `None` of `Option<P>`.)
-            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(LenientParams::default())
             }
@@ -302,7 +325,9 @@ pub fn decode(frame: &str) -> Result<Incoming, DecodeError> {
 /// frame is handed back with the error, for the report.
 pub fn decode_owned(frame: String) -> Result<Incoming, (DecodeError, String)> {
     match parse(&frame) {
-        Ok(Parsed::Notification(parts)) => Ok(Incoming::Notification(parts.with_raw(frame.into_boxed_str()))),
+        Ok(Parsed::Notification(parts)) => Ok(Incoming::Notification(
+            parts.with_raw(frame.into_boxed_str()),
+        )),
         Ok(Parsed::Other(incoming)) => Ok(incoming),
         Err(e) => Err((e, frame)),
     }
@@ -333,7 +358,11 @@ struct Parts {
 
 impl Parts {
     fn with_raw(self, raw: Box<str>) -> Notification {
-        Notification { raw, keys: self.keys, detail: self.detail }
+        Notification {
+            raw,
+            keys: self.keys,
+            detail: self.detail,
+        }
     }
 }
 
@@ -346,9 +375,13 @@ fn parse(frame: &str) -> Result<Parsed, DecodeError> {
         match (env.method, env.id) {
             (Some(method), None) => {
                 let keys = env.params.map(|p| p.0).unwrap_or_default();
-                return Ok(Parsed::Notification(notification_parts(frame, method, keys)));
+                return Ok(Parsed::Notification(notification_parts(
+                    frame, method, keys,
+                )));
             }
-            (None, Some(id)) => return Ok(Parsed::Other(response(Some(id), env.result, env.error)?)),
+            (None, Some(id)) => {
+                return Ok(Parsed::Other(response(Some(id), env.result, env.error)?))
+            }
             _ => {}
         }
     }
@@ -359,7 +392,9 @@ fn parse(frame: &str) -> Result<Parsed, DecodeError> {
             let keys = param_keys(env.params);
             let params = match env.params {
                 Some(p) => p.to_owned(),
-                None => RawValue::from_string("null".into()).map_err(|e| DecodeError(e.to_string()))?,
+                None => {
+                    RawValue::from_string("null".into()).map_err(|e| DecodeError(e.to_string()))?
+                }
             };
             Ok(Parsed::Other(Incoming::ServerRequest(ServerRequest {
                 id: id.to_owned(),
@@ -369,14 +404,21 @@ fn parse(frame: &str) -> Result<Parsed, DecodeError> {
                 turn_id: keys.turn_id.map(|t| t.0.into_owned()),
             })))
         }
-        (Some(method), None) => Ok(Parsed::Notification(notification_parts(frame, method, param_keys(env.params)))),
+        (Some(method), None) => Ok(Parsed::Notification(notification_parts(
+            frame,
+            method,
+            param_keys(env.params),
+        ))),
         (None, Some(id)) => Ok(Parsed::Other(response(Some(id), env.result, env.error)?)),
         (None, None) => Err(DecodeError("message has neither `id` nor `method`".into())),
     }
 }
 
 fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Parts {
-    let turn = keys.turn.and_then(|t| object::<TurnKeys>(t.get())).unwrap_or_default();
+    let turn = keys
+        .turn
+        .and_then(|t| object::<TurnKeys>(t.get()))
+        .unwrap_or_default();
     let span = |text: Text<'_>| Span::of_cow(frame, text.0);
     Parts {
         keys: Keys {
@@ -390,7 +432,10 @@ fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Par
         detail: {
             let detail = Detail {
                 turn_status: turn.status.map(|t| t.0.into_owned()),
-                turn_error: turn.error.filter(|e| e.get() != "null").map(ToOwned::to_owned),
+                turn_error: turn
+                    .error
+                    .filter(|e| e.get() != "null")
+                    .map(ToOwned::to_owned),
                 token_usage: keys.token_usage.map(ToOwned::to_owned),
                 request_id: keys.request_id.map(|r| r.get().to_owned()),
             };
@@ -403,15 +448,25 @@ fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Par
     }
 }
 
-fn response(id: Option<&RawValue>, result: Option<&RawValue>, error: Option<&RawValue>) -> Result<Incoming, DecodeError> {
-    let Some(id) = id else { return Err(DecodeError("message has neither `id` nor `method`".into())) };
+fn response(
+    id: Option<&RawValue>,
+    result: Option<&RawValue>,
+    error: Option<&RawValue>,
+) -> Result<Incoming, DecodeError> {
+    let Some(id) = id else {
+        return Err(DecodeError("message has neither `id` nor `method`".into()));
+    };
     let id = match id.get().parse::<i64>() {
         Ok(n) => ResponseId::Int(n),
         Err(_) => ResponseId::Other(id.get().to_owned()),
     };
     let outcome = match error.filter(|e| e.get() != "null") {
         Some(raw) => Err(match object::<WireError>(raw.get()) {
-            Some(e) => RpcError { code: e.code, message: e.message, data: e.data.map(|d| d.get().to_owned()) },
+            Some(e) => RpcError {
+                code: e.code,
+                message: e.message,
+                data: e.data.map(|d| d.get().to_owned()),
+            },
             // Still an answer: the request fails rather than waiting for ever.
             None => RpcError {
                 code: MALFORMED_ERROR_CODE,
@@ -466,7 +521,10 @@ mod tests {
         assert_eq!(n.method(), "turn/completed");
         assert_eq!(n.turn_id(), Some("u"));
         assert_eq!(n.detail().turn_status.as_deref(), Some("failed"));
-        assert_eq!(n.detail().turn_error.as_ref().map(|e| e.get()), Some(r#"{"message":"boom"}"#));
+        assert_eq!(
+            n.detail().turn_error.as_ref().map(|e| e.get()),
+            Some(r#"{"message":"boom"}"#)
+        );
     }
 
     #[test]
@@ -499,8 +557,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match decode(r#"{"id":8,"error":{"code":-32001,"message":"busy","data":{"retry":true}}}"#).unwrap() {
-            Incoming::Response { outcome: Err(e), .. } => {
+        match decode(r#"{"id":8,"error":{"code":-32001,"message":"busy","data":{"retry":true}}}"#)
+            .unwrap()
+        {
+            Incoming::Response {
+                outcome: Err(e), ..
+            } => {
                 assert_eq!(e.code, -32001);
                 assert_eq!(e.message, "busy");
                 assert_eq!(e.data.as_deref(), Some(r#"{"retry":true}"#));
@@ -530,11 +592,20 @@ mod tests {
 
     #[test]
     fn keys_written_plainly_are_positions_in_the_frame() {
-        let n = notification(r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"plain"}}"#);
-        for span in [&n.keys.thread_id, &n.keys.turn_id, &n.keys.item_id, &n.keys.delta] {
+        let n = notification(
+            r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"plain"}}"#,
+        );
+        for span in [
+            &n.keys.thread_id,
+            &n.keys.turn_id,
+            &n.keys.item_id,
+            &n.keys.delta,
+        ] {
             assert!(matches!(span, Some(Span::InRaw { .. })), "{span:?}");
         }
-        let n = notification(r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","delta":"line\nbreak"}}"#);
+        let n = notification(
+            r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","delta":"line\nbreak"}}"#,
+        );
         assert!(matches!(n.keys.delta, Some(Span::Owned(_))));
         assert_eq!(n.delta(), Some("line\nbreak"));
     }
@@ -548,13 +619,26 @@ mod tests {
             r#"{"method":"m","params":{"threadId":"a","threadId":"b"}}"#,
         ] {
             let n = notification(frame);
-            assert_eq!((n.method(), n.thread_id(), n.turn_id()), ("m", None, None), "{frame}");
+            assert_eq!(
+                (n.method(), n.thread_id(), n.turn_id()),
+                ("m", None, None),
+                "{frame}"
+            );
         }
-        for frame in [r#"{"method":"m","params":"text"}"#, r#"{"method":"m","params":null}"#, r#"{"method":"m","params":[{"threadId":"t"}]}"#] {
+        for frame in [
+            r#"{"method":"m","params":"text"}"#,
+            r#"{"method":"m","params":null}"#,
+            r#"{"method":"m","params":[{"threadId":"t"}]}"#,
+        ] {
             assert_eq!(notification(frame).thread_id(), None, "{frame}");
         }
-        let n = notification(r#"{"method":"item/completed","params":{"item":{"type":"agentMessage","text":"hi"},"threadId":"t"}}"#);
-        assert_eq!(n.item_json(), Some(r#"{"type":"agentMessage","text":"hi"}"#));
+        let n = notification(
+            r#"{"method":"item/completed","params":{"item":{"type":"agentMessage","text":"hi"},"threadId":"t"}}"#,
+        );
+        assert_eq!(
+            n.item_json(),
+            Some(r#"{"type":"agentMessage","text":"hi"}"#)
+        );
         assert_eq!(n.thread_id(), Some("t"));
     }
 
@@ -562,7 +646,11 @@ mod tests {
     fn a_buffered_event_stays_small() {
         // Every buffered event carries one of these: the bookkeeping stays a few words.
         assert_eq!(std::mem::size_of::<Span>(), 16);
-        assert!(std::mem::size_of::<Notification>() <= 128, "{}", std::mem::size_of::<Notification>());
+        assert!(
+            std::mem::size_of::<Notification>() <= 128,
+            "{}",
+            std::mem::size_of::<Notification>()
+        );
     }
 
     #[test]

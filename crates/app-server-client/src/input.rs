@@ -33,7 +33,10 @@ impl Input {
             item @ Value::Object(_) => Ok(Input::Items(vec![item])),
             other => Err(Error::invalid_argument(
                 "input",
-                format!("expected a string, a UserInput object or an array of them, got {}", kind(&other)),
+                format!(
+                    "expected a string, a UserInput object or an array of them, got {}",
+                    kind(&other)
+                ),
             )),
         }
     }
@@ -51,7 +54,10 @@ impl Input {
         for (i, item) in items.iter().enumerate() {
             let at = || format!("input[{i}]");
             let Some(obj) = item.as_object() else {
-                return Err(Error::invalid_argument(at(), format!("expected an object, got {}", kind(item))));
+                return Err(Error::invalid_argument(
+                    at(),
+                    format!("expected an object, got {}", kind(item)),
+                ));
             };
             let Some(ty) = obj.get("type").and_then(Value::as_str) else {
                 return Err(Error::invalid_argument(at(), "has no string `type`"));
@@ -63,18 +69,31 @@ impl Input {
                 _ => &[],
             };
             let remote = matches!(ty, "image" | "audio");
-            if remote && !["url", "fileId"].iter().any(|f| obj.get(*f).is_some_and(Value::is_string)) {
-                return Err(Error::invalid_argument(at(), format!("an `{ty}` item needs a string `url` or `fileId`")));
+            if remote
+                && !["url", "fileId"]
+                    .iter()
+                    .any(|f| obj.get(*f).is_some_and(Value::is_string))
+            {
+                return Err(Error::invalid_argument(
+                    at(),
+                    format!("an `{ty}` item needs a string `url` or `fileId`"),
+                ));
             }
             for field in required {
                 if !obj.get(*field).is_some_and(Value::is_string) {
-                    return Err(Error::invalid_argument(at(), format!("a `{ty}` item needs a string `{field}`")));
+                    return Err(Error::invalid_argument(
+                        at(),
+                        format!("a `{ty}` item needs a string `{field}`"),
+                    ));
                 }
             }
             if matches!(ty, "localImage" | "localAudio") {
                 let path = obj.get("path").and_then(Value::as_str).unwrap_or_default();
                 if !std::path::Path::new(path).is_file() {
-                    return Err(Error::invalid_argument(at(), format!("local file `{path}` does not exist")));
+                    return Err(Error::invalid_argument(
+                        at(),
+                        format!("local file `{path}` does not exist"),
+                    ));
                 }
             }
         }
@@ -99,25 +118,42 @@ mod tests {
 
     #[test]
     fn text_becomes_one_text_item() {
-        assert_eq!(Input::from("hi").into_items().unwrap(), vec![json!({"type": "text", "text": "hi"})]);
+        assert_eq!(
+            Input::from("hi").into_items().unwrap(),
+            vec![json!({"type": "text", "text": "hi"})]
+        );
     }
 
     #[test]
     fn bad_items_name_the_problem() {
-        let err = Input::from_json(json!([{"type": "text", "text": "a"}, {"type": "localImage", "path": "/nope.png"}]))
-            .unwrap()
-            .into_items()
-            .unwrap_err();
+        let err = Input::from_json(
+            json!([{"type": "text", "text": "a"}, {"type": "localImage", "path": "/nope.png"}]),
+        )
+        .unwrap()
+        .into_items()
+        .unwrap_err();
         assert_eq!(err.code(), "INVALID_ARGUMENT");
-        assert!(err.to_string().contains("input[1]") && err.to_string().contains("/nope.png"), "{err}");
+        assert!(
+            err.to_string().contains("input[1]") && err.to_string().contains("/nope.png"),
+            "{err}"
+        );
         assert!(Input::from_json(json!(5)).is_err());
         assert!(Input::from_json(json!([])).unwrap().into_items().is_err());
-        assert!(Input::from_json(json!({"type": "image"})).unwrap().into_items().is_err());
+        assert!(Input::from_json(json!({"type": "image"}))
+            .unwrap()
+            .into_items()
+            .is_err());
     }
 
     #[test]
     fn unknown_item_types_pass_through() {
         let item = json!({"type": "futureThing", "x": 1});
-        assert_eq!(Input::from_json(item.clone()).unwrap().into_items().unwrap(), vec![item]);
+        assert_eq!(
+            Input::from_json(item.clone())
+                .unwrap()
+                .into_items()
+                .unwrap(),
+            vec![item]
+        );
     }
 }

@@ -17,8 +17,8 @@ mod server_request;
 mod session;
 mod toml;
 pub mod transport;
-pub mod ws;
 mod turn;
+pub mod ws;
 
 pub use approval::{ApprovalPolicy, PolicyRouter};
 pub use connection::{Connection, Diagnostic, Direction, MessageTap, RetryPolicy};
@@ -29,6 +29,8 @@ pub use options::millis;
 pub use process::{Discovery, ExitInfo, SpawnOptions, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
-pub use session::{ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession};
+pub use session::{
+    ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession,
+};
 pub use toml::config_override;
 pub use turn::{EventStream, Turn, TurnResult};

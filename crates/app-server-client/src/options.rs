@@ -11,7 +11,14 @@ use crate::error::{Error, Result};
 use crate::session::{ClientInfo, SessionOptions, TransportKind};
 
 /// Keys that the JavaScript layer handles itself (functions) and strips before calling us.
-const HANDLED_ABOVE: &[&str] = &["onNotification", "approvalPolicy", "onStderr", "onMessage", "onError", "onExit"];
+const HANDLED_ABOVE: &[&str] = &[
+    "onNotification",
+    "approvalPolicy",
+    "onStderr",
+    "onMessage",
+    "onError",
+    "onExit",
+];
 
 impl SessionOptions {
     pub fn from_json(value: &Value) -> Result<SessionOptions> {
@@ -28,24 +35,30 @@ impl SessionOptions {
             match key.as_str() {
                 "clientInfo" => options.client_info = client_info(v)?,
                 "transport" => options.transport = transport(v)?,
-                "codexPath" => options.spawn.discovery.explicit = Some(PathBuf::from(string(key, v)?)),
+                "codexPath" => {
+                    options.spawn.discovery.explicit = Some(PathBuf::from(string(key, v)?))
+                }
                 "codexSearchPaths" => {
-                    options.spawn.discovery.search_roots = strings(key, v)?.into_iter().map(PathBuf::from).collect()
+                    options.spawn.discovery.search_roots =
+                        strings(key, v)?.into_iter().map(PathBuf::from).collect()
                 }
                 "args" => options.spawn.args = strings(key, v)?,
                 "cwd" => {
                     let cwd = PathBuf::from(string(key, v)?);
                     if !cwd.is_dir() {
-                        return Err(Error::invalid_argument("cwd", format!("{} is not a directory", cwd.display())));
+                        return Err(Error::invalid_argument(
+                            "cwd",
+                            format!("{} is not a directory", cwd.display()),
+                        ));
                     }
                     options.spawn.cwd = Some(cwd);
                 }
                 "env" => {
                     let map = object(key, v)?;
                     for (name, value) in map {
-                        let value = value
-                            .as_str()
-                            .ok_or_else(|| Error::invalid_argument(format!("env.{name}"), "must be a string"))?;
+                        let value = value.as_str().ok_or_else(|| {
+                            Error::invalid_argument(format!("env.{name}"), "must be a string")
+                        })?;
                         options.spawn.env.push((name.clone(), value.to_owned()));
                     }
                 }
@@ -58,16 +71,23 @@ impl SessionOptions {
                     options.config = map.clone();
                 }
                 "experimentalApi" => options.experimental_api = boolean(key, v)?,
-                "optOutNotificationMethods" => options.opt_out_notification_methods = strings(key, v)?,
+                "optOutNotificationMethods" => {
+                    options.opt_out_notification_methods = strings(key, v)?
+                }
                 "requestTimeoutMs" => options.request_timeout = Some(millis(key, v)?),
                 "shutdownGraceMs" => options.shutdown_grace = millis(key, v)?,
                 "maxMessageBytes" => {
                     let n = v.as_u64().filter(|n| *n >= 1024).ok_or_else(|| {
-                        Error::invalid_argument(key, "must be a whole number of bytes, at least 1024")
+                        Error::invalid_argument(
+                            key,
+                            "must be a whole number of bytes, at least 1024",
+                        )
                     })?;
                     options.max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
                 }
-                "turnInactivityTimeoutMs" => options.turn_inactivity_timeout = Some(millis(key, v)?),
+                "turnInactivityTimeoutMs" => {
+                    options.turn_inactivity_timeout = Some(millis(key, v)?)
+                }
                 "handlerTimeoutMs" => options.handler_timeout = Some(millis(key, v)?),
                 "overloadRetry" => options.overload_retry = retry_policy(v)?,
                 "stderrTailLines" => {
@@ -77,7 +97,12 @@ impl SessionOptions {
                     options.spawn.stderr_tail_lines = usize::try_from(n).unwrap_or(usize::MAX);
                 }
                 k if HANDLED_ABOVE.contains(&k) => {}
-                other => return Err(Error::invalid_argument(other, "is not a known session option")),
+                other => {
+                    return Err(Error::invalid_argument(
+                        other,
+                        "is not a known session option",
+                    ))
+                }
             }
         }
         Ok(options)
@@ -97,49 +122,80 @@ fn retry_policy(v: &Value) -> Result<RetryPolicy> {
                         policy.max_attempts = v
                             .as_u64()
                             .filter(|n| (1..=100).contains(n))
-                            .ok_or_else(|| Error::invalid_argument("overloadRetry.maxAttempts", "must be a whole number from 1 to 100"))?
-                            as u32
+                            .ok_or_else(|| {
+                                Error::invalid_argument(
+                                    "overloadRetry.maxAttempts",
+                                    "must be a whole number from 1 to 100",
+                                )
+                            })? as u32
                     }
-                    "initialDelayMs" => policy.initial_delay = millis("overloadRetry.initialDelayMs", v)?,
+                    "initialDelayMs" => {
+                        policy.initial_delay = millis("overloadRetry.initialDelayMs", v)?
+                    }
                     "maxDelayMs" => policy.max_delay = millis("overloadRetry.maxDelayMs", v)?,
                     other => {
-                        return Err(Error::invalid_argument(format!("overloadRetry.{other}"), "is not a known retry option"))
+                        return Err(Error::invalid_argument(
+                            format!("overloadRetry.{other}"),
+                            "is not a known retry option",
+                        ))
                     }
                 }
             }
             Ok(policy)
         }
-        _ => Err(Error::invalid_argument("overloadRetry", "must be a boolean or an object")),
+        _ => Err(Error::invalid_argument(
+            "overloadRetry",
+            "must be a boolean or an object",
+        )),
     }
 }
 
 fn client_info(v: &Value) -> Result<ClientInfo> {
     let obj = object("clientInfo", v)?;
     let field = |name: &str| optional_string(obj, "clientInfo", name);
-    let name = field("name")?.ok_or_else(|| Error::invalid_argument("clientInfo.name", "is required"))?;
-    let version = field("version")?.ok_or_else(|| Error::invalid_argument("clientInfo.version", "is required"))?;
-    Ok(ClientInfo { name, version, title: field("title")? })
+    let name =
+        field("name")?.ok_or_else(|| Error::invalid_argument("clientInfo.name", "is required"))?;
+    let version = field("version")?
+        .ok_or_else(|| Error::invalid_argument("clientInfo.version", "is required"))?;
+    Ok(ClientInfo {
+        name,
+        version,
+        title: field("title")?,
+    })
 }
 
 fn transport(v: &Value) -> Result<TransportKind> {
     let obj = object("transport", v)?;
     let field = |name: &str| optional_string(obj, "transport", name);
-    let kind = field("type")?.ok_or_else(|| Error::invalid_argument("transport.type", "is required"))?;
+    let kind =
+        field("type")?.ok_or_else(|| Error::invalid_argument("transport.type", "is required"))?;
     let allowed: &[&str] = match kind.as_str() {
         "stdio" => &["type"],
         "websocket" => &["type", "url", "token"],
         "unix" => &["type", "path", "token"],
-        other => return Err(Error::invalid_argument("transport.type", format!("unknown transport `{other}`"))),
+        other => {
+            return Err(Error::invalid_argument(
+                "transport.type",
+                format!("unknown transport `{other}`"),
+            ))
+        }
     };
     if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(Error::invalid_argument(format!("transport.{extra}"), format!("is not an option of the `{kind}` transport")));
+        return Err(Error::invalid_argument(
+            format!("transport.{extra}"),
+            format!("is not an option of the `{kind}` transport"),
+        ));
     }
     Ok(match kind.as_str() {
         "websocket" => TransportKind::WebSocket {
-            url: field("url")?.ok_or_else(|| Error::invalid_argument("transport.url", "is required"))?,
+            url: field("url")?
+                .ok_or_else(|| Error::invalid_argument("transport.url", "is required"))?,
             token: field("token")?,
         },
-        "unix" => TransportKind::Unix { path: field("path")?.map(PathBuf::from), token: field("token")? },
+        "unix" => TransportKind::Unix {
+            path: field("path")?.map(PathBuf::from),
+            token: field("token")?,
+        },
         _ => TransportKind::Stdio,
     })
 }
@@ -149,20 +205,28 @@ fn optional_string(obj: &Map<String, Value>, parent: &str, name: &str) -> Result
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Error::invalid_argument(format!("{parent}.{name}"), "must be a string")),
+        Some(_) => Err(Error::invalid_argument(
+            format!("{parent}.{name}"),
+            "must be a string",
+        )),
     }
 }
 
 fn string(key: &str, v: &Value) -> Result<String> {
-    v.as_str().map(str::to_owned).ok_or_else(|| Error::invalid_argument(key, "must be a string"))
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::invalid_argument(key, "must be a string"))
 }
 
 fn boolean(key: &str, v: &Value) -> Result<bool> {
-    v.as_bool().ok_or_else(|| Error::invalid_argument(key, "must be a boolean"))
+    v.as_bool()
+        .ok_or_else(|| Error::invalid_argument(key, "must be a boolean"))
 }
 
 fn strings(key: &str, v: &Value) -> Result<Vec<String>> {
-    let items = v.as_array().ok_or_else(|| Error::invalid_argument(key, "must be an array of strings"))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| Error::invalid_argument(key, "must be an array of strings"))?;
     items
         .iter()
         .enumerate()
@@ -171,14 +235,20 @@ fn strings(key: &str, v: &Value) -> Result<Vec<String>> {
 }
 
 fn object<'a>(key: &str, v: &'a Value) -> Result<&'a Map<String, Value>> {
-    v.as_object().ok_or_else(|| Error::invalid_argument(key, "must be an object"))
+    v.as_object()
+        .ok_or_else(|| Error::invalid_argument(key, "must be an object"))
 }
 
 /// A positive duration in milliseconds.
 pub fn millis(key: &str, v: &Value) -> Result<Duration> {
     match v.as_f64() {
-        Some(ms) if ms.is_finite() && ms > 0.0 && ms <= 1e12 => Ok(Duration::from_secs_f64(ms / 1000.0)),
-        _ => Err(Error::invalid_argument(key, "must be a positive number of milliseconds")),
+        Some(ms) if ms.is_finite() && ms > 0.0 && ms <= 1e12 => {
+            Ok(Duration::from_secs_f64(ms / 1000.0))
+        }
+        _ => Err(Error::invalid_argument(
+            key,
+            "must be a positive number of milliseconds",
+        )),
     }
 }
 
@@ -207,9 +277,12 @@ mod tests {
         assert!(err(json!({"clientInfo": {"name": "a"}})).contains("`clientInfo.version`"));
         assert!(err(json!({"cwd": "/definitely/not/here"})).contains("`cwd`"));
         assert!(err(json!({"transport": {"type": "carrier-pigeon"}})).contains("`transport.type`"));
-        assert!(err(json!({"codexpath": "/x"})).contains("`codexpath`: is not a known session option"));
+        assert!(
+            err(json!({"codexpath": "/x"})).contains("`codexpath`: is not a known session option")
+        );
         assert!(err(json!(7)).contains("`options`"));
-        assert!(err(json!({"overloadRetry": {"maxAttempts": 0}})).contains("`overloadRetry.maxAttempts`"));
+        assert!(err(json!({"overloadRetry": {"maxAttempts": 0}}))
+            .contains("`overloadRetry.maxAttempts`"));
         assert!(err(json!({"overloadRetry": {"tries": 3}})).contains("`overloadRetry.tries`"));
     }
 
@@ -223,7 +296,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(o.client_info.name, "app");
-        assert_eq!(o.spawn.discovery.explicit, Some(PathBuf::from("/bin/codex")));
+        assert_eq!(
+            o.spawn.discovery.explicit,
+            Some(PathBuf::from("/bin/codex"))
+        );
         assert_eq!(o.spawn.env, vec![("A".to_owned(), "b".to_owned())]);
         assert!(o.experimental_api);
         assert_eq!(o.request_timeout, Some(Duration::from_millis(1500)));

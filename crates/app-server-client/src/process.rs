@@ -65,8 +65,16 @@ impl Discovery {
     /// npm, pnpm and yarn layouts: hoisted platform package, platform package nested in
     /// `@openai/codex`, and (pnpm) the platform package beside the real `@openai/codex` dir.
     fn npm_candidates(&self) -> Vec<PathBuf> {
-        let Some((package, triple)) = platform_package() else { return Vec::new() };
-        let binary = |pkg_dir: PathBuf| pkg_dir.join("vendor").join(triple).join("bin").join(EXE_NAME);
+        let Some((package, triple)) = platform_package() else {
+            return Vec::new();
+        };
+        let binary = |pkg_dir: PathBuf| {
+            pkg_dir
+                .join("vendor")
+                .join(triple)
+                .join("bin")
+                .join(EXE_NAME)
+        };
         let mut out: Vec<PathBuf> = Vec::new();
         let mut push = |p: PathBuf| {
             if !out.contains(&p) {
@@ -81,7 +89,9 @@ impl Discovery {
                     continue;
                 }
                 push(binary(scope.join(package)));
-                push(binary(launcher.join("node_modules").join("@openai").join(package)));
+                push(binary(
+                    launcher.join("node_modules").join("@openai").join(package),
+                ));
                 if let Ok(real) = launcher.canonicalize() {
                     if let Some(real_scope) = real.parent() {
                         push(binary(real_scope.join(package)));
@@ -97,7 +107,11 @@ fn check_explicit(path: &Path, source: &str) -> Result<PathBuf> {
     if is_executable(path) {
         Ok(path.to_path_buf())
     } else {
-        let reason = if path.exists() { "is not an executable file" } else { "does not exist" };
+        let reason = if path.exists() {
+            "is not an executable file"
+        } else {
+            "does not exist"
+        };
         Err(Error::spawn_failed(
             format!("{source} {} {reason}", path.display()),
             vec![format!("{} ({source})", path.display())],
@@ -106,7 +120,9 @@ fn check_explicit(path: &Path, source: &str) -> Result<PathBuf> {
 }
 
 fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else { return false };
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
     if !meta.is_file() {
         return false;
     }
@@ -124,7 +140,11 @@ fn is_executable(path: &Path) -> bool {
 /// through `cmd.exe /c` (see `command_for`).
 fn find_on_path(tried: &mut Vec<String>) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let names: &[&str] = if cfg!(windows) { &["codex.exe", "codex.cmd"] } else { &["codex"] };
+    let names: &[&str] = if cfg!(windows) {
+        &["codex.exe", "codex.cmd"]
+    } else {
+        &["codex"]
+    };
     for name in names {
         for dir in std::env::split_paths(&path) {
             let candidate = dir.join(name);
@@ -138,7 +158,9 @@ fn find_on_path(tried: &mut Vec<String>) -> Option<PathBuf> {
 }
 
 fn command_for(binary: &Path) -> Command {
-    let is_cmd_shim = binary.extension().is_some_and(|e| e.eq_ignore_ascii_case("cmd"));
+    let is_cmd_shim = binary
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("cmd"));
     if cfg!(windows) && is_cmd_shim {
         let mut c = Command::new("cmd.exe");
         c.arg("/d").arg("/s").arg("/c").arg(binary);
@@ -181,7 +203,11 @@ const MAX_STDERR_LINE: usize = 4096;
 impl StderrTail {
     pub fn text(&self) -> String {
         let ring = lock(&self.inner);
-        ring.lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+        ring.lines
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The tail once the child's stderr has closed (bounded wait: a grandchild may hold it).
@@ -233,7 +259,10 @@ impl From<ExitStatus> for ExitInfo {
         let signal = std::os::unix::process::ExitStatusExt::signal(&status);
         #[cfg(not(unix))]
         let signal = None;
-        ExitInfo { code: status.code(), signal }
+        ExitInfo {
+            code: status.code(),
+            signal,
+        }
     }
 }
 
@@ -272,13 +301,22 @@ impl ChildProcess {
         }
         set_parent_death_signal(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
-            Error::spawn_failed(format!("{} could not be started: {e}", binary.display()), vec![binary.display().to_string()])
+            Error::spawn_failed(
+                format!("{} could not be started: {e}", binary.display()),
+                vec![binary.display().to_string()],
+            )
         })?;
         let pid = child.id();
-        let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
-            (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => return Err(Error::spawn_failed("child started without its pipes", vec![binary.display().to_string()])),
-        };
+        let (stdin, stdout, stderr) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(i), Some(o), Some(e)) => (i, o, e),
+                _ => {
+                    return Err(Error::spawn_failed(
+                        "child started without its pipes",
+                        vec![binary.display().to_string()],
+                    ))
+                }
+            };
         let (done_tx, done_rx) = watch::channel(false);
         let stderr_tail = StderrTail {
             inner: Arc::new(Mutex::new(StderrRing {
@@ -291,7 +329,16 @@ impl ChildProcess {
         let (exit_tx, exit) = watch::channel(None);
         let (kill, kill_rx) = mpsc::unbounded_channel();
         tokio::spawn(reap(child, exit_tx, kill_rx));
-        Ok((ChildProcess { pid, binary, stderr: stderr_tail, exit, kill }, ChildPipes { stdin, stdout }))
+        Ok((
+            ChildProcess {
+                pid,
+                binary,
+                stderr: stderr_tail,
+                exit,
+                kill,
+            },
+            ChildPipes { stdin, stdout },
+        ))
     }
 
     /// A receiver of the exit (None until the child has ended).
@@ -316,7 +363,10 @@ impl ChildProcess {
     }
 
     async fn wait_exit(&self, limit: Duration) -> Option<ExitInfo> {
-        tokio::time::timeout(limit, self.exited()).await.ok().flatten()
+        tokio::time::timeout(limit, self.exited())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Stops the child: it has `grace` to exit after stdin EOF, then SIGTERM and `grace` more,
@@ -354,7 +404,11 @@ impl ChildProcess {
 }
 
 /// Owns the child: publishes its exit, and kills it when asked or when every handle is gone.
-async fn reap(mut child: Child, exit: watch::Sender<Option<ExitInfo>>, mut kill: mpsc::UnboundedReceiver<()>) {
+async fn reap(
+    mut child: Child,
+    exit: watch::Sender<Option<ExitInfo>>,
+    mut kill: mpsc::UnboundedReceiver<()>,
+) {
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.ok(),

@@ -171,9 +171,17 @@ impl Routes {
     /// Registers a server request and shows it in its turn's stream (as a `serverRequest`
     /// event) so that a UI can show the prompt. The receiver tells the handler's runner when
     /// the request stops being pending for any other reason.
-    pub(crate) fn route_server_request(&mut self, req: &ServerRequest) -> (u64, watch::Receiver<RequestFate>) {
-        let (fate, rx) = watch::channel(if self.closed.is_some() { RequestFate::Closed } else { RequestFate::Pending });
-        if let (Some(thread_id), Some(turn_id)) = (req.thread_id.as_deref(), req.turn_id.as_deref()) {
+    pub(crate) fn route_server_request(
+        &mut self,
+        req: &ServerRequest,
+    ) -> (u64, watch::Receiver<RequestFate>) {
+        let (fate, rx) = watch::channel(if self.closed.is_some() {
+            RequestFate::Closed
+        } else {
+            RequestFate::Pending
+        });
+        if let (Some(thread_id), Some(turn_id)) = (req.thread_id.as_deref(), req.turn_id.as_deref())
+        {
             let params = format!(
                 "{{\"threadId\":{},\"turnId\":{},\"requestId\":{},\"method\":{},\"params\":{}}}",
                 json_string(thread_id),
@@ -189,7 +197,14 @@ impl Routes {
         }
         self.next_server_request += 1;
         let key = self.next_server_request;
-        self.server_requests.insert(key, PendingServerRequest { id: req.id.get().to_owned(), turn_id: req.turn_id.clone(), fate });
+        self.server_requests.insert(
+            key,
+            PendingServerRequest {
+                id: req.id.get().to_owned(),
+                turn_id: req.turn_id.clone(),
+                fate,
+            },
+        );
         (key, rx)
     }
 
@@ -205,7 +220,11 @@ impl Routes {
     fn server_request_resolved(&mut self, n: &Arc<Notification>) {
         // With a reused id, the oldest pending request of that id is the one resolved.
         let key = n.detail().request_id.as_deref().and_then(|id| {
-            self.server_requests.iter().filter(|(_, p)| p.id == id).map(|(k, _)| *k).min()
+            self.server_requests
+                .iter()
+                .filter(|(_, p)| p.id == id)
+                .map(|(k, _)| *k)
+                .min()
         });
         let pending = key.and_then(|k| self.server_requests.remove(&k));
         if let Some(p) = &pending {
@@ -216,7 +235,9 @@ impl Routes {
         // a thread runs one turn at a time.
         let key = match pending.and_then(|p| p.turn_id) {
             Some(turn_id) => self.find_turn(n.thread_id(), &turn_id),
-            None => n.thread_id().and_then(|thread_id| self.turns.keys().find(|(t, _)| t == thread_id).cloned()),
+            None => n
+                .thread_id()
+                .and_then(|thread_id| self.turns.keys().find(|(t, _)| t == thread_id).cloned()),
         };
         if let Some((thread_id, turn_id)) = key {
             self.deliver_to(&thread_id, &turn_id, Arc::clone(n));
@@ -237,7 +258,9 @@ impl Routes {
     /// Hands `n` to the live turn (thread, turn), in one lookup; false when there is none.
     fn deliver_to(&mut self, thread_id: &str, turn_id: &str, n: Arc<Notification>) -> bool {
         let key = &(thread_id, turn_id) as &dyn TurnKeyRef;
-        let Some(turn) = self.turns.get(key) else { return false };
+        let Some(turn) = self.turns.get(key) else {
+            return false;
+        };
         if turn.deliver(n) {
             self.turns.remove(key);
             self.end_turn_requests(turn_id);
@@ -275,7 +298,10 @@ impl Routes {
         if let Some(e) = &self.closed {
             return Err(e.clone());
         }
-        self.starting.entry(thread_id.to_owned()).or_default().in_flight += 1;
+        self.starting
+            .entry(thread_id.to_owned())
+            .or_default()
+            .in_flight += 1;
         Ok(())
     }
 
@@ -287,10 +313,15 @@ impl Routes {
             Some(s) => {
                 s.in_flight = s.in_flight.saturating_sub(1);
                 if s.in_flight == 0 {
-                    self.starting.remove(thread_id).map(|s| s.early).unwrap_or_default()
+                    self.starting
+                        .remove(thread_id)
+                        .map(|s| s.early)
+                        .unwrap_or_default()
                 } else if let Some(t) = &turn {
-                    let (mine, others): (Vec<_>, Vec<_>) =
-                        s.early.drain(..).partition(|n| n.turn_id() == Some(t.turn_id.as_str()));
+                    let (mine, others): (Vec<_>, Vec<_>) = s
+                        .early
+                        .drain(..)
+                        .partition(|n| n.turn_id() == Some(t.turn_id.as_str()));
                     s.early = others;
                     mine
                 } else {
@@ -306,7 +337,10 @@ impl Routes {
         }
         let key = (turn.thread_id.clone(), turn.turn_id.clone());
         if self.turns.contains_key(&key) {
-            turn.fail(Error::Protocol(format!("the server started turn {} twice", turn.turn_id)));
+            turn.fail(Error::Protocol(format!(
+                "the server started turn {} twice",
+                turn.turn_id
+            )));
             return;
         }
         let mut finished = false;

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::connection::{Connection, Diagnostic};
 use crate::error::{Error, RpcError};
-use crate::router::RequestFate;
 use crate::frame::ServerRequest;
+use crate::router::RequestFate;
 use crate::transport::BoxFuture;
 
 /// How a handler answers.
@@ -33,7 +33,11 @@ pub struct DeclineAll;
 
 impl ServerRequestHandler for DeclineAll {
     fn handle(&self, _request: ServerRequest) -> BoxFuture<'static, Reply> {
-        Box::pin(async { Reply::Decline { reason: "declined by the default approval policy".into() } })
+        Box::pin(async {
+            Reply::Decline {
+                reason: "declined by the default approval policy".into(),
+            }
+        })
     }
 }
 
@@ -43,7 +47,9 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// The answer that refuses `method` without failing the turn, where the protocol has one.
 pub fn decline_response(method: &str) -> Option<&'static str> {
     Some(match method {
-        "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => r#"{"decision":"decline"}"#,
+        "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => {
+            r#"{"decision":"decline"}"#
+        }
         "execCommandApproval" | "applyPatchApproval" => {
             r#"{"decision":{"denied":{"rejection":"declined by the client's approval policy"}}}"#
         }
@@ -68,7 +74,15 @@ pub(crate) async fn dispatch(
         let handler = Arc::clone(&handler);
         let diagnostics = diagnostics.clone();
         tokio::spawn(async move {
-            run_one(&conn, handler.as_ref(), request, fate, handler_timeout, diagnostics.as_ref()).await;
+            run_one(
+                &conn,
+                handler.as_ref(),
+                request,
+                fate,
+                handler_timeout,
+                diagnostics.as_ref(),
+            )
+            .await;
             conn.forget_server_request(key);
         });
     }
@@ -88,7 +102,12 @@ async fn run_one(
     handler_timeout: Option<Duration>,
     diagnostics: Option<&mpsc::UnboundedSender<Diagnostic>>,
 ) {
-    let guard = AnswerOnce { conn, id: &request.id, method: request.method.clone(), sent: false };
+    let guard = AnswerOnce {
+        conn,
+        id: &request.id,
+        method: request.method.clone(),
+        sent: false,
+    };
     let decision = handler.handle(request.clone());
     let decision = async {
         match handler_timeout {
@@ -112,12 +131,19 @@ async fn run_one(
         Outcome::TimedOut(limit) => {
             if let Some(tx) = diagnostics {
                 let _ = tx.send(Diagnostic {
-                    error: Error::RequestTimeout { method: format!("handler for {}", request.method), timeout: limit },
+                    error: Error::RequestTimeout {
+                        method: format!("handler for {}", request.method),
+                        timeout: limit,
+                    },
                 });
             }
-            guard.answer(Reply::Decline { reason: format!("handler gave no answer within {} ms", limit.as_millis()) });
+            guard.answer(Reply::Decline {
+                reason: format!("handler gave no answer within {} ms", limit.as_millis()),
+            });
         }
-        Outcome::Fate(RequestFate::TurnEnded) => guard.answer(Reply::Decline { reason: "its turn ended".into() }),
+        Outcome::Fate(RequestFate::TurnEnded) => guard.answer(Reply::Decline {
+            reason: "its turn ended".into(),
+        }),
         // Resolved by the server, or nobody left to answer: nothing is due.
         Outcome::Fate(_) => guard.skip(),
     }
@@ -164,7 +190,11 @@ impl AnswerOnce<'_> {
 impl Drop for AnswerOnce<'_> {
     fn drop(&mut self) {
         if !self.sent {
-            let error = RpcError { code: INTERNAL_ERROR, message: format!("{}: handler failed", self.method), data: None };
+            let error = RpcError {
+                code: INTERNAL_ERROR,
+                message: format!("{}: handler failed", self.method),
+                data: None,
+            };
             let _ = self.conn.respond(self.id, Err(&error));
         }
     }

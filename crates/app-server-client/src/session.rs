@@ -1,9 +1,9 @@
 //! A session: one connection to one app-server (owned child process or not), the
 //! `initialize` handshake, threads and turns.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,12 +12,12 @@ use serde_json::{json, Map, Value};
 use tokio::io::BufReader;
 use tokio::sync::{mpsc, watch};
 
+use crate::approval::{ApprovalPolicy, PolicyRouter};
 use crate::connection::{lock, Connection, ConnectionHooks, Diagnostic};
 use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::process::{ChildProcess, SpawnOptions, StderrTail};
 use crate::router::Outlet;
-use crate::approval::{ApprovalPolicy, PolicyRouter};
 use crate::server_request::{self, ServerRequestHandler};
 use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT_MAX_FRAME_BYTES};
 use crate::turn::{EventStream, Turn, TurnShared};
@@ -31,7 +31,11 @@ pub struct ClientInfo {
 
 impl Default for ClientInfo {
     fn default() -> Self {
-        ClientInfo { name: "codex-native".into(), version: env!("CARGO_PKG_VERSION").into(), title: None }
+        ClientInfo {
+            name: "codex-native".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            title: None,
+        }
     }
 }
 
@@ -44,7 +48,10 @@ pub enum TransportKind {
     /// Connect to `codex app-server --listen ws://...`; `token` goes in `Authorization: Bearer`.
     WebSocket { url: String, token: Option<String> },
     /// Connect to `codex app-server --listen unix://PATH` (default path under CODEX_HOME).
-    Unix { path: Option<PathBuf>, token: Option<String> },
+    Unix {
+        path: Option<PathBuf>,
+        token: Option<String>,
+    },
 }
 
 // Never print the token.
@@ -52,12 +59,16 @@ impl std::fmt::Debug for TransportKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TransportKind::Stdio => f.write_str("Stdio"),
-            TransportKind::WebSocket { url, token } => {
-                f.debug_struct("WebSocket").field("url", url).field("token", &token.as_ref().map(|_| "<redacted>")).finish()
-            }
-            TransportKind::Unix { path, token } => {
-                f.debug_struct("Unix").field("path", path).field("token", &token.as_ref().map(|_| "<redacted>")).finish()
-            }
+            TransportKind::WebSocket { url, token } => f
+                .debug_struct("WebSocket")
+                .field("url", url)
+                .field("token", &token.as_ref().map(|_| "<redacted>"))
+                .finish(),
+            TransportKind::Unix { path, token } => f
+                .debug_struct("Unix")
+                .field("path", path)
+                .field("token", &token.as_ref().map(|_| "<redacted>"))
+                .finish(),
         }
     }
 }
@@ -99,7 +110,10 @@ impl Default for SessionOptions {
         SessionOptions {
             client_info: ClientInfo::default(),
             transport: TransportKind::Stdio,
-            spawn: SpawnOptions { stderr_tail_lines: 50, ..SpawnOptions::default() },
+            spawn: SpawnOptions {
+                stderr_tail_lines: 50,
+                ..SpawnOptions::default()
+            },
             config: Map::new(),
             experimental_api: false,
             opt_out_notification_methods: Vec::new(),
@@ -149,7 +163,11 @@ impl Session {
         let connected = match options.transport.clone() {
             TransportKind::Stdio => return Session::spawn(options).await,
             TransportKind::WebSocket { url, token } => {
-                tokio::time::timeout(connect_timeout, crate::ws::connect_tcp(&url, token.as_deref(), options.max_frame_bytes)).await
+                tokio::time::timeout(
+                    connect_timeout,
+                    crate::ws::connect_tcp(&url, token.as_deref(), options.max_frame_bytes),
+                )
+                .await
             }
             TransportKind::Unix { path, token } => {
                 let path = match path {
@@ -158,18 +176,27 @@ impl Session {
                 };
                 #[cfg(unix)]
                 {
-                    tokio::time::timeout(connect_timeout, crate::ws::connect_unix(&path, token.as_deref(), options.max_frame_bytes))
-                        .await
+                    tokio::time::timeout(
+                        connect_timeout,
+                        crate::ws::connect_unix(&path, token.as_deref(), options.max_frame_bytes),
+                    )
+                    .await
                 }
                 #[cfg(not(unix))]
                 {
                     let _ = (path, token);
-                    return Err(Error::invalid_argument("transport.type", "unix sockets need a unix platform"));
+                    return Err(Error::invalid_argument(
+                        "transport.type",
+                        "unix sockets need a unix platform",
+                    ));
                 }
             }
         };
         let (reader, writer) = connected.map_err(|_| Error::TransportClosed {
-            reason: format!("could not connect within {} ms", connect_timeout.as_millis()),
+            reason: format!(
+                "could not connect within {} ms",
+                connect_timeout.as_millis()
+            ),
             stderr_tail: String::new(),
         })??;
         Session::connect(reader, writer, options).await
@@ -190,10 +217,18 @@ impl Session {
         let stderr = child.stderr.clone();
         stderr.set_listener(options.stderr_listener.clone());
         let pid = child.pid;
-        let reader = Box::new(LineReader::new(BufReader::with_capacity(64 * 1024, pipes.stdout), options.max_frame_bytes));
+        let reader = Box::new(LineReader::new(
+            BufReader::with_capacity(64 * 1024, pipes.stdout),
+            options.max_frame_bytes,
+        ));
         let writer = Box::new(LineWriter::new(pipes.stdin));
-        let result = Session::start(reader, writer, options, Some(child), stderr.clone(), pid).await;
-        if let Err(Error::TransportClosed { reason, stderr_tail }) = result {
+        let result =
+            Session::start(reader, writer, options, Some(child), stderr.clone(), pid).await;
+        if let Err(Error::TransportClosed {
+            reason,
+            stderr_tail,
+        }) = result
+        {
             // The child died during the handshake: that is a failure to spawn a working server.
             return Err(Error::SpawnFailed {
                 reason: format!("codex app-server exited during initialize ({reason})"),
@@ -254,7 +289,8 @@ impl Session {
         let (close_done, _) = watch::channel(false);
         let mut session = SessionInner {
             conn: conn.clone(),
-            info: RawValue::from_string("null".into()).map_err(|e| Error::Protocol(e.to_string()))?,
+            info: RawValue::from_string("null".into())
+                .map_err(|e| Error::Protocol(e.to_string()))?,
             exit: child.as_ref().map(ChildProcess::exit_watch),
             child: Mutex::new(child),
             policies,
@@ -286,12 +322,16 @@ impl Session {
             Ok(info) => session.info = info,
             Err(e) => {
                 // Release everything we started before reporting.
-                let session = Session { inner: Arc::new(session) };
+                let session = Session {
+                    inner: Arc::new(session),
+                };
                 session.close().await;
                 return Err(e);
             }
         }
-        Ok(Session { inner: Arc::new(session) })
+        Ok(Session {
+            inner: Arc::new(session),
+        })
     }
 
     /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON.
@@ -321,7 +361,9 @@ impl Session {
     }
 
     /// Resolves with how the owned server process ended; `None` at once without one.
-    pub fn exited(&self) -> impl std::future::Future<Output = Option<crate::process::ExitInfo>> + Send + 'static {
+    pub fn exited(
+        &self,
+    ) -> impl std::future::Future<Output = Option<crate::process::ExitInfo>> + Send + 'static {
         let exit = self.inner.exit.clone();
         async move {
             let mut exit = exit?;
@@ -334,8 +376,16 @@ impl Session {
     }
 
     /// Any request, with params as JSON text; the result comes back as raw JSON.
-    pub async fn request(&self, method: &str, params_json: &str, timeout: Option<Duration>) -> Result<Box<RawValue>> {
-        self.inner.conn.request_raw(method, params_json, timeout).await
+    pub async fn request(
+        &self,
+        method: &str,
+        params_json: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>> {
+        self.inner
+            .conn
+            .request_raw(method, params_json, timeout)
+            .await
     }
 
     /// A stream of every notification from now on.
@@ -357,24 +407,39 @@ impl Session {
     /// Counters for leak checks: (live turns, session listeners, pending requests).
     pub fn stats(&self) -> (usize, usize, usize) {
         let routes = lock(&self.inner.conn.inner.routes);
-        (routes.live_turns(), routes.listener_count(), self.inner.conn.pending_requests())
+        (
+            routes.live_turns(),
+            routes.listener_count(),
+            self.inner.conn.pending_requests(),
+        )
     }
 
     pub async fn start_thread(&self, params: Map<String, Value>) -> Result<Thread> {
-        self.open_thread("thread/start", Value::Object(params)).await
+        self.open_thread("thread/start", Value::Object(params))
+            .await
     }
 
     pub async fn start_ephemeral_thread(&self, mut params: Map<String, Value>) -> Result<Thread> {
         params.insert("ephemeral".into(), Value::Bool(true));
-        self.open_thread("thread/start", Value::Object(params)).await
+        self.open_thread("thread/start", Value::Object(params))
+            .await
     }
 
-    pub async fn resume_thread(&self, thread_id: &str, mut params: Map<String, Value>) -> Result<Thread> {
+    pub async fn resume_thread(
+        &self,
+        thread_id: &str,
+        mut params: Map<String, Value>,
+    ) -> Result<Thread> {
         params.insert("threadId".into(), Value::String(thread_id.to_owned()));
-        self.open_thread("thread/resume", Value::Object(params)).await
+        self.open_thread("thread/resume", Value::Object(params))
+            .await
     }
 
-    pub async fn fork_thread(&self, thread_id: &str, mut params: Map<String, Value>) -> Result<Thread> {
+    pub async fn fork_thread(
+        &self,
+        thread_id: &str,
+        mut params: Map<String, Value>,
+    ) -> Result<Thread> {
         params.insert("threadId".into(), Value::String(thread_id.to_owned()));
         self.open_thread("thread/fork", Value::Object(params)).await
     }
@@ -387,60 +452,96 @@ impl Session {
 
     /// `thread/list`.
     pub async fn list_threads(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
-        self.inner.conn.request("thread/list", &Value::Object(params), None).await
+        self.inner
+            .conn
+            .request("thread/list", &Value::Object(params), None)
+            .await
     }
 
     /// `thread/archive`.
     pub async fn archive_thread(&self, thread_id: &str) -> Result<()> {
-        self.inner.conn.request("thread/archive", &json!({ "threadId": thread_id }), None).await.map(drop)
+        self.inner
+            .conn
+            .request("thread/archive", &json!({ "threadId": thread_id }), None)
+            .await
+            .map(drop)
     }
 
     /// `thread/unarchive`, then `thread/resume`: the server does not load an unarchived
     /// thread by itself, and a thread that is not loaded cannot run turns.
     pub async fn unarchive_thread(&self, thread_id: &str) -> Result<Thread> {
-        self.inner.conn.request("thread/unarchive", &json!({ "threadId": thread_id }), None).await?;
+        self.inner
+            .conn
+            .request("thread/unarchive", &json!({ "threadId": thread_id }), None)
+            .await?;
         self.resume_thread(thread_id, Map::new()).await
     }
 
     /// `model/list`.
     pub async fn list_models(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
-        self.inner.conn.request("model/list", &Value::Object(params), None).await
+        self.inner
+            .conn
+            .request("model/list", &Value::Object(params), None)
+            .await
     }
 
     /// `command/exec`: runs a command outside any thread (in the server's sandbox) and
     /// resolves with its exit code and output.
-    pub async fn exec(&self, command: Vec<String>, mut params: Map<String, Value>) -> Result<Box<RawValue>> {
+    pub async fn exec(
+        &self,
+        command: Vec<String>,
+        mut params: Map<String, Value>,
+    ) -> Result<Box<RawValue>> {
         if command.is_empty() {
             return Err(Error::invalid_argument("command", "is empty"));
         }
         params.insert("command".into(), json!(command));
-        self.inner.conn.request("command/exec", &Value::Object(params), None).await
+        self.inner
+            .conn
+            .request("command/exec", &Value::Object(params), None)
+            .await
     }
 
     /// `account/read`.
     pub async fn read_account(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
-        self.inner.conn.request("account/read", &Value::Object(params), None).await
+        self.inner
+            .conn
+            .request("account/read", &Value::Object(params), None)
+            .await
     }
 
     /// `account/login/start` with an API key.
     pub async fn login_with_api_key(&self, api_key: &str) -> Result<Box<RawValue>> {
         let params = json!({ "type": "apiKey", "apiKey": api_key });
-        self.inner.conn.request("account/login/start", &params, None).await
+        self.inner
+            .conn
+            .request("account/login/start", &params, None)
+            .await
     }
 
     /// `account/logout`.
     pub async fn logout(&self) -> Result<()> {
-        self.inner.conn.request("account/logout", &Value::Null, None).await.map(drop)
+        self.inner
+            .conn
+            .request("account/logout", &Value::Null, None)
+            .await
+            .map(drop)
     }
 
     /// `account/rateLimits/read`.
     pub async fn read_rate_limits(&self) -> Result<Box<RawValue>> {
-        self.inner.conn.request("account/rateLimits/read", &Value::Null, None).await
+        self.inner
+            .conn
+            .request("account/rateLimits/read", &Value::Null, None)
+            .await
     }
 
     /// `config/read`.
     pub async fn read_config(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
-        self.inner.conn.request("config/read", &Value::Object(params), None).await
+        self.inner
+            .conn
+            .request("config/read", &Value::Object(params), None)
+            .await
     }
 
     async fn open_thread(&self, method: &str, params: Value) -> Result<Thread> {
@@ -455,7 +556,11 @@ impl Session {
         }
         let opened: Opened = crate::frame::object(response.get())
             .ok_or_else(|| Error::Protocol(format!("{method} response without thread.id")))?;
-        Ok(Thread { id: opened.thread.id, session: self.clone(), response })
+        Ok(Thread {
+            id: opened.thread.id,
+            session: self.clone(),
+            response,
+        })
     }
 
     /// Ends the session: everything pending settles with `SESSION_CLOSED`, the server gets
@@ -479,12 +584,29 @@ impl Session {
 /// `$CODEX_HOME/app-server-control/app-server-control.sock` (CODEX_HOME from the session's env,
 /// the process env, or `~/.codex`).
 fn default_socket_path(options: &SessionOptions) -> Result<PathBuf> {
-    let from_options = options.spawn.env.iter().rev().find(|(k, _)| k == "CODEX_HOME").map(|(_, v)| PathBuf::from(v));
+    let from_options = options
+        .spawn
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "CODEX_HOME")
+        .map(|(_, v)| PathBuf::from(v));
     let home = from_options
-        .or_else(|| std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("CODEX_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".codex")))
-        .ok_or_else(|| Error::invalid_argument("transport.path", "no CODEX_HOME or HOME to find the default socket"))?;
-    Ok(home.join("app-server-control").join("app-server-control.sock"))
+        .ok_or_else(|| {
+            Error::invalid_argument(
+                "transport.path",
+                "no CODEX_HOME or HOME to find the default socket",
+            )
+        })?;
+    Ok(home
+        .join("app-server-control")
+        .join("app-server-control.sock"))
 }
 
 /// A handle that does not keep the session alive.
@@ -560,7 +682,9 @@ impl Thread {
 
     async fn call(&self, method: &str, mut params: Map<String, Value>) -> Result<Box<RawValue>> {
         params.insert("threadId".into(), Value::String(self.id.clone()));
-        self.conn().request(method, &Value::Object(params), None).await
+        self.conn()
+            .request(method, &Value::Object(params), None)
+            .await
     }
 
     /// `thread/read`.
@@ -578,7 +702,9 @@ impl Thread {
     /// `thread/compact/start`: compaction runs as a turn of its own; this resolves once the
     /// server has accepted it.
     pub async fn compact(&self) -> Result<()> {
-        self.call("thread/compact/start", Map::new()).await.map(drop)
+        self.call("thread/compact/start", Map::new())
+            .await
+            .map(drop)
     }
 
     /// `thread/unsubscribe`: stop receiving this thread's events on this connection.
@@ -621,7 +747,9 @@ impl Thread {
         }
         let read = self.read(true).await?;
         let turns = serde_json::from_str::<Read>(read.get())
-            .map_err(|e| Error::Protocol(format!("thread/read response without thread.turns: {e}")))?
+            .map_err(|e| {
+                Error::Protocol(format!("thread/read response without thread.turns: {e}"))
+            })?
             .thread
             .turns;
         let n = num_turns as usize;
@@ -632,7 +760,10 @@ impl Thread {
             ));
         }
         let mut params = Map::new();
-        params.insert("beforeTurnId".into(), Value::String(turns[turns.len() - n].id.clone()));
+        params.insert(
+            "beforeTurnId".into(),
+            Value::String(turns[turns.len() - n].id.clone()),
+        );
         self.call("thread/revert", params).await.map(drop)
     }
 
@@ -655,8 +786,14 @@ impl Thread {
         lock(&conn.inner.routes).begin_turn_start(&self.id)?;
         // If this future is dropped before the answer (a timeout, an abort), the thread must
         // stop holding early events for it.
-        let mut pending_start = StartGuard { conn, thread_id: &self.id, armed: true };
-        let answer = conn.request("turn/start", &Value::Object(params), None).await;
+        let mut pending_start = StartGuard {
+            conn,
+            thread_id: &self.id,
+            armed: true,
+        };
+        let answer = conn
+            .request("turn/start", &Value::Object(params), None)
+            .await;
         pending_start.armed = false;
         let turn_id = answer.and_then(|response| {
             #[derive(Deserialize)]
@@ -688,11 +825,21 @@ impl Thread {
         }
         let shared = TurnShared::new(self.id.clone(), turn_id, outlets);
         lock(&conn.inner.routes).finish_turn_start(&self.id, Some(Arc::clone(&shared)));
-        if let Some(limit) = streams.inactivity_timeout.or(self.session.inner.turn_inactivity_timeout) {
+        if let Some(limit) = streams
+            .inactivity_timeout
+            .or(self.session.inner.turn_inactivity_timeout)
+        {
             tokio::spawn(crate::turn::watchdog(Arc::clone(&shared), limit));
         }
-        let extra = receivers.into_iter().map(|rx| EventStream::for_turn(rx, Arc::clone(&shared))).collect();
-        let turn = Turn::new(Arc::clone(&shared), conn.clone(), EventStream::for_turn(main_rx, shared));
+        let extra = receivers
+            .into_iter()
+            .map(|rx| EventStream::for_turn(rx, Arc::clone(&shared)))
+            .collect();
+        let turn = Turn::new(
+            Arc::clone(&shared),
+            conn.clone(),
+            EventStream::for_turn(main_rx, shared),
+        );
         Ok((turn, extra))
     }
 }

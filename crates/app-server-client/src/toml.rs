@@ -10,7 +10,8 @@ pub fn config_override(key: &str, value: &Value) -> Result<String> {
         return Err(Error::invalid_argument("config", "has an empty key"));
     }
     let mut out = format!("{key}=");
-    encode(value, &mut out).map_err(|what| Error::invalid_argument(format!("config.{key}"), what))?;
+    encode(value, &mut out)
+        .map_err(|what| Error::invalid_argument(format!("config.{key}"), what))?;
     Ok(out)
 }
 
@@ -49,7 +50,10 @@ fn encode(value: &Value, out: &mut String) -> std::result::Result<(), String> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
                     out.push_str(k);
                 } else {
                     quote(k, out);
@@ -72,7 +76,9 @@ fn quote(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -86,11 +92,17 @@ mod tests {
 
     #[test]
     fn encodes_scalars_arrays_and_inline_tables() {
-        assert_eq!(config_override("model", &json!("o3")).unwrap(), r#"model="o3""#);
+        assert_eq!(
+            config_override("model", &json!("o3")).unwrap(),
+            r#"model="o3""#
+        );
         assert_eq!(config_override("a.b", &json!(true)).unwrap(), "a.b=true");
         assert_eq!(config_override("n", &json!(3)).unwrap(), "n=3");
         assert_eq!(config_override("f", &json!(1.5)).unwrap(), "f=1.5");
-        assert_eq!(config_override("xs", &json!(["a", 1])).unwrap(), r#"xs=["a", 1]"#);
+        assert_eq!(
+            config_override("xs", &json!(["a", 1])).unwrap(),
+            r#"xs=["a", 1]"#
+        );
         assert_eq!(
             config_override("p", &json!({"name": "mock", "base url": "h\"t\n"})).unwrap(),
             r#"p={"base url" = "h\"t\n", name = "mock"}"#
@@ -100,6 +112,9 @@ mod tests {
     #[test]
     fn null_is_rejected_with_its_key() {
         let err = config_override("p", &json!({"x": null})).unwrap_err();
-        assert!(err.to_string().contains("config.p") && err.to_string().contains("x:"), "{err}");
+        assert!(
+            err.to_string().contains("config.p") && err.to_string().contains("x:"),
+            "{err}"
+        );
     }
 }

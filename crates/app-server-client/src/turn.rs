@@ -199,7 +199,11 @@ impl TurnShared {
         Arc::new(TurnShared {
             thread_id,
             turn_id,
-            state: Mutex::new(TurnState { outlets, acc: Accumulator::default(), finished: false }),
+            state: Mutex::new(TurnState {
+                outlets,
+                acc: Accumulator::default(),
+                finished: false,
+            }),
             outcome,
             started,
             activity: std::sync::atomic::AtomicU64::new(0),
@@ -211,13 +215,15 @@ impl TurnShared {
     pub(crate) fn deliver(&self, n: Arc<Notification>) -> bool {
         let last = n.method() == "turn/completed";
         if last {
-            self.server_done.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.server_done
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let mut state = lock(&self.state);
         if state.finished {
             return true;
         }
-        self.activity.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.activity
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state.acc.observe(&n);
         if last || n.method() == "turn/started" {
             self.started.send_replace(true);
@@ -233,7 +239,10 @@ impl TurnShared {
             drop(state);
             // The outcome is recorded before the streams close, so a consumer woken by the
             // close always reads how the turn ended.
-            let completed = Completed { acc: Mutex::new(Some(acc)), result: std::sync::OnceLock::new() };
+            let completed = Completed {
+                acc: Mutex::new(Some(acc)),
+                result: std::sync::OnceLock::new(),
+            };
             self.outcome.send_replace(Some(Ok(Arc::new(completed))));
             drop(outlets);
         }
@@ -302,12 +311,24 @@ enum StreamEnd {
 }
 
 impl EventStream {
-    pub(crate) fn for_turn(rx: mpsc::UnboundedReceiver<Arc<Notification>>, turn: Arc<TurnShared>) -> Self {
-        EventStream { rx, end: StreamEnd::Turn(turn) }
+    pub(crate) fn for_turn(
+        rx: mpsc::UnboundedReceiver<Arc<Notification>>,
+        turn: Arc<TurnShared>,
+    ) -> Self {
+        EventStream {
+            rx,
+            end: StreamEnd::Turn(turn),
+        }
     }
 
-    pub(crate) fn for_connection(rx: mpsc::UnboundedReceiver<Arc<Notification>>, conn: Connection) -> Self {
-        EventStream { rx, end: StreamEnd::Connection(conn) }
+    pub(crate) fn for_connection(
+        rx: mpsc::UnboundedReceiver<Arc<Notification>>,
+        conn: Connection,
+    ) -> Self {
+        EventStream {
+            rx,
+            end: StreamEnd::Connection(conn),
+        }
     }
 
     /// Waits for at least one event, then takes every event already queued (up to `max`).
@@ -356,7 +377,11 @@ pub struct Turn {
 
 impl Turn {
     pub(crate) fn new(shared: Arc<TurnShared>, conn: Connection, events: EventStream) -> Self {
-        Turn { shared, conn, events: Mutex::new(Some(events)) }
+        Turn {
+            shared,
+            conn,
+            events: Mutex::new(Some(events)),
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -391,7 +416,10 @@ impl Turn {
             Some(limit) => match tokio::time::timeout(limit, wait).await {
                 Ok(r) => r,
                 Err(_) => {
-                    return Err(Error::RequestTimeout { method: "turn result".into(), timeout: limit })
+                    return Err(Error::RequestTimeout {
+                        method: "turn result".into(),
+                        timeout: limit,
+                    })
                 }
             },
             None => wait.await,
@@ -412,11 +440,18 @@ impl Turn {
     /// first waits for `turn/started`; on a turn that has already ended it does nothing.
     pub async fn interrupt(&self) -> Result<()> {
         let _ = self.shared.started.subscribe().wait_for(|s| *s).await;
-        if self.shared.server_done.load(std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .shared
+            .server_done
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Ok(());
         }
         let params = serde_json::json!({ "threadId": self.thread_id(), "turnId": self.id() });
-        self.conn.request("turn/interrupt", &params, None).await.map(drop)
+        self.conn
+            .request("turn/interrupt", &params, None)
+            .await
+            .map(drop)
     }
 
     /// Adds input to the running turn.
@@ -426,7 +461,10 @@ impl Turn {
             "expectedTurnId": self.id(),
             "input": input.into_items()?,
         });
-        self.conn.request("turn/steer", &params, None).await.map(drop)
+        self.conn
+            .request("turn/steer", &params, None)
+            .await
+            .map(drop)
     }
 }
 
@@ -443,14 +481,25 @@ mod tests {
     }
 
     fn delta(item: &str, text: &str) -> Arc<Notification> {
-        event("item/agentMessage/delta", serde_json::json!({ "threadId": "t", "turnId": "u", "itemId": item, "delta": text }))
+        event(
+            "item/agentMessage/delta",
+            serde_json::json!({ "threadId": "t", "turnId": "u", "itemId": item, "delta": text }),
+        )
     }
 
     #[test]
     fn text_of_a_message_that_never_completes_is_its_deltas_small_and_large() {
         let mut acc = Accumulator::default();
         let large = "L".repeat(HOLD_FRAME_FROM);
-        let pieces = ["a", "b\n", large.as_str(), "c", large.as_str(), large.as_str(), "é"];
+        let pieces = [
+            "a",
+            "b\n",
+            large.as_str(),
+            "c",
+            large.as_str(),
+            large.as_str(),
+            "é",
+        ];
         acc.observe(&delta("old", "from another message"));
         for piece in pieces {
             acc.observe(&delta("m", piece));
@@ -465,11 +514,17 @@ mod tests {
         let mut acc = Accumulator::default();
         acc.observe(&delta("m", "streamed"));
         let item = serde_json::json!({ "type": "agentMessage", "id": "m", "text": "final" });
-        acc.observe(&event("item/completed", serde_json::json!({ "threadId": "t", "turnId": "u", "item": item })));
+        acc.observe(&event(
+            "item/completed",
+            serde_json::json!({ "threadId": "t", "turnId": "u", "item": item }),
+        ));
         acc.observe(&delta("m2", "an unfinished second message"));
         let result = acc.finish("t", "u");
         assert_eq!(result.text, "final");
         assert_eq!(result.items.len(), 1);
-        assert_eq!(serde_json::from_str::<serde_json::Value>(result.items[0].get()).unwrap(), item);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(result.items[0].get()).unwrap(),
+            item
+        );
     }
 }

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
@@ -45,7 +47,11 @@ const OP_PONG: u8 = 0xA;
 /// Connects to `ws://host:port[/path]` (IPv6 hosts in brackets). `wss://` is refused: codex
 /// listens on plain WebSocket only. With `token`, sends `Authorization: Bearer <token>`
 /// (`--ws-auth capability-token`).
-pub async fn connect_tcp(url: &str, token: Option<&str>, max_frame_bytes: usize) -> Result<WsHalves> {
+pub async fn connect_tcp(
+    url: &str,
+    token: Option<&str>,
+    max_frame_bytes: usize,
+) -> Result<WsHalves> {
     let target = parse_ws_url(url)?;
     check_token(token)?;
     let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
@@ -53,20 +59,42 @@ pub async fn connect_tcp(url: &str, token: Option<&str>, max_frame_bytes: usize)
         .map_err(|e| closed(format!("could not connect to {}: {e}", target.label)))?;
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    handshake(read, write, &target.authority, &target.resource, token, max_frame_bytes, &target.label).await
+    handshake(
+        read,
+        write,
+        &target.authority,
+        &target.resource,
+        token,
+        max_frame_bytes,
+        &target.label,
+    )
+    .await
 }
 
 /// Connects to a unix socket on which codex listens (`--listen unix://PATH`; plain
 /// `--listen unix://` uses `$CODEX_HOME/app-server-control/app-server-control.sock`).
 #[cfg(unix)]
-pub async fn connect_unix(path: &std::path::Path, token: Option<&str>, max_frame_bytes: usize) -> Result<WsHalves> {
+pub async fn connect_unix(
+    path: &std::path::Path,
+    token: Option<&str>,
+    max_frame_bytes: usize,
+) -> Result<WsHalves> {
     check_token(token)?;
     let label = format!("unix://{}", path.display());
     let stream = tokio::net::UnixStream::connect(path)
         .await
         .map_err(|e| closed(format!("could not connect to {label}: {e}")))?;
     let (read, write) = stream.into_split();
-    handshake(read, write, "localhost", "/", token, max_frame_bytes, &label).await
+    handshake(
+        read,
+        write,
+        "localhost",
+        "/",
+        token,
+        max_frame_bytes,
+        &label,
+    )
+    .await
 }
 
 /// Runs the client handshake over an already connected byte stream, given as its two halves.
@@ -98,7 +126,10 @@ pub fn accept_key(key: &str) -> String {
 }
 
 fn closed(reason: String) -> Error {
-    Error::TransportClosed { reason, stderr_tail: String::new() }
+    Error::TransportClosed {
+        reason,
+        stderr_tail: String::new(),
+    }
 }
 
 fn check_token(token: Option<&str>) -> Result<()> {
@@ -106,9 +137,10 @@ fn check_token(token: Option<&str>) -> Result<()> {
         None => Ok(()),
         Some("") => Err(Error::invalid_argument("token", "is empty")),
         // Visible ASCII only: anything else could break (or inject into) the request head.
-        Some(t) if !t.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
-            Err(Error::invalid_argument("token", "contains characters that cannot be sent in an HTTP header"))
-        }
+        Some(t) if !t.bytes().all(|b| (0x21..=0x7e).contains(&b)) => Err(Error::invalid_argument(
+            "token",
+            "contains characters that cannot be sent in an HTTP header",
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -128,9 +160,11 @@ struct WsTarget {
 
 fn parse_ws_url(url: &str) -> Result<WsTarget> {
     let bad = |message: String| Error::invalid_argument("url", message);
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad(format!("`{url}` is not a ws:// URL (expected ws://host:port[/path])")))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        bad(format!(
+            "`{url}` is not a ws:// URL (expected ws://host:port[/path])"
+        ))
+    })?;
     if scheme.eq_ignore_ascii_case("wss") {
         return Err(bad(
             "wss:// (TLS) is not supported: codex app-server listens on plain ws:// (use an SSH tunnel or a TLS proxy)"
@@ -138,17 +172,22 @@ fn parse_ws_url(url: &str) -> Result<WsTarget> {
         ));
     }
     if !scheme.eq_ignore_ascii_case("ws") {
-        return Err(bad(format!("unsupported scheme `{scheme}://` (expected ws://host:port[/path])")));
+        return Err(bad(format!(
+            "unsupported scheme `{scheme}://` (expected ws://host:port[/path])"
+        )));
     }
     let rest = rest.split('#').next().unwrap_or("");
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, resource) = rest.split_at(split);
     if authority.contains('@') {
-        return Err(bad("credentials in the URL are not supported; pass the token separately".into()));
+        return Err(bad(
+            "credentials in the URL are not supported; pass the token separately".into(),
+        ));
     }
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) =
-            bracketed.split_once(']').ok_or_else(|| bad(format!("unterminated IPv6 address in `{authority}`")))?;
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| bad(format!("unterminated IPv6 address in `{authority}`")))?;
         match after {
             "" => (host, None),
             _ => match after.strip_prefix(':') {
@@ -167,7 +206,9 @@ fn parse_ws_url(url: &str) -> Result<WsTarget> {
     }
     let port = match port {
         None => 80,
-        Some(p) => p.parse::<u16>().map_err(|_| bad(format!("invalid port `{p}`")))?,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| bad(format!("invalid port `{p}`")))?,
     };
     let resource = match resource {
         "" => "/".to_owned(),
@@ -222,7 +263,9 @@ where
     sent.map_err(|e| failed(format!("could not send the upgrade request: {e}")))?;
 
     let mut read = BufReader::with_capacity(64 * 1024, read);
-    let head = read_response_head(&mut read).await.map_err(|e| failed(e.to_string()))?;
+    let head = read_response_head(&mut read)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     if head.status != 101 {
         let body = read_error_body(&mut read, &head).await;
         let mut what = format!("HTTP {} {}", head.status, head.reason);
@@ -239,19 +282,34 @@ where
         }
         return Err(failed(what));
     }
-    let upgrade_ok = head.header("upgrade").is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
-    let connection_ok =
-        head.header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    let upgrade_ok = head
+        .header("upgrade")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    let connection_ok = head.header("connection").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
     if !upgrade_ok || !connection_ok {
-        return Err(failed("101 response without `Upgrade: websocket` and `Connection: Upgrade`".into()));
+        return Err(failed(
+            "101 response without `Upgrade: websocket` and `Connection: Upgrade`".into(),
+        ));
     }
     match head.header("sec-websocket-accept") {
         Some(accept) if accept.trim() == accept_key(&key) => {}
-        Some(_) => return Err(failed("Sec-WebSocket-Accept does not match the key sent".into())),
+        Some(_) => {
+            return Err(failed(
+                "Sec-WebSocket-Accept does not match the key sent".into(),
+            ))
+        }
         None => return Err(failed("101 response without Sec-WebSocket-Accept".into())),
     }
-    if head.header("sec-websocket-extensions").is_some_and(|v| !v.trim().is_empty()) {
-        return Err(failed("server selected an extension the client did not offer".into()));
+    if head
+        .header("sec-websocket-extensions")
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        return Err(failed(
+            "server selected an extension the client did not offer".into(),
+        ));
     }
     let fragment_limit = head
         .header(MAX_UNFRAGMENTED_HEADER)
@@ -259,7 +317,10 @@ where
         .filter(|&n| n > 0)
         .unwrap_or(DEFAULT_MAX_OUTGOING_FRAME_BYTES);
 
-    let out = Arc::new(Mutex::new(Outbound { io: Some(write), close_sent: false }));
+    let out = Arc::new(Mutex::new(Outbound {
+        io: Some(write),
+        close_sent: false,
+    }));
     let reader = WsReader {
         io: read,
         out: Arc::clone(&out),
@@ -271,7 +332,12 @@ where
         too_large: false,
         done: false,
     };
-    let writer = WsWriter { out, pending: Vec::new(), fragment_limit, rng: Rng::new() };
+    let writer = WsWriter {
+        out,
+        pending: Vec::new(),
+        fragment_limit,
+        rng: Rng::new(),
+    };
     Ok((Box::new(reader), Box::new(writer)))
 }
 
@@ -284,7 +350,10 @@ struct ResponseHead {
 
 impl ResponseHead {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -294,7 +363,10 @@ async fn read_response_head<R: AsyncBufRead + Unpin>(read: &mut R) -> io::Result
     loop {
         let mut line = Vec::new();
         let limit = (MAX_RESPONSE_HEAD - total) as u64 + 1;
-        let n = (&mut *read).take(limit).read_until(b'\n', &mut line).await?;
+        let n = (&mut *read)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .await?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -303,12 +375,20 @@ async fn read_response_head<R: AsyncBufRead + Unpin>(read: &mut R) -> io::Result
         }
         total += n;
         if total > MAX_RESPONSE_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "response head over 16 KiB"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response head over 16 KiB",
+            ));
         }
         if line.last() != Some(&b'\n') {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection mid-response"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection mid-response",
+            ));
         }
-        let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_owned();
+        let text = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
         if text.is_empty() {
             break;
         }
@@ -322,7 +402,10 @@ async fn read_response_head<R: AsyncBufRead + Unpin>(read: &mut R) -> io::Result
         Some(s) if version.starts_with("HTTP/") => s,
         _ => {
             let shown: String = status_line.chars().take(80).collect();
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("not an HTTP response: `{shown}`")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not an HTTP response: `{shown}`"),
+            ));
         }
     };
     let reason = parts.next().unwrap_or("").trim().to_owned();
@@ -331,13 +414,20 @@ async fn read_response_head<R: AsyncBufRead + Unpin>(read: &mut R) -> io::Result
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    Ok(ResponseHead { status, reason, headers })
+    Ok(ResponseHead {
+        status,
+        reason,
+        headers,
+    })
 }
 
 /// The body of a refusal, when it is small and announced by length; bounded in time because
 /// the server may keep the connection open.
 async fn read_error_body<R: AsyncRead + Unpin>(read: &mut R, head: &ResponseHead) -> String {
-    let Some(len) = head.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()) else {
+    let Some(len) = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    else {
         return String::new();
     };
     if len == 0 || len > MAX_ERROR_BODY {
@@ -353,7 +443,10 @@ async fn read_error_body<R: AsyncRead + Unpin>(read: &mut R, head: &ResponseHead
 /// One line of printable text, at most 200 characters, with the token (should a server echo
 /// it) removed.
 fn sanitize(text: &str, token: Option<&str>) -> String {
-    let mut text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if let Some(token) = token.filter(|t| !t.is_empty()) {
         text = text.replace(token, "<redacted>");
     }
@@ -378,7 +471,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if self.close_sent {
             return Ok(());
         }
-        let Some(io) = self.io.as_mut() else { return Ok(()) };
+        let Some(io) = self.io.as_mut() else {
+            return Ok(());
+        };
         let mut frame = Vec::with_capacity(payload.len() + 6);
         encode_frame(&mut frame, true, opcode, payload, rng.mask());
         if opcode == OP_CLOSE {
@@ -427,9 +522,15 @@ impl<W: AsyncWrite + Unpin + Send> WsWriter<W> {
     async fn push_pending(&mut self, flush: bool) -> io::Result<()> {
         let mut out = self.out.lock().await;
         if out.close_sent {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "websocket is closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "websocket is closed",
+            ));
         }
-        let io = out.io.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "websocket is closed"))?;
+        let io = out
+            .io
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "websocket is closed"))?;
         if !self.pending.is_empty() {
             io.write_all(&self.pending).await?;
             self.pending.clear();
@@ -478,11 +579,19 @@ impl<W: AsyncWrite + Unpin + Send> FrameWriter for WsWriter<W> {
     fn close(&mut self) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
             let mut out = self.out.lock().await;
-            let Some(mut io) = out.io.take() else { return Ok(()) };
+            let Some(mut io) = out.io.take() else {
+                return Ok(());
+            };
             let mut result = Ok(());
             if !out.close_sent {
                 out.close_sent = true;
-                encode_frame(&mut self.pending, true, OP_CLOSE, &1000u16.to_be_bytes(), self.rng.mask());
+                encode_frame(
+                    &mut self.pending,
+                    true,
+                    OP_CLOSE,
+                    &1000u16.to_be_bytes(),
+                    self.rng.mask(),
+                );
                 result = io.write_all(&self.pending).await;
                 if result.is_ok() {
                     result = io.flush().await;
@@ -510,7 +619,10 @@ struct WsReader<R, W> {
 }
 
 fn protocol_error(message: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("websocket protocol error: {}", message.into()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("websocket protocol error: {}", message.into()),
+    )
 }
 
 impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
@@ -523,7 +635,10 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
                 if filled == 0 {
                     return Ok(false);
                 }
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed mid-frame",
+                ));
             }
             filled += n;
         }
@@ -534,20 +649,33 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
         if buf.is_empty() || self.read_exact_or_eof(buf).await? {
             Ok(())
         } else {
-            Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame"))
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-frame",
+            ))
         }
     }
 
     /// Streams `len` payload bytes into the message, or past it when `keep` is false.
-    async fn read_payload(&mut self, len: u64, mask: Option<[u8; 4]>, keep: bool) -> io::Result<()> {
+    async fn read_payload(
+        &mut self,
+        len: u64,
+        mask: Option<[u8; 4]>,
+        keep: bool,
+    ) -> io::Result<()> {
         let mut remaining = len;
         let mut offset = 0usize;
         while remaining > 0 {
             let available = self.io.fill_buf().await?;
             if available.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed mid-frame",
+                ));
             }
-            let n = available.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let n = available
+                .len()
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
             if keep {
                 let start = self.msg.len();
                 self.msg.extend_from_slice(&available[..n]);
@@ -568,7 +696,13 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
         let reply = code.map(u16::to_be_bytes);
         {
             let mut out = self.out.lock().await;
-            let _ = out.control(OP_CLOSE, reply.as_ref().map_or(&[][..], |c| &c[..]), &mut self.rng).await;
+            let _ = out
+                .control(
+                    OP_CLOSE,
+                    reply.as_ref().map_or(&[][..], |c| &c[..]),
+                    &mut self.rng,
+                )
+                .await;
             if let Some(mut io) = out.io.take() {
                 let _ = io.shutdown().await;
             }
@@ -577,7 +711,11 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
             None | Some(1000) | Some(1001) => Ok(None),
             Some(code) => {
                 let reason = sanitize(&String::from_utf8_lossy(&payload[2..]), None);
-                let reason = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+                let reason = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                };
                 Err(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
                     format!("server closed the websocket with code {code}{reason}"),
@@ -595,14 +733,19 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
             if !self.read_exact_or_eof(&mut head).await? {
                 self.done = true;
                 if self.in_message {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-message"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed mid-message",
+                    ));
                 }
                 return Ok(None);
             }
             let fin = head[0] & 0x80 != 0;
             let opcode = head[0] & 0x0f;
             if head[0] & 0x70 != 0 {
-                return Err(protocol_error("reserved bits set (no extension was negotiated)"));
+                return Err(protocol_error(
+                    "reserved bits set (no extension was negotiated)",
+                ));
             }
             let masked = head[1] & 0x80 != 0;
             let len = match head[1] & 0x7f {
@@ -645,7 +788,12 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
                         OP_PING => {
                             let payload = payload.to_vec();
                             // A failed pong shows up as a read or write failure soon enough.
-                            let _ = self.out.lock().await.control(OP_PONG, &payload, &mut self.rng).await;
+                            let _ = self
+                                .out
+                                .lock()
+                                .await
+                                .control(OP_PONG, &payload, &mut self.rng)
+                                .await;
                         }
                         OP_CLOSE => {
                             let payload = payload.to_vec();
@@ -660,14 +808,18 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
                     }
                     if opcode != OP_CONTINUATION {
                         if self.in_message {
-                            return Err(protocol_error("new message before the previous one ended"));
+                            return Err(protocol_error(
+                                "new message before the previous one ended",
+                            ));
                         }
                         self.in_message = true;
                         self.too_large = false;
                         self.msg_size = 0;
                         self.msg.clear();
                     }
-                    self.msg_size = self.msg_size.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+                    self.msg_size = self
+                        .msg_size
+                        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
                     if !self.too_large && self.msg_size > self.max {
                         self.too_large = true;
                         self.msg = Vec::new();
@@ -677,7 +829,9 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
                     if fin {
                         self.in_message = false;
                         if self.too_large {
-                            return Ok(Some(ReadFrame::TooLarge { size: self.msg_size }));
+                            return Ok(Some(ReadFrame::TooLarge {
+                                size: self.msg_size,
+                            }));
                         }
                         let bytes = std::mem::take(&mut self.msg);
                         return Ok(Some(match String::from_utf8(bytes) {
@@ -710,7 +864,9 @@ fn random_seed() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     h.write_u128(now);
     h.finish()
 }
@@ -737,7 +893,13 @@ impl Rng {
 }
 
 fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let mut message = Vec::with_capacity(data.len() + 72);
     message.extend_from_slice(data);
     message.push(0x80);
@@ -761,7 +923,12 @@ fn sha1(data: &[u8]) -> [u8; 20] {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
                 _ => (b ^ c ^ d, 0xCA62_C1D6),
             };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(wi);
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(wi);
             e = d;
             d = c;
             c = b.rotate_left(30);
@@ -807,13 +974,21 @@ mod tests {
 
     #[test]
     fn sha1_matches_known_vectors() {
-        assert_eq!(hex(&sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         assert_eq!(
-            hex(&sha1(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            hex(&sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
             "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
         );
-        assert_eq!(hex(&sha1(&vec![b'a'; 1_000_000])), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+        assert_eq!(
+            hex(&sha1(&vec![b'a'; 1_000_000])),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
+        );
         // Lengths around the padding boundary (reference: Python's hashlib).
         for (n, expected) in [
             (55, "cef734ba81a024479e09eb5a75b6ddae62e6abf1"),
@@ -824,7 +999,10 @@ mod tests {
         ] {
             assert_eq!(hex(&sha1(&vec![b'x'; n])), expected, "length {n}");
         }
-        assert_eq!(hex(&sha1(&[0u8; 64])), "c8d7d0ef0eedfa82d2ea1aa592845b9a6d4b02b7");
+        assert_eq!(
+            hex(&sha1(&[0u8; 64])),
+            "c8d7d0ef0eedfa82d2ea1aa592845b9a6d4b02b7"
+        );
     }
 
     #[test]
@@ -845,28 +1023,52 @@ mod tests {
 
     #[test]
     fn accept_key_matches_rfc6455_example() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
     fn parses_ws_urls() {
         let t = parse_ws_url("ws://127.0.0.1:4500").unwrap();
         assert_eq!(
-            (t.host.as_str(), t.port, t.authority.as_str(), t.resource.as_str()),
+            (
+                t.host.as_str(),
+                t.port,
+                t.authority.as_str(),
+                t.resource.as_str()
+            ),
             ("127.0.0.1", 4500, "127.0.0.1:4500", "/")
         );
         let t = parse_ws_url("WS://[::1]:9/rpc?x=1#frag").unwrap();
         assert_eq!(
-            (t.host.as_str(), t.port, t.resource.as_str(), t.label.as_str()),
+            (
+                t.host.as_str(),
+                t.port,
+                t.resource.as_str(),
+                t.label.as_str()
+            ),
             ("::1", 9, "/rpc?x=1", "ws://[::1]:9/rpc")
         );
         let t = parse_ws_url("ws://localhost?q").unwrap();
         assert_eq!((t.port, t.resource.as_str()), (80, "/?q"));
-        for bad in ["wss://h:1", "http://h:1", "h:1", "ws://", "ws://h:99999", "ws://u:p@h:1", "ws://[::1"] {
+        for bad in [
+            "wss://h:1",
+            "http://h:1",
+            "h:1",
+            "ws://",
+            "ws://h:99999",
+            "ws://u:p@h:1",
+            "ws://[::1",
+        ] {
             let e = parse_ws_url(bad).unwrap_err();
             assert_eq!(e.code(), "INVALID_ARGUMENT", "{bad}: {e}");
         }
-        assert!(parse_ws_url("wss://h:1").unwrap_err().to_string().contains("TLS"));
+        assert!(parse_ws_url("wss://h:1")
+            .unwrap_err()
+            .to_string()
+            .contains("TLS"));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::time::Duration;
 use app_server_client::transport::{LineReader, LineWriter};
 use app_server_client::{Diagnostic, Input, Session, SessionOptions, TurnSetup};
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
+};
 use tokio::sync::mpsc;
 
 /// The server side of the pipe, driven line by line by the test.
@@ -58,11 +60,18 @@ async fn connect_with(options: SessionOptions) -> (Session, Peer) {
     let (client_side, server_side) = tokio::io::duplex(1 << 20);
     let (client_read, client_write) = tokio::io::split(client_side);
     let (server_read, server_write) = tokio::io::split(server_side);
-    let mut peer = Peer { lines: BufReader::new(server_read).lines(), out: server_write };
+    let mut peer = Peer {
+        lines: BufReader::new(server_read).lines(),
+        out: server_write,
+    };
     let reader = Box::new(LineReader::new(BufReader::new(client_read), 1024 * 1024));
     let writer = Box::new(LineWriter::new(client_write));
     let (session, ()) = tokio::join!(
-        async { Session::connect(reader, writer, options).await.expect("connect") },
+        async {
+            Session::connect(reader, writer, options)
+                .await
+                .expect("connect")
+        },
         peer.handshake()
     );
     (session, peer)
@@ -73,17 +82,30 @@ async fn connect() -> (Session, Peer) {
 }
 
 async fn open_thread(session: &Session, peer: &mut Peer, id: &str) -> app_server_client::Thread {
-    let (thread, ()) = tokio::join!(async { session.start_thread(Map::new()).await.unwrap() }, async {
-        let (rid, _) = peer.expect("thread/start").await;
-        peer.answer(&rid, json!({ "thread": { "id": id } })).await;
-    });
+    let (thread, ()) = tokio::join!(
+        async { session.start_thread(Map::new()).await.unwrap() },
+        async {
+            let (rid, _) = peer.expect("thread/start").await;
+            peer.answer(&rid, json!({ "thread": { "id": id } })).await;
+        }
+    );
     thread
 }
 
 /// Starts a turn that the peer answers, at once, with turn id `turn_id`.
-async fn start_turn(thread: &app_server_client::Thread, peer: &mut Peer, turn_id: &str, setup: TurnSetup) -> app_server_client::Turn {
+async fn start_turn(
+    thread: &app_server_client::Thread,
+    peer: &mut Peer,
+    turn_id: &str,
+    setup: TurnSetup,
+) -> app_server_client::Turn {
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), setup).await.unwrap() },
+        async {
+            thread
+                .start_turn(Input::from("x"), Map::new(), setup)
+                .await
+                .unwrap()
+        },
         async {
             let (id, _) = peer.expect("turn/start").await;
             peer.answer(&id, json!({"turn": {"id": turn_id}})).await;
@@ -105,7 +127,10 @@ async fn many_requests_in_flight_are_matched_by_id() {
     let (session, mut peer) = connect().await;
     let calls = (0..20).map(|i| {
         let s = session.clone();
-        tokio::spawn(async move { s.request("echo", &json!({ "n": i }).to_string(), None).await })
+        tokio::spawn(async move {
+            s.request("echo", &json!({ "n": i }).to_string(), None)
+                .await
+        })
     });
     let calls: Vec<_> = calls.collect();
     let mut received = Vec::new();
@@ -126,10 +151,17 @@ async fn many_requests_in_flight_are_matched_by_id() {
 #[tokio::test]
 async fn timeout_rejects_and_a_late_answer_is_reported_not_misdelivered() {
     let (diag_tx, mut diag_rx) = mpsc::unbounded_channel::<Diagnostic>();
-    let (session, mut peer) = connect_with(SessionOptions { diagnostics: Some(diag_tx), ..Default::default() }).await;
-    let err = tokio::join!(session.request("slow", "{}", Some(Duration::from_millis(50))), peer.expect("slow"))
-        .0
-        .unwrap_err();
+    let (session, mut peer) = connect_with(SessionOptions {
+        diagnostics: Some(diag_tx),
+        ..Default::default()
+    })
+    .await;
+    let err = tokio::join!(
+        session.request("slow", "{}", Some(Duration::from_millis(50))),
+        peer.expect("slow")
+    )
+    .0
+    .unwrap_err();
     assert_eq!(err.code(), "REQUEST_TIMEOUT");
     assert!(err.to_string().contains("slow"), "{err}");
     assert_eq!(session.stats().2, 0);
@@ -141,20 +173,30 @@ async fn timeout_rejects_and_a_late_answer_is_reported_not_misdelivered() {
 
 #[tokio::test]
 async fn rpc_errors_keep_code_message_and_data() {
-    let no_retry = SessionOptions { overload_retry: app_server_client::RetryPolicy::NONE, ..Default::default() };
+    let no_retry = SessionOptions {
+        overload_retry: app_server_client::RetryPolicy::NONE,
+        ..Default::default()
+    };
     let (session, mut peer) = connect_with(no_retry).await;
     let (result, ()) = tokio::join!(session.request("x", "{}", None), async {
         let (id, _) = peer.expect("x").await;
-        peer.send(json!({"id": id, "error": {"code": -32602, "message": "bad", "data": {"field": "y"}}})).await;
+        peer.send(
+            json!({"id": id, "error": {"code": -32602, "message": "bad", "data": {"field": "y"}}}),
+        )
+        .await;
     });
     let err = result.unwrap_err();
     assert_eq!(err.code(), "RPC_ERROR");
     let rpc = err.rpc_error().unwrap();
-    assert_eq!((rpc.code, rpc.message.as_str(), rpc.data.as_deref()), (-32602, "bad", Some(r#"{"field":"y"}"#)));
+    assert_eq!(
+        (rpc.code, rpc.message.as_str(), rpc.data.as_deref()),
+        (-32602, "bad", Some(r#"{"field":"y"}"#))
+    );
 
     let (result, ()) = tokio::join!(session.request("y", "{}", None), async {
         let (id, _) = peer.expect("y").await;
-        peer.send(json!({"id": id, "error": {"code": -32001, "message": "overloaded"}})).await;
+        peer.send(json!({"id": id, "error": {"code": -32001, "message": "overloaded"}}))
+            .await;
     });
     assert_eq!(result.unwrap_err().code(), "SERVER_OVERLOADED");
 }
@@ -164,7 +206,12 @@ async fn turn_events_before_the_turn_start_answer_are_kept_in_order() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t1").await;
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("hi"), Map::new(), TurnSetup::default()).await.unwrap() },
+        async {
+            thread
+                .start_turn(Input::from("hi"), Map::new(), TurnSetup::default())
+                .await
+                .unwrap()
+        },
         async {
             let (id, params) = peer.expect("turn/start").await;
             assert_eq!(params["threadId"], "t1");
@@ -172,7 +219,11 @@ async fn turn_events_before_the_turn_start_answer_are_kept_in_order() {
             // The server announces the turn and streams before answering turn/start.
             peer.send(json!({"method": "turn/started", "params": {"threadId": "t1", "turn": {"id": "u1", "status": "inProgress"}}})).await;
             peer.send(delta("t1", "u1", "Hel")).await;
-            peer.answer(&id, json!({"turn": {"id": "u1", "status": "inProgress", "items": []}})).await;
+            peer.answer(
+                &id,
+                json!({"turn": {"id": "u1", "status": "inProgress", "items": []}}),
+            )
+            .await;
         }
     );
     assert_eq!(turn.id(), "u1");
@@ -190,12 +241,26 @@ async fn turn_events_before_the_turn_start_answer_are_kept_in_order() {
     }
     assert_eq!(
         methods,
-        ["turn/started", "item/agentMessage/delta", "item/agentMessage/delta", "item/completed", "thread/tokenUsage/updated", "some/futureNotification", "turn/completed"]
+        [
+            "turn/started",
+            "item/agentMessage/delta",
+            "item/agentMessage/delta",
+            "item/completed",
+            "thread/tokenUsage/updated",
+            "some/futureNotification",
+            "turn/completed"
+        ]
     );
     let result = turn.result(None).await.unwrap();
-    assert_eq!((result.status.as_str(), result.text.as_str()), ("completed", "Hello"));
+    assert_eq!(
+        (result.status.as_str(), result.text.as_str()),
+        ("completed", "Hello")
+    );
     assert_eq!(result.items.len(), 1);
-    assert_eq!(result.usage.as_ref().unwrap().get(), r#"{"total":{"totalTokens":7}}"#);
+    assert_eq!(
+        result.usage.as_ref().unwrap().get(),
+        r#"{"total":{"totalTokens":7}}"#
+    );
     assert_eq!(session.stats().0, 0, "finished turn is unrouted");
 }
 
@@ -205,14 +270,20 @@ async fn result_timeout_does_not_cancel_the_turn() {
     let thread = open_thread(&session, &mut peer, "t").await;
     let turn = start_turn(&thread, &mut peer, "u", TurnSetup::default()).await;
     turn.discard_events();
-    let err = turn.result(Some(Duration::from_millis(20))).await.unwrap_err();
+    let err = turn
+        .result(Some(Duration::from_millis(20)))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "REQUEST_TIMEOUT");
     peer.send(delta("t", "u", "only deltas")).await;
     peer.send(json!({"method": "turn/completed", "params": {"threadId": "t", "turn": {"id": "u", "status": "failed", "error": {"message": "model refused"}}}})).await;
     let result = turn.result(None).await.unwrap();
     assert_eq!(result.status, "failed");
     assert_eq!(result.text, "only deltas", "deltas are the fallback text");
-    assert_eq!(result.error.as_ref().unwrap().get(), r#"{"message":"model refused"}"#);
+    assert_eq!(
+        result.error.as_ref().unwrap().get(),
+        r#"{"message":"model refused"}"#
+    );
 }
 
 #[tokio::test]
@@ -227,10 +298,23 @@ async fn interleaved_turns_on_many_threads_each_get_only_their_own_events() {
     let mut turns = Vec::new();
     for (i, thread) in threads.iter().enumerate() {
         let ((turn, extra), ()) = tokio::join!(
-            async { thread.start_turn(Input::from("go"), Map::new(), TurnSetup { extra_streams: 1, ..Default::default() }).await.unwrap() },
+            async {
+                thread
+                    .start_turn(
+                        Input::from("go"),
+                        Map::new(),
+                        TurnSetup {
+                            extra_streams: 1,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap()
+            },
             async {
                 let (id, _) = peer.expect("turn/start").await;
-                peer.answer(&id, json!({"turn": {"id": format!("u{i}")}})).await;
+                peer.answer(&id, json!({"turn": {"id": format!("u{i}")}}))
+                    .await;
             }
         );
         turns.push((turn, extra));
@@ -238,11 +322,17 @@ async fn interleaved_turns_on_many_threads_each_get_only_their_own_events() {
     // Round-robin: every turn's k-th delta before any turn's (k+1)-th.
     for k in 0..DELTAS {
         for i in 0..TURNS {
-            peer.send(delta(&format!("t{i}"), &format!("u{i}"), &format!("{i}:{k};"))).await;
+            peer.send(delta(
+                &format!("t{i}"),
+                &format!("u{i}"),
+                &format!("{i}:{k};"),
+            ))
+            .await;
         }
     }
     for i in 0..TURNS {
-        peer.send(completed(&format!("t{i}"), &format!("u{i}"), "completed")).await;
+        peer.send(completed(&format!("t{i}"), &format!("u{i}"), "completed"))
+            .await;
     }
     for (i, (turn, extra)) in turns.into_iter().enumerate() {
         let expected: String = (0..DELTAS).map(|k| format!("{i}:{k};")).collect();
@@ -252,7 +342,11 @@ async fn interleaved_turns_on_many_threads_each_get_only_their_own_events() {
             while let Some(batch) = stream.next_batch(64).await.unwrap() {
                 for n in batch {
                     count += 1;
-                    assert_eq!(n.turn_id(), Some(format!("u{i}").as_str()), "misrouted event");
+                    assert_eq!(
+                        n.turn_id(),
+                        Some(format!("u{i}").as_str()),
+                        "misrouted event"
+                    );
                     text.push_str(n.delta().unwrap_or(""));
                 }
             }
@@ -269,10 +363,18 @@ async fn server_requests_are_declined_by_default_and_unknown_ones_get_an_error()
     let (_session, mut peer) = connect().await;
     peer.send(json!({"id": "a", "method": "item/commandExecution/requestApproval", "params": {"threadId": "t", "turnId": "u", "itemId": "i"}})).await;
     let answer = peer.recv().await;
-    assert_eq!(answer, json!({"id": "a", "result": {"decision": "decline"}}));
-    peer.send(json!({"id": 9, "method": "execCommandApproval", "params": {}})).await;
-    assert_eq!(peer.recv().await["result"]["decision"]["denied"]["rejection"], "declined by the client's approval policy");
-    peer.send(json!({"id": 10, "method": "brand/newRequest", "params": {}})).await;
+    assert_eq!(
+        answer,
+        json!({"id": "a", "result": {"decision": "decline"}})
+    );
+    peer.send(json!({"id": 9, "method": "execCommandApproval", "params": {}}))
+        .await;
+    assert_eq!(
+        peer.recv().await["result"]["decision"]["denied"]["rejection"],
+        "declined by the client's approval policy"
+    );
+    peer.send(json!({"id": 10, "method": "brand/newRequest", "params": {}}))
+        .await;
     let answer = peer.recv().await;
     assert_eq!(answer["id"], 10);
     assert_eq!(answer["error"]["code"], -32601);
@@ -281,15 +383,32 @@ async fn server_requests_are_declined_by_default_and_unknown_ones_get_an_error()
 #[tokio::test]
 async fn malformed_frames_are_reported_and_skipped() {
     let (diag_tx, mut diag_rx) = mpsc::unbounded_channel::<Diagnostic>();
-    let (session, mut peer) = connect_with(SessionOptions { diagnostics: Some(diag_tx), ..Default::default() }).await;
+    let (session, mut peer) = connect_with(SessionOptions {
+        diagnostics: Some(diag_tx),
+        ..Default::default()
+    })
+    .await;
     let mut all = session.notifications();
     peer.send_raw("{not json").await;
     peer.send_raw(&"x".repeat(2 * 1024 * 1024)).await;
-    peer.send(json!({"method": "still/alive", "params": {}})).await;
+    peer.send(json!({"method": "still/alive", "params": {}}))
+        .await;
     let batch = all.next_batch(10).await.unwrap().unwrap();
     assert_eq!(batch[0].method(), "still/alive");
-    assert!(diag_rx.recv().await.unwrap().error.to_string().contains("undecodable"));
-    assert!(diag_rx.recv().await.unwrap().error.to_string().contains("size limit"));
+    assert!(diag_rx
+        .recv()
+        .await
+        .unwrap()
+        .error
+        .to_string()
+        .contains("undecodable"));
+    assert!(diag_rx
+        .recv()
+        .await
+        .unwrap()
+        .error
+        .to_string()
+        .contains("size limit"));
     assert!(!session.is_closed());
 }
 
@@ -312,12 +431,31 @@ async fn transport_closing_settles_everything_with_transport_closed() {
     // Events received before the end are still delivered, then the error.
     let first = events.next_batch(10).await.unwrap().unwrap();
     assert_eq!(first[0].delta(), Some("kept"));
-    assert_eq!(events.next_batch(10).await.unwrap_err().code(), "TRANSPORT_CLOSED");
-    assert_eq!(turn.result(None).await.unwrap_err().code(), "TRANSPORT_CLOSED");
-    assert_eq!(all.next_batch(10).await.unwrap().unwrap()[0].method(), "item/agentMessage/delta");
-    assert_eq!(all.next_batch(10).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+    assert_eq!(
+        events.next_batch(10).await.unwrap_err().code(),
+        "TRANSPORT_CLOSED"
+    );
+    assert_eq!(
+        turn.result(None).await.unwrap_err().code(),
+        "TRANSPORT_CLOSED"
+    );
+    assert_eq!(
+        all.next_batch(10).await.unwrap().unwrap()[0].method(),
+        "item/agentMessage/delta"
+    );
+    assert_eq!(
+        all.next_batch(10).await.unwrap_err().code(),
+        "TRANSPORT_CLOSED"
+    );
     assert!(session.is_closed());
-    assert_eq!(session.request("late", "{}", None).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+    assert_eq!(
+        session
+            .request("late", "{}", None)
+            .await
+            .unwrap_err()
+            .code(),
+        "TRANSPORT_CLOSED"
+    );
 }
 
 #[tokio::test]
@@ -333,15 +471,31 @@ async fn close_settles_pending_with_session_closed_and_is_idempotent() {
     // The peer sees end of input.
     assert!(peer.lines.next_line().await.unwrap().is_none());
     session.close().await;
-    assert_eq!(session.request("after", "{}", None).await.unwrap_err().code(), "SESSION_CLOSED");
+    assert_eq!(
+        session
+            .request("after", "{}", None)
+            .await
+            .unwrap_err()
+            .code(),
+        "SESSION_CLOSED"
+    );
 }
 
 #[tokio::test]
 async fn overloaded_requests_are_retried_with_backoff_then_give_up() {
     use app_server_client::RetryPolicy;
-    let policy = RetryPolicy { max_attempts: 3, initial_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
-    let (session, mut peer) = connect_with(SessionOptions { overload_retry: policy, ..Default::default() }).await;
-    let overloaded = |id: &Value| json!({"id": id, "error": {"code": -32001, "message": "ingress full"}});
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    };
+    let (session, mut peer) = connect_with(SessionOptions {
+        overload_retry: policy,
+        ..Default::default()
+    })
+    .await;
+    let overloaded =
+        |id: &Value| json!({"id": id, "error": {"code": -32001, "message": "ingress full"}});
     // Two rejections, then success: the caller sees only the success.
     let (result, ()) = tokio::join!(session.request("busy/method", "{}", None), async {
         for _ in 0..2 {
@@ -375,7 +529,12 @@ async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn()
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() },
+        async {
+            thread
+                .start_turn(Input::from("x"), Map::new(), TurnSetup::default())
+                .await
+                .unwrap()
+        },
         async {
             let (id, _) = peer.expect("turn/start").await;
             // The approval request comes before the answer that names the turn.
@@ -384,8 +543,14 @@ async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn()
         }
     );
     // The default policy declines it...
-    assert_eq!(peer.recv().await, json!({"id": 50, "result": {"decision": "decline"}}));
-    peer.send(json!({"method": "serverRequest/resolved", "params": {"threadId": "t", "requestId": 50}})).await;
+    assert_eq!(
+        peer.recv().await,
+        json!({"id": 50, "result": {"decision": "decline"}})
+    );
+    peer.send(
+        json!({"method": "serverRequest/resolved", "params": {"threadId": "t", "requestId": 50}}),
+    )
+    .await;
     peer.send(completed("t", "u", "completed")).await;
     // ...and the turn's stream shows the request, then its resolution.
     let mut events = turn.take_events().unwrap();
@@ -393,7 +558,10 @@ async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn()
     while let Some(batch) = events.next_batch(100).await.unwrap() {
         methods.extend(batch.iter().map(|n| n.method().to_owned()));
     }
-    assert_eq!(methods, ["serverRequest", "serverRequest/resolved", "turn/completed"]);
+    assert_eq!(
+        methods,
+        ["serverRequest", "serverRequest/resolved", "turn/completed"]
+    );
     assert_eq!(session.pending_server_requests(), 0);
 }
 
@@ -401,13 +569,23 @@ async fn a_server_request_before_the_turn_start_answer_still_shows_in_the_turn()
 async fn a_silent_turn_stalls_but_stays_interruptible() {
     let (session, mut peer) = connect().await;
     let thread = open_thread(&session, &mut peer, "t").await;
-    let setup = TurnSetup { inactivity_timeout: Some(Duration::from_millis(60)), ..Default::default() };
+    let setup = TurnSetup {
+        inactivity_timeout: Some(Duration::from_millis(60)),
+        ..Default::default()
+    };
     let turn = start_turn(&thread, &mut peer, "u", setup).await;
-    peer.send(json!({"method": "turn/started", "params": {"threadId": "t", "turn": {"id": "u"}}})).await;
+    peer.send(json!({"method": "turn/started", "params": {"threadId": "t", "turn": {"id": "u"}}}))
+        .await;
     let mut events = turn.take_events().unwrap();
-    assert_eq!(events.next_batch(10).await.unwrap().unwrap()[0].method(), "turn/started");
+    assert_eq!(
+        events.next_batch(10).await.unwrap().unwrap()[0].method(),
+        "turn/started"
+    );
     // Then silence: the stream and the result give up with TURN_STALLED...
-    assert_eq!(events.next_batch(10).await.unwrap_err().code(), "TURN_STALLED");
+    assert_eq!(
+        events.next_batch(10).await.unwrap_err().code(),
+        "TURN_STALLED"
+    );
     let err = turn.result(None).await.unwrap_err();
     assert_eq!(err.code(), "TURN_STALLED");
     assert!(err.to_string().contains("60 ms"), "{err}");

@@ -46,7 +46,10 @@ use app_server_client::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStream, Lines,
+    ReadBuf, ReadHalf, WriteHalf,
+};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -128,11 +131,19 @@ impl Fuzz {
             Ok(_) => env_number("FUZZ_SEED").unwrap(),
             Err(_) => DEFAULT_SEED,
         };
-        let scale: f64 = std::env::var("FUZZ_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+        let scale: f64 = std::env::var("FUZZ_SCALE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1.0);
         let cases = env_number("FUZZ_CASES")
             .map(|n| n as usize)
             .unwrap_or_else(|| ((default_cases as f64 * scale).ceil() as usize).max(1));
-        Fuzz { name, base, cases, only: env_number("FUZZ_ONLY_CASE").map(|n| n as usize) }
+        Fuzz {
+            name,
+            base,
+            cases,
+            only: env_number("FUZZ_ONLY_CASE").map(|n| n as usize),
+        }
     }
 
     /// (case number, case seed, guard that prints the replay command if the case panics).
@@ -141,7 +152,9 @@ impl Fuzz {
             Some(i) => vec![i],
             None => (0..self.cases).collect(),
         };
-        let salt = self.name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3));
+        let salt = self.name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01B3)
+        });
         ids.into_iter().map(move |i| {
             let seed = splitmix(self.base ^ splitmix(i as u64 ^ salt));
             let guard = CaseGuard(format!(
@@ -173,20 +186,36 @@ fn ms(n: usize) -> Duration {
 // ---------------------------------------------------------------------------------------------
 
 const ATOMS: &[&str] = &[
-    "a", "b", "z", "Q", "0", "7", "/", "_", "-", ".", " ", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1f}", "\u{7f}",
-    "é", "ß", "ж", "😀", "\u{2028}", "\u{a0}", "\u{feff}", "{", "}", "[", "]", ":", ",", "method", "params", "id",
-    "turn", "null", "\\u0000",
+    "a", "b", "z", "Q", "0", "7", "/", "_", "-", ".", " ", "\"", "\\", "\n", "\r", "\t", "\u{0}",
+    "\u{1f}", "\u{7f}", "é", "ß", "ж", "😀", "\u{2028}", "\u{a0}", "\u{feff}", "{", "}", "[", "]",
+    ":", ",", "method", "params", "id", "turn", "null", "\\u0000",
 ];
 
 const METHODS: &[&str] = &[
-    "turn/started", "turn/completed", "item/agentMessage/delta", "item/completed", "item/started",
-    "thread/tokenUsage/updated", "thread/started", "error", "item/commandExecution/requestApproval",
-    "item/fileChange/requestApproval", "execCommandApproval", "applyPatchApproval", "mcpServer/elicitation/request",
-    "item/permissions/requestApproval", "item/tool/call", "", "method", "a/b",
+    "turn/started",
+    "turn/completed",
+    "item/agentMessage/delta",
+    "item/completed",
+    "item/started",
+    "thread/tokenUsage/updated",
+    "thread/started",
+    "error",
+    "item/commandExecution/requestApproval",
+    "item/fileChange/requestApproval",
+    "execCommandApproval",
+    "applyPatchApproval",
+    "mcpServer/elicitation/request",
+    "item/permissions/requestApproval",
+    "item/tool/call",
+    "",
+    "method",
+    "a/b",
 ];
 
 fn text(rng: &mut Rng, max_atoms: usize) -> String {
-    (0..rng.range(0, max_atoms)).map(|_| *rng.pick(ATOMS)).collect()
+    (0..rng.range(0, max_atoms))
+        .map(|_| *rng.pick(ATOMS))
+        .collect()
 }
 
 fn method_name(rng: &mut Rng) -> String {
@@ -228,23 +257,56 @@ fn number(rng: &mut Rng) -> String {
         1 => rng.below(100).to_string(),
         _ => rng
             .pick(&[
-                "0", "-0", "1", "-1", "42", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
-                "-9223372036854775809", "18446744073709551616", "123456789012345678901234567890", "1e999", "-1e999",
-                "1.5", "1e-400", "0.0", "1E+2", "2.5e-3", "-0.0",
+                "0",
+                "-0",
+                "1",
+                "-1",
+                "42",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "9223372036854775808",
+                "-9223372036854775809",
+                "18446744073709551616",
+                "123456789012345678901234567890",
+                "1e999",
+                "-1e999",
+                "1.5",
+                "1e-400",
+                "0.0",
+                "1E+2",
+                "2.5e-3",
+                "-0.0",
             ])
             .to_string(),
     }
 }
 
 const KEYS: &[&str] = &[
-    "threadId", "turnId", "turn", "id", "status", "error", "delta", "itemId", "item", "tokenUsage", "method", "params",
-    "text", "type", "k",
+    "threadId",
+    "turnId",
+    "turn",
+    "id",
+    "status",
+    "error",
+    "delta",
+    "itemId",
+    "item",
+    "tokenUsage",
+    "method",
+    "params",
+    "text",
+    "type",
+    "k",
 ];
 /// Keys of random payloads that must not look like a thread or a turn (see the session fuzz).
 const SAFE_KEYS: &[&str] = &["k", "v", "data", "x", "ok", "list", "😀", "a\"b", ""];
 
 fn json(rng: &mut Rng, depth: usize, keys: &[&str]) -> String {
-    let kind = if depth == 0 { rng.below(5) } else { rng.below(8) };
+    let kind = if depth == 0 {
+        rng.below(5)
+    } else {
+        rng.below(8)
+    };
     match kind {
         0 => "null".into(),
         1 => rng.pick(&["true", "false"]).to_string(),
@@ -254,7 +316,9 @@ fn json(rng: &mut Rng, depth: usize, keys: &[&str]) -> String {
             encode_str(rng, &s)
         }
         5 | 6 => {
-            let items: Vec<String> = (0..rng.below(4)).map(|_| json(rng, depth - 1, keys)).collect();
+            let items: Vec<String> = (0..rng.below(4))
+                .map(|_| json(rng, depth - 1, keys))
+                .collect();
             let sep = format!("{},{}", ws(rng), ws(rng));
             format!("[{}{}{}]", ws(rng), items.join(&sep), ws(rng))
         }
@@ -264,7 +328,11 @@ fn json(rng: &mut Rng, depth: usize, keys: &[&str]) -> String {
                 // Free-form keys only with the full pool: SAFE_KEYS payloads must never hold a
                 // "turn" or a "thread".
                 let free = keys.contains(&"turn") && rng.chance(20);
-                let k = if free { text(rng, 3) } else { rng.pick(keys).to_string() };
+                let k = if free {
+                    text(rng, 3)
+                } else {
+                    rng.pick(keys).to_string()
+                };
                 members.push((encode_str(rng, &k), json(rng, depth - 1, keys)));
             }
             object(rng, members)
@@ -289,8 +357,10 @@ fn random_result(rng: &mut Rng) -> String {
 
 /// `{key: value, ...}` from already encoded keys and values, with random whitespace.
 fn object(rng: &mut Rng, members: Vec<(String, String)>) -> String {
-    let parts: Vec<String> =
-        members.into_iter().map(|(k, v)| format!("{k}{}:{}{v}", ws(rng), ws(rng))).collect();
+    let parts: Vec<String> = members
+        .into_iter()
+        .map(|(k, v)| format!("{k}{}:{}{v}", ws(rng), ws(rng)))
+        .collect();
     let sep = format!("{},{}", ws(rng), ws(rng));
     format!("{{{}{}{}}}", ws(rng), parts.join(&sep), ws(rng))
 }
@@ -312,7 +382,19 @@ fn any_id(rng: &mut Rng) -> String {
             let s = text(rng, 4);
             encode_str(rng, &s)
         }
-        4 => rng.pick(&["true", "false", "[]", "{}", "[1,2]", "{\"id\":1}", "\"1\"", "1.0", "[ 1 , \"x\" ]"]).to_string(),
+        4 => rng
+            .pick(&[
+                "true",
+                "false",
+                "[]",
+                "{}",
+                "[1,2]",
+                "{\"id\":1}",
+                "\"1\"",
+                "1.0",
+                "[ 1 , \"x\" ]",
+            ])
+            .to_string(),
         _ => json(rng, 2, KEYS),
     };
     if id == "null" {
@@ -339,9 +421,21 @@ struct Keys {
 /// What a well-formed frame must decode to.
 #[derive(Debug)]
 enum Expect {
-    Notification { method: String, verbatim: bool, keys: Keys },
-    Request { id: String, method: String, params: String, keys: Keys },
-    Response { id: String, outcome: Result<String, (i64, String, Option<String>)> },
+    Notification {
+        method: String,
+        verbatim: bool,
+        keys: Keys,
+    },
+    Request {
+        id: String,
+        method: String,
+        params: String,
+        keys: Keys,
+    },
+    Response {
+        id: String,
+        outcome: Result<String, (i64, String, Option<String>)>,
+    },
     Invalid,
 }
 
@@ -356,17 +450,28 @@ fn params(rng: &mut Rng) -> (String, Keys) {
         1 => return ("null".into(), keys),
         2 => {
             keys.unchecked = true;
-            return (rng.pick(&["[1,2,3]", "\"str\"", "42", "true", "[]", "[\"t\",\"u\"]"]).to_string(), keys);
+            return (
+                rng.pick(&["[1,2,3]", "\"str\"", "42", "true", "[]", "[\"t\",\"u\"]"])
+                    .to_string(),
+                keys,
+            );
         }
         _ => {}
     }
     let mut members = Vec::new();
-    let string_member = |rng: &mut Rng, name: &str, slot: &mut Option<String>, members: &mut Vec<(String, String)>| {
+    let string_member = |rng: &mut Rng,
+                         name: &str,
+                         slot: &mut Option<String>,
+                         members: &mut Vec<(String, String)>| {
         match rng.below(4) {
             0 => {}
             1 => members.push((key(rng, name), "null".into())),
             _ => {
-                let v = if rng.chance(60) { format!("{}{}", name.chars().next().unwrap(), rng.below(5)) } else { text(rng, 5) };
+                let v = if rng.chance(60) {
+                    format!("{}{}", name.chars().next().unwrap(), rng.below(5))
+                } else {
+                    text(rng, 5)
+                };
                 members.push((key(rng, name), encode_str(rng, &v)));
                 *slot = Some(v);
             }
@@ -406,7 +511,9 @@ fn extras(rng: &mut Rng, members: &mut Vec<(String, String)>) {
         members.push((key(rng, "jsonrpc"), "\"2.0\"".into()));
     }
     if rng.chance(20) {
-        let k = rng.pick(&["extra", "Method", "ID", "Params", "x"]).to_string();
+        let k = rng
+            .pick(&["extra", "Method", "ID", "Params", "x"])
+            .to_string();
         members.push((format!("\"{k}\""), json(rng, 3, KEYS)));
     }
 }
@@ -429,7 +536,11 @@ fn well_formed(rng: &mut Rng) -> (String, Expect) {
             if rng.chance(10) {
                 members.push((key(rng, "id"), "null".into()));
             }
-            Expect::Notification { method, verbatim, keys }
+            Expect::Notification {
+                method,
+                verbatim,
+                keys,
+            }
         }
         1 => {
             let id = any_id(rng);
@@ -443,7 +554,12 @@ fn well_formed(rng: &mut Rng) -> (String, Expect) {
             } else {
                 ("null".to_owned(), Keys::default())
             };
-            Expect::Request { id, method, params, keys }
+            Expect::Request {
+                id,
+                method,
+                params,
+                keys,
+            }
         }
         _ => {
             let id = any_id(rng);
@@ -451,7 +567,17 @@ fn well_formed(rng: &mut Rng) -> (String, Expect) {
             let outcome = if rng.chance(40) {
                 let code: i64 = match rng.below(3) {
                     0 => rng.next() as i64,
-                    _ => *rng.pick(&[-32001, -32600, -32601, -32602, -32603, 0, 1, i64::MIN, i64::MAX]),
+                    _ => *rng.pick(&[
+                        -32001,
+                        -32600,
+                        -32601,
+                        -32602,
+                        -32603,
+                        0,
+                        1,
+                        i64::MIN,
+                        i64::MAX,
+                    ]),
                 };
                 let mut err_members = vec![(key(rng, "code"), code.to_string())];
                 let mut message = String::new();
@@ -527,7 +653,8 @@ fn mutate(rng: &mut Rng, s: &str) -> String {
             }
             _ => {
                 let end = (at + rng.range(1, 3)).min(len);
-                let pieces: [&[u8]; 6] = [&b"\\"[..], b"\"", b"\\u", b"\\ud800", b"}", b"{\"id\":1,"];
+                let pieces: [&[u8]; 6] =
+                    [&b"\\"[..], b"\"", b"\\u", b"\\ud800", b"}", b"{\"id\":1,"];
                 let piece = *rng.pick(&pieces);
                 b.splice(at..end, piece.iter().copied());
             }
@@ -547,7 +674,9 @@ fn raw_id(frame: &str) -> Option<String> {
         #[serde(borrow)]
         id: &'a RawValue,
     }
-    serde_json::from_str::<IdOnly>(frame).ok().map(|x| x.id.get().to_owned())
+    serde_json::from_str::<IdOnly>(frame)
+        .ok()
+        .map(|x| x.id.get().to_owned())
 }
 
 /// Decodes `input` and checks what holds for any input; returns the result for more checks.
@@ -561,7 +690,10 @@ fn decode_checked(input: &str) -> Result<Incoming, DecodeError> {
         Ok(r) => r,
         Err(panic) => {
             let shown: String = input.chars().take(600).collect();
-            eprintln!("decode panicked or broke an invariant on input ({} bytes): {shown:?}", input.len());
+            eprintln!(
+                "decode panicked or broke an invariant on input ({} bytes): {shown:?}",
+                input.len()
+            );
             resume_unwind(panic)
         }
     }
@@ -579,17 +711,30 @@ fn check_any(input: &str, result: &Result<Incoming, DecodeError>) {
         Incoming::Notification(n) => {
             let m = n.method();
             if let Some(v) = &value {
-                assert_eq!(v.get("method").and_then(Value::as_str), Some(m), "method() differs from the frame's");
-                assert!(v.get("id").is_none_or(Value::is_null), "a frame with an id decoded as a notification");
+                assert_eq!(
+                    v.get("method").and_then(Value::as_str),
+                    Some(m),
+                    "method() differs from the frame's"
+                );
+                assert!(
+                    v.get("id").is_none_or(Value::is_null),
+                    "a frame with an id decoded as a notification"
+                );
             }
             if &*n.raw != input && !needs_escape(m) {
                 // Re-framed (the method was written with escapes): still one valid frame with the
                 // same method. Methods that need escaping are a known bug, see
                 // `escaped_method_names_keep_raw_valid_json`.
-                assert!(serde_json::from_str::<&RawValue>(&n.raw).is_ok(), "re-framed raw is not JSON: {}", n.raw);
+                assert!(
+                    serde_json::from_str::<&RawValue>(&n.raw).is_ok(),
+                    "re-framed raw is not JSON: {}",
+                    n.raw
+                );
                 match decode(&n.raw) {
                     Ok(Incoming::Notification(again)) => assert_eq!(again.method(), m),
-                    other => panic!("re-framed raw does not decode as the same notification: {other:?}"),
+                    other => {
+                        panic!("re-framed raw does not decode as the same notification: {other:?}")
+                    }
                 }
             }
         }
@@ -597,9 +742,16 @@ fn check_any(input: &str, result: &Result<Incoming, DecodeError>) {
             assert!(r.id.get() != "null", "null id taken for a request");
             assert!(serde_json::from_str::<&RawValue>(r.params.get()).is_ok());
             if let Some(v) = &value {
-                assert_eq!(v.get("method").and_then(Value::as_str), Some(r.method.as_str()));
+                assert_eq!(
+                    v.get("method").and_then(Value::as_str),
+                    Some(r.method.as_str())
+                );
             }
-            assert_eq!(raw_id(input).as_deref(), Some(r.id.get()), "request id not kept verbatim");
+            assert_eq!(
+                raw_id(input).as_deref(),
+                Some(r.id.get()),
+                "request id not kept verbatim"
+            );
         }
         Incoming::Response { id, outcome } => {
             let text = raw_id(input).expect("a response has an id");
@@ -621,18 +773,43 @@ fn check_expected(frame: &str, expect: &Expect, result: Result<Incoming, DecodeE
     let context = || format!("frame {frame:?}, expected {expect:?}");
     match (expect, result) {
         (Expect::Invalid, Err(_)) => {}
-        (Expect::Notification { method, verbatim, keys }, Ok(Incoming::Notification(n))) => {
+        (
+            Expect::Notification {
+                method,
+                verbatim,
+                keys,
+            },
+            Ok(Incoming::Notification(n)),
+        ) => {
             assert_eq!(n.method(), method, "{}", context());
             if *verbatim {
-                assert_eq!(&*n.raw, frame, "raw is not the frame as received: {}", context());
+                assert_eq!(
+                    &*n.raw,
+                    frame,
+                    "raw is not the frame as received: {}",
+                    context()
+                );
             }
             if !keys.unchecked {
                 assert_eq!(n.thread_id(), keys.thread_id.as_deref(), "{}", context());
-                assert_eq!(n.turn_id(), keys.turn_id.as_deref().or(keys.nested_turn_id.as_deref()), "{}", context());
+                assert_eq!(
+                    n.turn_id(),
+                    keys.turn_id.as_deref().or(keys.nested_turn_id.as_deref()),
+                    "{}",
+                    context()
+                );
                 assert_eq!(n.delta(), keys.delta.as_deref(), "{}", context());
             }
         }
-        (Expect::Request { id, method, params, keys }, Ok(Incoming::ServerRequest(r))) if id != "null" => {
+        (
+            Expect::Request {
+                id,
+                method,
+                params,
+                keys,
+            },
+            Ok(Incoming::ServerRequest(r)),
+        ) if id != "null" => {
             assert_eq!(r.id.get(), id, "{}", context());
             assert_eq!(&r.method, method, "{}", context());
             assert_eq!(r.params.get(), params, "{}", context());
@@ -641,7 +818,13 @@ fn check_expected(frame: &str, expect: &Expect, result: Result<Incoming, DecodeE
                 assert_eq!(r.turn_id, keys.turn_id, "{}", context());
             }
         }
-        (Expect::Response { id, outcome }, Ok(Incoming::Response { id: got, outcome: got_outcome })) => {
+        (
+            Expect::Response { id, outcome },
+            Ok(Incoming::Response {
+                id: got,
+                outcome: got_outcome,
+            }),
+        ) => {
             let want = match id.parse::<i64>() {
                 Ok(n) => ResponseId::Int(n),
                 Err(_) => ResponseId::Other(id.clone()),
@@ -650,7 +833,12 @@ fn check_expected(frame: &str, expect: &Expect, result: Result<Incoming, DecodeE
             match (outcome, got_outcome) {
                 (Ok(r), Ok(got)) => assert_eq!(got.get(), r, "{}", context()),
                 (Err((code, message, data)), Err(e)) => {
-                    assert_eq!((e.code, &e.message, &e.data), (*code, message, data), "{}", context())
+                    assert_eq!(
+                        (e.code, &e.message, &e.data),
+                        (*code, message, data),
+                        "{}",
+                        context()
+                    )
                 }
                 (_, other) => panic!("outcome {other:?}: {}", context()),
             }
@@ -661,7 +849,10 @@ fn check_expected(frame: &str, expect: &Expect, result: Result<Incoming, DecodeE
 
 #[test]
 fn decode_never_panics_and_keeps_well_formed_frames_intact() {
-    let fuzz = Fuzz::new("decode_never_panics_and_keeps_well_formed_frames_intact", 3000);
+    let fuzz = Fuzz::new(
+        "decode_never_panics_and_keeps_well_formed_frames_intact",
+        3000,
+    );
     let started = Instant::now();
     let mut decoded = 0usize;
     for (_, seed, _guard) in fuzz.cases() {
@@ -682,7 +873,11 @@ fn decode_never_panics_and_keeps_well_formed_frames_intact() {
         let _ = decode_checked(&json(&mut rng, 4, KEYS));
         decoded += 8;
     }
-    eprintln!("decode fuzz: {} cases, {decoded} decodes in {:?}", fuzz.cases, started.elapsed());
+    eprintln!(
+        "decode fuzz: {} cases, {decoded} decodes in {:?}",
+        fuzz.cases,
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -692,11 +887,19 @@ fn decode_survives_deep_nesting_everywhere() {
         let mut rng = Rng::new(seed);
         // Far past any stack: one case by default (about a second in debug), more in long runs.
         let huge = case == 0 || (fuzz.cases > 100 && rng.chance(2));
-        let depth = if huge { 200_000 } else { *rng.pick(&[1usize, 2, 127, 128, 129, 130, 1000, 20_000]) };
+        let depth = if huge {
+            200_000
+        } else {
+            *rng.pick(&[1usize, 2, 127, 128, 129, 130, 1000, 20_000])
+        };
         let array = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
         let obj = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
         let open = "[{\"a\":".repeat(depth);
-        let deep = if rng.chance(50) { array.clone() } else { obj.clone() };
+        let deep = if rng.chance(50) {
+            array.clone()
+        } else {
+            obj.clone()
+        };
         // (frame, must decode) — RawValue members are captured without recursion; typed members
         // fail on the first wrong token; unterminated nesting is an error.
         let cases: Vec<(String, Option<bool>)> = vec![
@@ -704,15 +907,30 @@ fn decode_survives_deep_nesting_everywhere() {
             // see `arrays_never_decode_as_objects`.
             (deep.clone(), None),
             (open.clone(), Some(false)),
-            (format!("{{\"method\":\"m\",\"params\":{deep}}}"), Some(true)),
-            (format!("{{\"method\":\"m\",\"params\":{{\"threadId\":\"t\",\"x\":{deep}}}}}"), Some(true)),
-            (format!("{{\"method\":\"m\",\"params\":{{\"turn\":{deep}}}}}"), Some(true)),
+            (
+                format!("{{\"method\":\"m\",\"params\":{deep}}}"),
+                Some(true),
+            ),
+            (
+                format!("{{\"method\":\"m\",\"params\":{{\"threadId\":\"t\",\"x\":{deep}}}}}"),
+                Some(true),
+            ),
+            (
+                format!("{{\"method\":\"m\",\"params\":{{\"turn\":{deep}}}}}"),
+                Some(true),
+            ),
             (format!("{{\"method\":\"m\",\"params\":{open}"), Some(false)),
             (format!("{{\"id\":{deep},\"method\":\"m\"}}"), Some(true)),
             (format!("{{\"id\":1,\"result\":{deep}}}"), Some(true)),
-            (format!("{{\"id\":1,\"error\":{{\"code\":1,\"message\":\"m\",\"data\":{deep}}}}}"), Some(true)),
+            (
+                format!("{{\"id\":1,\"error\":{{\"code\":1,\"message\":\"m\",\"data\":{deep}}}}}"),
+                Some(true),
+            ),
             // A malformed error object still answers its request (as a malformed error).
-            (format!("{{\"id\":1,\"error\":{{\"code\":{deep}}}}}"), Some(true)),
+            (
+                format!("{{\"id\":1,\"error\":{{\"code\":{deep}}}}}"),
+                Some(true),
+            ),
             (format!("{{\"method\":{deep}}}"), Some(false)),
             (format!("{{\"unknown\":{deep}}}"), Some(false)),
             (format!("{{\"method\":\"m\",\"params\":{deep}"), Some(false)),
@@ -720,7 +938,12 @@ fn decode_survives_deep_nesting_everywhere() {
         for (frame, must_decode) in cases {
             let result = decode_checked(&frame);
             if let Some(ok) = must_decode {
-                assert_eq!(result.is_ok(), ok, "depth {depth}: {:?}…", &frame[..frame.len().min(120)]);
+                assert_eq!(
+                    result.is_ok(),
+                    ok,
+                    "depth {depth}: {:?}…",
+                    &frame[..frame.len().min(120)]
+                );
             }
             if let Ok(Incoming::Notification(n)) = &result {
                 assert_eq!(n.method(), "m");
@@ -733,27 +956,58 @@ fn decode_survives_deep_nesting_everywhere() {
 #[test]
 fn decode_classifies_ids_of_every_json_type() {
     let ids = [
-        "0", "-0", "7", "-7", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "1e999", "1.0",
-        "1e2", "\"7\"", "\"\"", "\"\\u0037\"", "true", "false", "[]", "[7]", "{}", "{\"id\":7}",
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "1e999",
+        "1.0",
+        "1e2",
+        "\"7\"",
+        "\"\"",
+        "\"\\u0037\"",
+        "true",
+        "false",
+        "[]",
+        "[7]",
+        "{}",
+        "{\"id\":7}",
     ];
     for id in ids {
-        for frame in [format!("{{\"id\":{id},\"result\":1}}"), format!("{{\"id\": {id} ,\"error\":{{\"code\":-1}}}}")] {
+        for frame in [
+            format!("{{\"id\":{id},\"result\":1}}"),
+            format!("{{\"id\": {id} ,\"error\":{{\"code\":-1}}}}"),
+        ] {
             match decode_checked(&frame) {
-                Ok(Incoming::Response { id: ResponseId::Int(n), .. }) => assert_eq!(id.parse::<i64>(), Ok(n), "{frame}"),
-                Ok(Incoming::Response { id: ResponseId::Other(s), .. }) => {
+                Ok(Incoming::Response {
+                    id: ResponseId::Int(n),
+                    ..
+                }) => assert_eq!(id.parse::<i64>(), Ok(n), "{frame}"),
+                Ok(Incoming::Response {
+                    id: ResponseId::Other(s),
+                    ..
+                }) => {
                     assert_eq!(s, id, "{frame}");
                     assert!(id.parse::<i64>().is_err(), "{frame}");
                 }
                 other => panic!("{frame}: {other:?}"),
             }
         }
-        match decode_checked(&format!("{{\"id\":{id},\"method\":\"x/y\",\"params\":{{}}}}")) {
+        match decode_checked(&format!(
+            "{{\"id\":{id},\"method\":\"x/y\",\"params\":{{}}}}"
+        )) {
             Ok(Incoming::ServerRequest(r)) => assert_eq!(r.id.get(), id),
             other => panic!("{id}: {other:?}"),
         }
     }
     // A null id is no id: a notification, or nothing at all.
-    assert!(matches!(decode(r#"{"id":null,"method":"m"}"#), Ok(Incoming::Notification(_))));
+    assert!(matches!(
+        decode(r#"{"id":null,"method":"m"}"#),
+        Ok(Incoming::Notification(_))
+    ));
     assert!(decode(r#"{"id":null,"result":1}"#).is_err());
 }
 
@@ -761,9 +1015,16 @@ fn decode_classifies_ids_of_every_json_type() {
 /// is not JSON: `raw` must always be one valid frame (it goes to JavaScript as is).
 #[test]
 fn escaped_method_names_keep_raw_valid_json() {
-    for frame in [r#"{"method":"a\"b","params":{}}"#, r#"{"method":"line\nbreak"}"#, r#"{"\u006dethod":"back\\slash"}"#] {
-        let Ok(Incoming::Notification(n)) = decode(frame) else { panic!("{frame}") };
-        let v: Value = serde_json::from_str(&n.raw).unwrap_or_else(|e| panic!("raw {:?} of {frame} is not JSON: {e}", n.raw));
+    for frame in [
+        r#"{"method":"a\"b","params":{}}"#,
+        r#"{"method":"line\nbreak"}"#,
+        r#"{"\u006dethod":"back\\slash"}"#,
+    ] {
+        let Ok(Incoming::Notification(n)) = decode(frame) else {
+            panic!("{frame}")
+        };
+        let v: Value = serde_json::from_str(&n.raw)
+            .unwrap_or_else(|e| panic!("raw {:?} of {frame} is not JSON: {e}", n.raw));
         assert_eq!(v["method"], n.method());
     }
 }
@@ -774,17 +1035,32 @@ fn escaped_method_names_keep_raw_valid_json() {
 /// to a turn), and an array `error` as `[code, message, data]`.
 #[test]
 fn arrays_never_decode_as_objects() {
-    for frame in ["[7]", "[7,null,null,{\"ok\":1}]", r#"[1,"item/commandExecution/requestApproval",{}]"#, r#"[null,"turn/completed"]"#] {
-        assert!(decode(frame).is_err(), "{frame} decoded as {:?}", decode(frame));
+    for frame in [
+        "[7]",
+        "[7,null,null,{\"ok\":1}]",
+        r#"[1,"item/commandExecution/requestApproval",{}]"#,
+        r#"[null,"turn/completed"]"#,
+    ] {
+        assert!(
+            decode(frame).is_err(),
+            "{frame} decoded as {:?}",
+            decode(frame)
+        );
     }
     match decode(r#"{"method":"item/agentMessage/delta","params":["t1","u1"]}"#) {
-        Ok(Incoming::Notification(n)) => assert_eq!((n.thread_id(), n.turn_id()), (None, None), "array params routed"),
+        Ok(Incoming::Notification(n)) => assert_eq!(
+            (n.thread_id(), n.turn_id()),
+            (None, None),
+            "array params routed"
+        ),
         other => panic!("{other:?}"),
     }
     // An array where the error object belongs is not read by position: the answer still
     // settles its request, as a malformed error (not as code -32000).
     match decode(r#"{"id":1,"error":[-32000,"busy"]}"#) {
-        Ok(Incoming::Response { outcome: Err(e), .. }) => assert_eq!(e.code, -32603, "{e:?}"),
+        Ok(Incoming::Response {
+            outcome: Err(e), ..
+        }) => assert_eq!(e.code, -32603, "{e:?}"),
         other => panic!("array error object accepted: {other:?}"),
     }
 }
@@ -802,7 +1078,11 @@ struct Chunked {
 }
 
 impl AsyncRead for Chunked {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.rng.chance(15) {
             cx.waker().wake_by_ref();
@@ -852,11 +1132,32 @@ fn line_input(rng: &mut Rng, max: usize) -> Vec<u8> {
         let seg: Vec<u8> = match rng.below(10) {
             0 => Vec::new(),
             1 => b"\r".to_vec(),
-            2 => rng.pick(&[" ", "\t", " \t ", "\u{a0}", "\u{2028}", "\u{3000}", "\u{b}\u{c}", "\r\r", " \r"]).as_bytes().to_vec(),
-            3 => (0..rng.range(0, 2 * max + 2)).map(|_| rng.next() as u8).collect(),
+            2 => rng
+                .pick(&[
+                    " ",
+                    "\t",
+                    " \t ",
+                    "\u{a0}",
+                    "\u{2028}",
+                    "\u{3000}",
+                    "\u{b}\u{c}",
+                    "\r\r",
+                    " \r",
+                ])
+                .as_bytes()
+                .to_vec(),
+            3 => (0..rng.range(0, 2 * max + 2))
+                .map(|_| rng.next() as u8)
+                .collect(),
             4 => {
                 let mut v = text(rng, 6).into_bytes();
-                let pieces: [&[u8]; 5] = [&b"\xff"[..], b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf0\x9f\x98"];
+                let pieces: [&[u8]; 5] = [
+                    &b"\xff"[..],
+                    b"\xc3",
+                    b"\xe2\x82",
+                    b"\xed\xa0\x80",
+                    b"\xf0\x9f\x98",
+                ];
                 let broken = *rng.pick(&pieces);
                 v.extend_from_slice(broken);
                 v
@@ -887,7 +1188,11 @@ fn line_input(rng: &mut Rng, max: usize) -> Vec<u8> {
 async fn read_all<R: AsyncBufRead + Unpin + Send>(mut reader: LineReader<R>) -> Vec<Out> {
     let mut out = Vec::new();
     loop {
-        match reader.next_frame().await.expect("in-memory reads do not fail") {
+        match reader
+            .next_frame()
+            .await
+            .expect("in-memory reads do not fail")
+        {
             Some(ReadFrame::Frame(s)) => out.push(Out::Frame(s)),
             Some(ReadFrame::TooLarge { size }) => out.push(Out::TooLarge(size)),
             Some(ReadFrame::NotUtf8) => out.push(Out::NotUtf8),
@@ -901,7 +1206,10 @@ async fn read_all<R: AsyncBufRead + Unpin + Send>(mut reader: LineReader<R>) -> 
 
 #[tokio::test]
 async fn line_reader_splits_arbitrary_streams_at_arbitrary_boundaries() {
-    let fuzz = Fuzz::new("line_reader_splits_arbitrary_streams_at_arbitrary_boundaries", 2000);
+    let fuzz = Fuzz::new(
+        "line_reader_splits_arbitrary_streams_at_arbitrary_boundaries",
+        2000,
+    );
     let started = Instant::now();
     for (_, seed, _guard) in fuzz.cases() {
         let mut rng = Rng::new(seed);
@@ -911,16 +1219,40 @@ async fn line_reader_splits_arbitrary_streams_at_arbitrary_boundaries() {
         let expected = model(&input, max);
         let read = async {
             if rng.chance(50) {
-                let chunked = Chunked { data: input.clone(), pos: 0, rng: rng.fork(), max_chunk: rng.range(1, 50) };
-                read_all(LineReader::new(BufReader::with_capacity(capacity, chunked), max)).await
+                let chunked = Chunked {
+                    data: input.clone(),
+                    pos: 0,
+                    rng: rng.fork(),
+                    max_chunk: rng.range(1, 50),
+                };
+                read_all(LineReader::new(
+                    BufReader::with_capacity(capacity, chunked),
+                    max,
+                ))
+                .await
             } else {
-                read_all(LineReader::new(BufReader::with_capacity(capacity, &input[..]), max)).await
+                read_all(LineReader::new(
+                    BufReader::with_capacity(capacity, &input[..]),
+                    max,
+                ))
+                .await
             }
         };
-        let got = tokio::time::timeout(Duration::from_secs(10), read).await.expect("LineReader hung");
-        assert_eq!(got, expected, "max {max}, capacity {capacity}, input {:?}", String::from_utf8_lossy(&input));
+        let got = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("LineReader hung");
+        assert_eq!(
+            got,
+            expected,
+            "max {max}, capacity {capacity}, input {:?}",
+            String::from_utf8_lossy(&input)
+        );
     }
-    eprintln!("line reader fuzz: {} cases in {:?}", fuzz.cases, started.elapsed());
+    eprintln!(
+        "line reader fuzz: {} cases in {:?}",
+        fuzz.cases,
+        started.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1007,24 +1339,45 @@ async fn peer_read(mut lines: Lines<BufReader<ReadHalf<DuplexStream>>>, shared: 
         {
             let mut st = shared.state();
             match serde_json::from_str::<Msg>(&line) {
-                Ok(Msg { id: Some(id), method: Some(method), params }) => match id.get().parse::<i64>() {
+                Ok(Msg {
+                    id: Some(id),
+                    method: Some(method),
+                    params,
+                }) => match id.get().parse::<i64>() {
                     Ok(n) => {
                         let thread_id = params
                             .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
-                            .and_then(|p| p.get("threadId").and_then(Value::as_str).map(str::to_owned));
+                            .and_then(|p| {
+                                p.get("threadId").and_then(Value::as_str).map(str::to_owned)
+                            });
                         st.max_client_id = st.max_client_id.max(n);
                         if method == "fuzz/final" {
                             st.final_requests += 1;
                         }
-                        st.outstanding.push(ClientRequest { id: n, method, thread_id });
+                        st.outstanding.push(ClientRequest {
+                            id: n,
+                            method,
+                            thread_id,
+                        });
                     }
                     Err(_) => st.strange.push(line),
                 },
-                Ok(Msg { id: Some(id), method: None, .. }) => {
+                Ok(Msg {
+                    id: Some(id),
+                    method: None,
+                    ..
+                }) => {
                     *st.answers.entry(id.get().to_owned()).or_default() += 1;
-                    st.answer_lines.entry(id.get().to_owned()).or_default().push(line.clone());
+                    st.answer_lines
+                        .entry(id.get().to_owned())
+                        .or_default()
+                        .push(line.clone());
                 }
-                Ok(Msg { id: None, method: Some(_), .. }) => {}
+                Ok(Msg {
+                    id: None,
+                    method: Some(_),
+                    ..
+                }) => {}
                 _ => st.strange.push(line),
             }
         }
@@ -1068,10 +1421,15 @@ impl PeerWriter {
                     continue;
                 }
                 let seg = seg.strip_suffix(b"\r").unwrap_or(seg);
-                let Ok(text) = std::str::from_utf8(seg) else { continue };
+                let Ok(text) = std::str::from_utf8(seg) else {
+                    continue;
+                };
                 if let Ok(Incoming::ServerRequest(r)) = decode(text) {
                     *st.owed.entry(r.id.get().to_owned()).or_default() += 1;
-                    st.request_lines.entry(r.id.get().to_owned()).or_default().push(text.to_owned());
+                    st.request_lines
+                        .entry(r.id.get().to_owned())
+                        .or_default()
+                        .push(text.to_owned());
                 }
             }
         }
@@ -1111,8 +1469,14 @@ impl PeerWriter {
         let rng = &mut self.rng;
         let method = if rng.chance(85) {
             rng.pick(&[
-                "turn/started", "turn/completed", "item/agentMessage/delta", "item/agentMessage/delta", "item/completed",
-                "thread/tokenUsage/updated", "item/started", "thread/status/changed",
+                "turn/started",
+                "turn/completed",
+                "item/agentMessage/delta",
+                "item/agentMessage/delta",
+                "item/completed",
+                "thread/tokenUsage/updated",
+                "item/started",
+                "thread/status/changed",
             ])
             .to_string()
         } else {
@@ -1128,8 +1492,15 @@ impl PeerWriter {
         match method.as_str() {
             "turn/started" | "turn/completed" if rng.chance(80) => {
                 let status = rng.pick(&["inProgress", "completed", "interrupted", "failed", "?"]);
-                let error = if rng.chance(30) { json!({"message": text(rng, 4)}) } else { Value::Null };
-                params.insert("turn".into(), json!({"id": turn, "status": status, "error": error, "items": []}));
+                let error = if rng.chance(30) {
+                    json!({"message": text(rng, 4)})
+                } else {
+                    Value::Null
+                };
+                params.insert(
+                    "turn".into(),
+                    json!({"id": turn, "status": status, "error": error, "items": []}),
+                );
             }
             _ => {
                 if rng.chance(90) {
@@ -1145,10 +1516,16 @@ impl PeerWriter {
         }
         if method == "item/completed" || rng.chance(10) {
             let kind = rng.pick(&["agentMessage", "reasoning", "commandExecution"]);
-            params.insert("item".into(), json!({"type": kind, "id": "i0", "text": text(rng, 5)}));
+            params.insert(
+                "item".into(),
+                json!({"type": kind, "id": "i0", "text": text(rng, 5)}),
+            );
         }
         if method.contains("tokenUsage") {
-            params.insert("tokenUsage".into(), json!({"total": {"totalTokens": rng.below(1000)}}));
+            params.insert(
+                "tokenUsage".into(),
+                json!({"total": {"totalTokens": rng.below(1000)}}),
+            );
         }
         if rng.chance(5) {
             // Wrong types make the routing keys unusable; the frame still goes to listeners.
@@ -1163,7 +1540,10 @@ impl PeerWriter {
         let mut frame = if rng.chance(5) {
             format!("{{\"method\":{method_json}}}")
         } else if rng.chance(50) {
-            format!("{{\"method\":{method_json},{}\"params\":{params}}}", ws(rng))
+            format!(
+                "{{\"method\":{method_json},{}\"params\":{params}}}",
+                ws(rng)
+            )
         } else {
             format!("{{\"params\":{params},\"method\":{method_json},\"jsonrpc\":\"2.0\"}}")
         };
@@ -1174,10 +1554,28 @@ impl PeerWriter {
     }
 
     fn error_object(&mut self) -> String {
-        let code = *self.rng.pick(&[-32001i64, -32600, -32601, -32602, -32603, -32000, 0, 1, i64::MIN, i64::MAX]);
+        let code = *self.rng.pick(&[
+            -32001i64,
+            -32600,
+            -32601,
+            -32602,
+            -32603,
+            -32000,
+            0,
+            1,
+            i64::MIN,
+            i64::MAX,
+        ]);
         let message = text(&mut self.rng, 4);
-        let data = if self.rng.chance(30) { format!(",\"data\":{}", json(&mut self.rng, 2, SAFE_KEYS)) } else { String::new() };
-        format!("{{\"code\":{code},\"message\":{}{data}}}", serde_json::to_string(&message).unwrap())
+        let data = if self.rng.chance(30) {
+            format!(",\"data\":{}", json(&mut self.rng, 2, SAFE_KEYS))
+        } else {
+            String::new()
+        };
+        format!(
+            "{{\"code\":{code},\"message\":{}{data}}}",
+            serde_json::to_string(&message).unwrap()
+        )
     }
 
     /// The answer a well-behaved server gives; with `chaos`, sometimes a malformed one.
@@ -1185,7 +1583,10 @@ impl PeerWriter {
         match req.method.as_str() {
             "turn/start" => {
                 if chaos && self.rng.chance(8) {
-                    return self.rng.pick(&["{}", "null", "{\"turn\":{}}", "{\"turn\":{\"id\":5}}", "[]"]).to_string();
+                    return self
+                        .rng
+                        .pick(&["{}", "null", "{\"turn\":{}}", "{\"turn\":{\"id\":5}}", "[]"])
+                        .to_string();
                 }
                 let id = if self.dup_turn_ids && !self.issued.is_empty() && self.rng.chance(20) {
                     self.rng.pick(&self.issued).0.clone()
@@ -1196,7 +1597,8 @@ impl PeerWriter {
                     self.next_turn += 1;
                     format!("u{}-{:04x}", self.next_turn, self.rng.next() & 0xffff)
                 };
-                self.issued.push((id.clone(), req.thread_id.clone().unwrap_or_default()));
+                self.issued
+                    .push((id.clone(), req.thread_id.clone().unwrap_or_default()));
                 json!({"turn": {"id": id, "status": "inProgress", "items": []}}).to_string()
             }
             "thread/start" => {
@@ -1231,7 +1633,9 @@ impl PeerWriter {
 
     /// Answers one request the client made: rightly, wrongly, twice, or not yet.
     fn answer_some(&mut self) -> Vec<u8> {
-        let Some(req) = self.take_outstanding() else { return self.notification_line() };
+        let Some(req) = self.take_outstanding() else {
+            return self.notification_line();
+        };
         let id = req.id;
         match self.rng.below(100) {
             0..=59 => self.answer(&req, true),
@@ -1241,7 +1645,11 @@ impl PeerWriter {
             }
             70..=77 => {
                 let mut v = self.answer(&req, true);
-                let dup = if self.rng.chance(50) { format!("{{\"id\":{id},\"result\":null}}") } else { format!("{{\"id\":{id},\"error\":{}}}", self.error_object()) };
+                let dup = if self.rng.chance(50) {
+                    format!("{{\"id\":{id},\"result\":null}}")
+                } else {
+                    format!("{{\"id\":{id},\"error\":{}}}", self.error_object())
+                };
                 v.extend(self.line(dup));
                 v
             }
@@ -1259,7 +1667,11 @@ impl PeerWriter {
                 // An answer for the right id whose error object is malformed: the decoder drops
                 // the frame and the request stays pending (see `known_bug_malformed_error_...`).
                 let bad = *self.rng.pick(&[
-                    r#"{"message":"no code"}"#, r#"{"code":"x","message":"m"}"#, r#"{"code":1.5}"#, r#""oops""#, r#"{"code":1e999}"#,
+                    r#"{"message":"no code"}"#,
+                    r#"{"code":"x","message":"m"}"#,
+                    r#"{"code":1.5}"#,
+                    r#""oops""#,
+                    r#"{"code":1e999}"#,
                 ]);
                 self.put_back(req);
                 self.line(format!("{{\"id\":{id},\"error\":{bad}}}"))
@@ -1287,7 +1699,17 @@ impl PeerWriter {
             7 => "null".into(),
             8 => self
                 .rng
-                .pick(&["-1", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "1e999", "true", "[1]", "{\"id\":1}", "\"\""])
+                .pick(&[
+                    "-1",
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                    "9223372036854775808",
+                    "1e999",
+                    "true",
+                    "[1]",
+                    "{\"id\":1}",
+                    "\"\"",
+                ])
                 .to_string(),
             _ => any_id(&mut self.rng),
         };
@@ -1315,7 +1737,19 @@ impl PeerWriter {
             4 => format!("{{\"k\":{k}}}"),
             5 => format!("[ {k} , {{ }} ]"),
             6 => format!("\"😀{k}\""),
-            7 => rng.pick(&["true", "false", "0", "-0", "1e999", "-9223372036854775809", "\"\"", "[]", "{}"]).to_string(),
+            7 => rng
+                .pick(&[
+                    "true",
+                    "false",
+                    "0",
+                    "-0",
+                    "1e999",
+                    "-9223372036854775809",
+                    "\"\"",
+                    "[]",
+                    "{}",
+                ])
+                .to_string(),
             8 if !self.sent_request_ids.is_empty() => rng.pick(&self.sent_request_ids).clone(),
             _ => (1_000_000 + k).to_string(),
         };
@@ -1330,9 +1764,14 @@ impl PeerWriter {
         self.sent_request_ids.push(id.clone());
         let method = if rng.chance(60) {
             rng.pick(&[
-                "item/commandExecution/requestApproval", "item/fileChange/requestApproval", "execCommandApproval",
-                "applyPatchApproval", "mcpServer/elicitation/request", "item/permissions/requestApproval",
-                "item/tool/call", "account/chatgptAuthTokens/refresh",
+                "item/commandExecution/requestApproval",
+                "item/fileChange/requestApproval",
+                "execCommandApproval",
+                "applyPatchApproval",
+                "mcpServer/elicitation/request",
+                "item/permissions/requestApproval",
+                "item/tool/call",
+                "account/chatgptAuthTokens/refresh",
             ])
             .to_string()
         } else {
@@ -1351,7 +1790,10 @@ impl PeerWriter {
                 Some(json!({"threadId": thread, "turnId": turn, "itemId": "i"}).to_string())
             }
         };
-        let mut members = vec![("\"id\"".to_owned(), id), ("\"method\"".to_owned(), encode_str(rng, &method))];
+        let mut members = vec![
+            ("\"id\"".to_owned(), id),
+            ("\"method\"".to_owned(), encode_str(rng, &method)),
+        ];
         if let Some(p) = params {
             members.push(("\"params\"".into(), p));
         }
@@ -1363,7 +1805,9 @@ impl PeerWriter {
     fn garbage(&mut self) -> Vec<u8> {
         match self.rng.below(3) {
             0 => {
-                let mut v: Vec<u8> = (0..self.rng.below(200)).map(|_| self.rng.next() as u8).collect();
+                let mut v: Vec<u8> = (0..self.rng.below(200))
+                    .map(|_| self.rng.next() as u8)
+                    .collect();
                 v.push(b'\n');
                 v
             }
@@ -1373,8 +1817,18 @@ impl PeerWriter {
             }
             _ => {
                 let t = *self.rng.pick(&[
-                    "null", "[]", "42", "\"str\"", "{}", "{\"id\":null}", "{\"method\":5}", "{\"id\":1,\"id\":2,\"method\":\"m\"}",
-                    "{\"method\":\"m\",\"method\":\"m\"}", "{\"result\":1}", "[{\"method\":\"m\"}]", "{\"id\":1,\"error\":{}}",
+                    "null",
+                    "[]",
+                    "42",
+                    "\"str\"",
+                    "{}",
+                    "{\"id\":null}",
+                    "{\"method\":5}",
+                    "{\"id\":1,\"id\":2,\"method\":\"m\"}",
+                    "{\"method\":\"m\",\"method\":\"m\"}",
+                    "{\"result\":1}",
+                    "[{\"method\":\"m\"}]",
+                    "{\"id\":1,\"error\":{}}",
                 ]);
                 self.line(t)
             }
@@ -1386,7 +1840,11 @@ impl PeerWriter {
         match self.rng.below(4) {
             0 => self.garbage(),
             1 => {
-                let frame = if self.rng.chance(50) { self.notification() } else { self.server_request_frame() };
+                let frame = if self.rng.chance(50) {
+                    self.notification()
+                } else {
+                    self.server_request_frame()
+                };
                 let mut cut = self.rng.below(frame.len());
                 while !frame.is_char_boundary(cut) {
                     cut -= 1;
@@ -1394,7 +1852,11 @@ impl PeerWriter {
                 self.line(&frame[..cut])
             }
             _ => {
-                let n = if self.rng.chance(70) { self.notification() } else { self.server_request_frame() };
+                let n = if self.rng.chance(70) {
+                    self.notification()
+                } else {
+                    self.server_request_frame()
+                };
                 let m = mutate(&mut self.rng, &n);
                 self.line(m.replace('\n', " "))
             }
@@ -1407,7 +1869,11 @@ impl PeerWriter {
             1 => self.max_frame + 1 + self.rng.below(40),
             _ => self.max_frame * self.rng.range(2, 4),
         };
-        let frame = if self.rng.chance(50) { self.notification() } else { self.server_request_frame() };
+        let frame = if self.rng.chance(50) {
+            self.notification()
+        } else {
+            self.server_request_frame()
+        };
         let padding = target.saturating_sub(frame.len() + 12);
         // Pad inside the object so that the frame stays valid at any size.
         let padded = format!("{{\"pad\":\"{}\",{}", "p".repeat(padding), &frame[1..]);
@@ -1416,7 +1882,9 @@ impl PeerWriter {
 
     /// A plausible stretch of one turn's life.
     fn burst(&mut self) -> Vec<u8> {
-        let Some((turn, thread)) = (!self.issued.is_empty()).then(|| self.rng.pick(&self.issued).clone()) else {
+        let Some((turn, thread)) =
+            (!self.issued.is_empty()).then(|| self.rng.pick(&self.issued).clone())
+        else {
             return self.notification_line();
         };
         let mut out = Vec::new();
@@ -1424,15 +1892,27 @@ impl PeerWriter {
             let l = w.line(v.to_string());
             out.extend(l);
         };
-        push(self, json!({"method": "turn/started", "params": {"threadId": thread, "turn": {"id": turn, "status": "inProgress"}}}));
+        push(
+            self,
+            json!({"method": "turn/started", "params": {"threadId": thread, "turn": {"id": turn, "status": "inProgress"}}}),
+        );
         for i in 0..self.rng.below(5) {
-            push(self, json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "turnId": turn, "itemId": "m", "delta": format!("d{i}")}}));
+            push(
+                self,
+                json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "turnId": turn, "itemId": "m", "delta": format!("d{i}")}}),
+            );
         }
         if self.rng.chance(50) {
-            push(self, json!({"method": "item/completed", "params": {"threadId": thread, "turnId": turn, "item": {"type": "agentMessage", "id": "m", "text": "done"}}}));
+            push(
+                self,
+                json!({"method": "item/completed", "params": {"threadId": thread, "turnId": turn, "item": {"type": "agentMessage", "id": "m", "text": "done"}}}),
+            );
         }
         if self.rng.chance(30) {
-            push(self, json!({"method": "turn/completed", "params": {"threadId": thread, "turn": {"id": turn, "status": "completed", "error": null}}}));
+            push(
+                self,
+                json!({"method": "turn/completed", "params": {"threadId": thread, "turn": {"id": turn, "status": "completed", "error": null}}}),
+            );
         }
         out
     }
@@ -1464,7 +1944,12 @@ impl PeerWriter {
     }
 
     /// Answers everything properly and completes every turn until `done` holds.
-    async fn settle(&mut self, limit: Duration, completed: &mut HashSet<String>, done: impl Fn() -> bool) -> bool {
+    async fn settle(
+        &mut self,
+        limit: Duration,
+        completed: &mut HashSet<String>,
+        done: impl Fn() -> bool,
+    ) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             while let Some(req) = self.take_outstanding() {
@@ -1485,13 +1970,16 @@ impl PeerWriter {
                 return false;
             }
             let shared = Arc::clone(&self.shared);
-            shared.wait_for(ms(5), |st| !st.outstanding.is_empty()).await;
+            shared
+                .wait_for(ms(5), |st| !st.outstanding.is_empty())
+                .await;
         }
     }
 }
 
 /// What every unfinished operation is doing, for reports of hangs.
-static PROGRESS: Mutex<std::collections::BTreeMap<u64, String>> = Mutex::new(std::collections::BTreeMap::new());
+static PROGRESS: Mutex<std::collections::BTreeMap<u64, String>> =
+    Mutex::new(std::collections::BTreeMap::new());
 static NEXT_NOTE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Note(u64);
@@ -1503,13 +1991,19 @@ impl Note {
         n
     }
     fn set(&self, what: impl Into<String>) {
-        PROGRESS.lock().unwrap_or_else(|p| p.into_inner()).insert(self.0, what.into());
+        PROGRESS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.0, what.into());
     }
 }
 
 impl Drop for Note {
     fn drop(&mut self) {
-        PROGRESS.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.0);
+        PROGRESS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
     }
 }
 
@@ -1524,16 +2018,28 @@ fn expect_code(e: &Error, allowed: &[&str], what: &str) -> Result<(), String> {
     if allowed.contains(&e.code()) {
         Ok(())
     } else {
-        Err(format!("{what}: unexpected {} ({e}); allowed {allowed:?}", e.code()))
+        Err(format!(
+            "{what}: unexpected {} ({e}); allowed {allowed:?}",
+            e.code()
+        ))
     }
 }
 
 const REQUEST_ERRORS: &[&str] = &["RPC_ERROR", "SERVER_OVERLOADED", "TRANSPORT_CLOSED"];
-const OPEN_ERRORS: &[&str] = &["RPC_ERROR", "SERVER_OVERLOADED", "TRANSPORT_CLOSED", "PROTOCOL_ERROR"];
+const OPEN_ERRORS: &[&str] = &[
+    "RPC_ERROR",
+    "SERVER_OVERLOADED",
+    "TRANSPORT_CLOSED",
+    "PROTOCOL_ERROR",
+];
 
 async fn request_op(session: Session, mut rng: Rng) -> Result<(), String> {
     let timeout = rng.chance(50).then(|| ms(rng.range(5, 300)));
-    let method = if rng.chance(90) { "fuzz/echo".to_owned() } else { text(&mut rng, 5) };
+    let method = if rng.chance(90) {
+        "fuzz/echo".to_owned()
+    } else {
+        text(&mut rng, 5)
+    };
     let params = json(&mut rng, 3, SAFE_KEYS);
     let started = Instant::now();
     let _note = Note::new(format!("request {method:?} timeout {timeout:?}"));
@@ -1542,18 +2048,28 @@ async fn request_op(session: Session, mut rng: Rng) -> Result<(), String> {
         // Three attempts at most (overload retries), each bounded, plus scheduling slack.
         let bound = limit * 3 + Duration::from_secs(3);
         if started.elapsed() > bound {
-            return Err(format!("request with timeout {limit:?} took {:?}", started.elapsed()));
+            return Err(format!(
+                "request with timeout {limit:?} took {:?}",
+                started.elapsed()
+            ));
         }
     }
     match result {
-        Ok(raw) => serde_json::from_str::<&RawValue>(raw.get()).map(drop).map_err(|e| format!("result is not JSON: {e}")),
+        Ok(raw) => serde_json::from_str::<&RawValue>(raw.get())
+            .map(drop)
+            .map_err(|e| format!("result is not JSON: {e}")),
         Err(e) if timeout.is_some() && e.code() == "REQUEST_TIMEOUT" => Ok(()),
         Err(e) => expect_code(&e, REQUEST_ERRORS, "request"),
     }
 }
 
 async fn cancelled_request_op(session: Session, mut rng: Rng) -> Result<(), String> {
-    match tokio::time::timeout(ms(rng.range(0, 10)), session.request("fuzz/cancel", "{}", None)).await {
+    match tokio::time::timeout(
+        ms(rng.range(0, 10)),
+        session.request("fuzz/cancel", "{}", None),
+    )
+    .await
+    {
         Err(_) | Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => expect_code(&e, REQUEST_ERRORS, "cancelled request"),
     }
@@ -1567,7 +2083,11 @@ async fn listener_op(session: Session, mut rng: Rng) -> Result<(), String> {
             Err(_) => {}
             Ok(Ok(Some(batch))) if !batch.is_empty() && batch.len() <= max => {}
             Ok(Ok(Some(batch))) => return Err(format!("batch of {} for max {max}", batch.len())),
-            Ok(Ok(None)) => return Err("session listener ended without an error while the session is open".into()),
+            Ok(Ok(None)) => {
+                return Err(
+                    "session listener ended without an error while the session is open".into(),
+                )
+            }
             Ok(Err(e)) => return expect_code(&e, &["TRANSPORT_CLOSED"], "listener"),
         }
     }
@@ -1588,11 +2108,18 @@ enum StreamEnd {
 /// A stream that ends with neither turn/completed nor an error lost its ending (the race fixed
 /// in `TurnShared::fail`; see `turn_streams_end_with_the_transport_error`).
 fn quiet_end(turn_id: &str) -> Result<(), String> {
-    Err(format!("turn {turn_id}: stream ended without turn/completed and without an error"))
+    Err(format!(
+        "turn {turn_id}: stream ended without turn/completed and without an error"
+    ))
 }
 
 /// Drains one turn stream, checking that every event is the turn's and none follows its end.
-async fn drain_turn(mut stream: EventStream, turn_id: String, max: usize, ends: &'static [&'static str]) -> Result<StreamEnd, String> {
+async fn drain_turn(
+    mut stream: EventStream,
+    turn_id: String,
+    max: usize,
+    ends: &'static [&'static str],
+) -> Result<StreamEnd, String> {
     let mut last: Option<String> = None;
     let mut last_raw = String::new();
     loop {
@@ -1603,16 +2130,25 @@ async fn drain_turn(mut stream: EventStream, turn_id: String, max: usize, ends: 
                 }
                 for n in batch {
                     if n.turn_id() != Some(turn_id.as_str()) {
-                        return Err(format!("turn {turn_id} got an event of turn {:?}: {}", n.turn_id(), n.raw));
+                        return Err(format!(
+                            "turn {turn_id} got an event of turn {:?}: {}",
+                            n.turn_id(),
+                            n.raw
+                        ));
                     }
                     if last.as_deref() == Some("turn/completed") {
-                        return Err(format!("turn {turn_id} got an event after turn/completed: {}", n.raw));
+                        return Err(format!(
+                            "turn {turn_id} got an event after turn/completed: {}",
+                            n.raw
+                        ));
                     }
                     last = Some(n.method().to_owned());
                     last_raw = n.raw.to_string();
                 }
             }
-            Ok(None) if last.as_deref() == Some("turn/completed") => return Ok(StreamEnd::Completed(last_raw)),
+            Ok(None) if last.as_deref() == Some("turn/completed") => {
+                return Ok(StreamEnd::Completed(last_raw))
+            }
             Ok(None) => return Ok(StreamEnd::Quiet),
             Err(e) => return expect_code(&e, ends, "turn stream").map(|()| StreamEnd::Failed),
         }
@@ -1624,7 +2160,10 @@ async fn one_turn(thread: Thread, mut rng: Rng) -> Result<(), String> {
     // Sometimes with the inactivity watchdog, which may end the turn's streams and result
     // with TURN_STALLED first.
     let watchdog = rng.chance(10).then(|| ms(rng.range(20, 200)));
-    let streams = TurnSetup { extra_streams: rng.below(3), inactivity_timeout: watchdog };
+    let streams = TurnSetup {
+        extra_streams: rng.below(3),
+        inactivity_timeout: watchdog,
+    };
     // PROTOCOL_ERROR: the (chaotic) server answered turn/start with a turn id already live.
     let ends: &'static [&'static str] = if watchdog.is_some() {
         &["TRANSPORT_CLOSED", "TURN_STALLED", "PROTOCOL_ERROR"]
@@ -1633,12 +2172,19 @@ async fn one_turn(thread: Thread, mut rng: Rng) -> Result<(), String> {
     };
     let started = if rng.chance(5) {
         // Dropped while in flight.
-        match tokio::time::timeout(ms(rng.range(0, 5)), thread.start_turn(Input::from("go"), Map::new(), streams)).await {
+        match tokio::time::timeout(
+            ms(rng.range(0, 5)),
+            thread.start_turn(Input::from("go"), Map::new(), streams),
+        )
+        .await
+        {
             Err(_) => return Ok(()),
             Ok(r) => r,
         }
     } else {
-        thread.start_turn(Input::from("go"), Map::new(), streams).await
+        thread
+            .start_turn(Input::from("go"), Map::new(), streams)
+            .await
     };
     let (turn, extra) = match started {
         Ok(x) => x,
@@ -1652,7 +2198,10 @@ async fn one_turn(thread: Thread, mut rng: Rng) -> Result<(), String> {
     } else {
         turn.discard_events();
     }
-    let drains: Vec<_> = streams.into_iter().map(|s| tokio::spawn(drain_turn(s, id.clone(), rng.range(1, 64), ends))).collect();
+    let drains: Vec<_> = streams
+        .into_iter()
+        .map(|s| tokio::spawn(drain_turn(s, id.clone(), rng.range(1, 64), ends)))
+        .collect();
     if rng.chance(15) {
         note.set(format!("turn {id} (thread {}): interrupt", thread.id()));
         if let Err(e) = turn.interrupt().await {
@@ -1667,25 +2216,49 @@ async fn one_turn(thread: Thread, mut rng: Rng) -> Result<(), String> {
     }
     if rng.chance(30) {
         if let Err(e) = turn.result(Some(ms(rng.range(1, 30)))).await {
-            expect_code(&e, &["REQUEST_TIMEOUT", "TRANSPORT_CLOSED", "TURN_STALLED", "PROTOCOL_ERROR"], "turn result with timeout")?;
+            expect_code(
+                &e,
+                &[
+                    "REQUEST_TIMEOUT",
+                    "TRANSPORT_CLOSED",
+                    "TURN_STALLED",
+                    "PROTOCOL_ERROR",
+                ],
+                "turn result with timeout",
+            )?;
         }
     }
     note.set(format!("turn {id} (thread {}): result", thread.id()));
     let completed = match turn.result(None).await {
         Ok(r) => {
             if r.turn_id != id || r.thread_id != thread.id() {
-                return Err(format!("result of {}/{} for turn {}/{id}", r.thread_id, r.turn_id, thread.id()));
+                return Err(format!(
+                    "result of {}/{} for turn {}/{id}",
+                    r.thread_id,
+                    r.turn_id,
+                    thread.id()
+                ));
             }
             true
         }
         Err(e) => expect_code(&e, ends, "turn result").map(|()| false)?,
     };
-    note.set(format!("turn {id} (thread {}): draining streams (completed {completed})", thread.id()));
+    note.set(format!(
+        "turn {id} (thread {}): draining streams (completed {completed})",
+        thread.id()
+    ));
     for d in drains {
-        match (d.await.map_err(|e| format!("turn stream task: {e}"))??, completed) {
+        match (
+            d.await.map_err(|e| format!("turn stream task: {e}"))??,
+            completed,
+        ) {
             (StreamEnd::Completed(_), true) | (StreamEnd::Failed, false) => {}
             (StreamEnd::Quiet, false) => quiet_end(&id)?,
-            (end, _) => return Err(format!("turn {id}: stream ended {end:?} but result completed={completed}")),
+            (end, _) => {
+                return Err(format!(
+                    "turn {id}: stream ended {end:?} but result completed={completed}"
+                ))
+            }
         }
     }
     Ok(())
@@ -1699,7 +2272,9 @@ async fn turns_op(session: Session, mut rng: Rng) -> Result<(), String> {
     };
     drop(note);
     // Several turns at once on one thread exercise the early-event bookkeeping.
-    let turns: Vec<_> = (0..rng.range(1, 3)).map(|_| tokio::spawn(one_turn(thread.clone(), rng.fork()))).collect();
+    let turns: Vec<_> = (0..rng.range(1, 3))
+        .map(|_| tokio::spawn(one_turn(thread.clone(), rng.fork())))
+        .collect();
     for t in turns {
         t.await.map_err(|e| format!("turn task: {e}"))??;
     }
@@ -1709,7 +2284,8 @@ async fn turns_op(session: Session, mut rng: Rng) -> Result<(), String> {
 /// Waits until the client has routed everything the peer wrote so far.
 async fn sync_with_client(peer: &mut PeerWriter, session: &Session) {
     let mut listener = session.notifications();
-    peer.send(b"{\"method\":\"fuzz/sentinel\"}\n".to_vec()).await;
+    peer.send(b"{\"method\":\"fuzz/sentinel\"}\n".to_vec())
+        .await;
     let seen = async {
         loop {
             match listener.next_batch(4096).await {
@@ -1719,7 +2295,9 @@ async fn sync_with_client(peer: &mut PeerWriter, session: &Session) {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), seen).await.expect("client reader stuck: sentinel never routed");
+    tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .expect("client reader stuck: sentinel never routed");
 }
 
 async fn join_all(handles: Vec<JoinHandle<Result<(), String>>>, limit: Duration, what: &str) {
@@ -1734,10 +2312,18 @@ async fn join_all(handles: Vec<JoinHandle<Result<(), String>>>, limit: Duration,
         }
         failures
     };
-    let failures = tokio::time::timeout(limit, all)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: operations still unsettled after {limit:?} (hang): {}", unfinished_operations()));
-    assert!(failures.is_empty(), "{what}: {} failure(s):\n{}", failures.len(), failures.join("\n"));
+    let failures = tokio::time::timeout(limit, all).await.unwrap_or_else(|_| {
+        panic!(
+            "{what}: operations still unsettled after {limit:?} (hang): {}",
+            unfinished_operations()
+        )
+    });
+    assert!(
+        failures.is_empty(),
+        "{what}: {} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 struct SessionCase {
@@ -1760,10 +2346,17 @@ async fn session_case(seed: u64, size: SessionCase) {
     let (diag_tx, mut diag_rx) = mpsc::unbounded_channel::<Diagnostic>();
     let options = SessionOptions {
         diagnostics: Some(diag_tx),
-        overload_retry: RetryPolicy { max_attempts: 3, initial_delay: ms(1), max_delay: ms(5) },
+        overload_retry: RetryPolicy {
+            max_attempts: 3,
+            initial_delay: ms(1),
+            max_delay: ms(5),
+        },
         ..SessionOptions::default()
     };
-    let reader = Box::new(LineReader::new(BufReader::with_capacity(read_capacity, client_read), max_frame));
+    let reader = Box::new(LineReader::new(
+        BufReader::with_capacity(read_capacity, client_read),
+        max_frame,
+    ));
     let writer = Box::new(LineWriter::new(client_write));
     let mut out = server_write;
     let handshake = async {
@@ -1771,12 +2364,21 @@ async fn session_case(seed: u64, size: SessionCase) {
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["method"], "initialize");
         let answer = json!({"id": v["id"], "result": {"userAgent": "fuzz/1", "codexHome": "/tmp", "platformFamily": "unix", "platformOs": "linux"}});
-        out.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
+        out.write_all(format!("{answer}\n").as_bytes())
+            .await
+            .unwrap();
         let line = lines.next_line().await.unwrap().expect("initialized");
         assert!(line.contains("\"initialized\""), "{line}");
     };
     let (session, ()) = tokio::time::timeout(Duration::from_secs(10), async {
-        tokio::join!(async { Session::connect(reader, writer, options).await.expect("connect") }, handshake)
+        tokio::join!(
+            async {
+                Session::connect(reader, writer, options)
+                    .await
+                    .expect("connect")
+            },
+            handshake
+        )
     })
     .await
     .expect("handshake hung");
@@ -1826,12 +2428,19 @@ async fn session_case(seed: u64, size: SessionCase) {
     for _ in 0..size.frames {
         peer.chaos_step().await;
     }
-    let mut handles = tokio::time::timeout(Duration::from_secs(20), driver).await.expect("client driver hung").expect("driver");
+    let mut handles = tokio::time::timeout(Duration::from_secs(20), driver)
+        .await
+        .expect("client driver hung")
+        .expect("driver");
 
     // Phase B (most cases): a well-behaved peer; everything must settle and unregister.
     let mut completed = HashSet::new();
     if rng.chance(70) {
-        let settled = peer.settle(Duration::from_secs(15), &mut completed, || handles.iter().all(|h| h.is_finished())).await;
+        let settled = peer
+            .settle(Duration::from_secs(15), &mut completed, || {
+                handles.iter().all(|h| h.is_finished())
+            })
+            .await;
         assert!(
             settled,
             "operations did not settle against a well-behaved peer within 15 s (hang); stats {:?}; {}; peer: {} outstanding, issued turns {:?}",
@@ -1840,9 +2449,18 @@ async fn session_case(seed: u64, size: SessionCase) {
             shared.state().outstanding.len(),
             peer.issued
         );
-        join_all(std::mem::take(&mut handles), Duration::from_secs(5), "phase B").await;
+        join_all(
+            std::mem::take(&mut handles),
+            Duration::from_secs(5),
+            "phase B",
+        )
+        .await;
         let stats = session.stats();
-        assert_eq!(stats, (0, 0, 0), "(live turns, listeners, pending) after everything settled");
+        assert_eq!(
+            stats,
+            (0, 0, 0),
+            "(live turns, listeners, pending) after everything settled"
+        );
     }
 
     // Phase C: fresh pending things, then the peer goes away. First make sure the client has
@@ -1873,12 +2491,20 @@ async fn session_case(seed: u64, size: SessionCase) {
         let s = session.clone();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let h = tokio::spawn(async move {
-            let thread = s.start_thread(Map::new()).await.map_err(|e| format!("final thread: {e}"))?;
-            let (turn, _) = thread.start_turn(Input::from("last"), Map::new(), TurnSetup::default()).await.map_err(|e| format!("final turn: {e}"))?;
+            let thread = s
+                .start_thread(Map::new())
+                .await
+                .map_err(|e| format!("final thread: {e}"))?;
+            let (turn, _) = thread
+                .start_turn(Input::from("last"), Map::new(), TurnSetup::default())
+                .await
+                .map_err(|e| format!("final turn: {e}"))?;
             let events = turn.take_events().unwrap();
             let _ = started_tx.send((turn.id().to_owned(), thread.id().to_owned()));
             match drain_turn(events, turn.id().to_owned(), 10, &["TRANSPORT_CLOSED"]).await? {
-                StreamEnd::Completed(raw) => return Err(format!("final turn {} completed by {raw}", turn.id())),
+                StreamEnd::Completed(raw) => {
+                    return Err(format!("final turn {} completed by {raw}", turn.id()))
+                }
                 StreamEnd::Quiet => quiet_end(turn.id())?,
                 StreamEnd::Failed => {}
             }
@@ -1910,8 +2536,13 @@ async fn session_case(seed: u64, size: SessionCase) {
         if final_turn_id.is_some() && shared.state().final_requests >= finals {
             break;
         }
-        assert!(Instant::now() < deadline, "final turn or final requests never reached the peer");
-        shared.wait_for(ms(5), |st| !st.outstanding.is_empty()).await;
+        assert!(
+            Instant::now() < deadline,
+            "final turn or final requests never reached the peer"
+        );
+        shared
+            .wait_for(ms(5), |st| !st.outstanding.is_empty())
+            .await;
     }
     // A little more chaos that neither answers nor completes anything, then every server
     // request must have its answer.
@@ -1932,9 +2563,15 @@ async fn session_case(seed: u64, size: SessionCase) {
         peer.send(bytes).await;
     }
     let all_answered = shared
-        .wait_for(Duration::from_secs(5), |st| st.owed.iter().all(|(id, n)| st.answers.get(id) == Some(n)))
+        .wait_for(Duration::from_secs(5), |st| {
+            st.owed.iter().all(|(id, n)| st.answers.get(id) == Some(n))
+        })
         .await;
-    assert!(all_answered, "server requests not answered exactly once: {:?}", shared.unanswered());
+    assert!(
+        all_answered,
+        "server requests not answered exactly once: {:?}",
+        shared.unanswered()
+    );
     if rng.chance(30) {
         // A last line without a newline: still a frame. (Neither a request, which could not be
         // answered any more, nor anything that could complete the final turn.)
@@ -1949,19 +2586,36 @@ async fn session_case(seed: u64, size: SessionCase) {
     join_all(handles, Duration::from_secs(5), "after the peer closed").await;
     let settle_time = closed_at.elapsed();
     assert!(session.is_closed());
-    assert_eq!(session.stats(), (0, 0, 0), "(live turns, listeners, pending) after the transport closed");
+    assert_eq!(
+        session.stats(),
+        (0, 0, 0),
+        "(live turns, listeners, pending) after the transport closed"
+    );
     let late = session.request("late", "{}", None).await.unwrap_err();
     assert_eq!(late.code(), "TRANSPORT_CLOSED");
     assert!(session.start_thread(Map::new()).await.is_err());
 
     // Our side closes too: the peer sees end of input; count the answers once more.
-    tokio::time::timeout(Duration::from_secs(5), session.close()).await.expect("close hung");
-    tokio::time::timeout(Duration::from_secs(5), reader_task).await.expect("client never closed its output").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), session.close())
+        .await
+        .expect("close hung");
+    tokio::time::timeout(Duration::from_secs(5), reader_task)
+        .await
+        .expect("client never closed its output")
+        .unwrap();
     let st = shared.state();
     assert!(st.client_eof);
-    assert!(st.strange.is_empty(), "client wrote frames that are neither requests, answers nor notifications: {:?}", st.strange);
+    assert!(
+        st.strange.is_empty(),
+        "client wrote frames that are neither requests, answers nor notifications: {:?}",
+        st.strange
+    );
     for (id, n) in &st.answers {
-        assert_eq!(st.owed.get(id), Some(n), "answers for server request id {id}");
+        assert_eq!(
+            st.owed.get(id),
+            Some(n),
+            "answers for server request id {id}"
+        );
     }
     let mut diagnostics = 0;
     while diag_rx.try_recv().is_ok() {
@@ -1982,8 +2636,13 @@ async fn session_survives_a_chaotic_peer_and_settles_everything() {
     let started = Instant::now();
     for (i, seed, _guard) in fuzz.cases() {
         let case = Instant::now();
-        let size = SessionCase { frames: 1500, ops: 60 };
-        tokio::time::timeout(Duration::from_secs(60), session_case(seed, size)).await.expect("session case hung");
+        let size = SessionCase {
+            frames: 1500,
+            ops: 60,
+        };
+        tokio::time::timeout(Duration::from_secs(60), session_case(seed, size))
+            .await
+            .expect("session case hung");
         eprintln!("session case {i}: {:?}", case.elapsed());
     }
     eprintln!(
@@ -2004,11 +2663,18 @@ struct MiniPeer {
 
 impl MiniPeer {
     async fn recv(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line()).await.unwrap().unwrap().unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         serde_json::from_str(&line).unwrap()
     }
     async fn send(&mut self, line: &str) {
-        self.out.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        self.out
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
     }
 }
 
@@ -2016,14 +2682,25 @@ async fn mini_connect() -> (Session, MiniPeer) {
     let (client_side, server_side) = tokio::io::duplex(1 << 16);
     let (client_read, client_write) = tokio::io::split(client_side);
     let (server_read, server_write) = tokio::io::split(server_side);
-    let mut peer = MiniPeer { lines: BufReader::new(server_read).lines(), out: server_write };
+    let mut peer = MiniPeer {
+        lines: BufReader::new(server_read).lines(),
+        out: server_write,
+    };
     let reader = Box::new(LineReader::new(BufReader::new(client_read), 1 << 20));
     let writer = Box::new(LineWriter::new(client_write));
-    let (session, ()) = tokio::join!(async { Session::connect(reader, writer, SessionOptions::default()).await.unwrap() }, async {
-        let init = peer.recv().await;
-        peer.send(&json!({"id": init["id"], "result": {}}).to_string()).await;
-        peer.recv().await;
-    });
+    let (session, ()) = tokio::join!(
+        async {
+            Session::connect(reader, writer, SessionOptions::default())
+                .await
+                .unwrap()
+        },
+        async {
+            let init = peer.recv().await;
+            peer.send(&json!({"id": init["id"], "result": {}}).to_string())
+                .await;
+            peer.recv().await;
+        }
+    );
     (session, peer)
 }
 
@@ -2039,33 +2716,73 @@ async fn a_duplicate_turn_id_settles_both_turns() {
     }
     // Turn ids are scoped to their thread: the same id on two threads is two turns. Reused on
     // the same thread while live, it is a protocol error for the second start.
-    let (thread_a, ()) = tokio::join!(async { session.resume_thread("ta", Map::new()).await.unwrap() }, async {
-        let req = peer.recv().await;
-        peer.send(&json!({"id": req["id"], "result": {"thread": {"id": "ta"}}}).to_string()).await;
-    });
-    let ((again, _), ()) = tokio::join!(async { thread_a.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() }, async {
-        let req = peer.recv().await;
-        peer.send(&json!({"id": req["id"], "result": {"turn": {"id": "same"}}}).to_string()).await;
-    });
+    let (thread_a, ()) = tokio::join!(
+        async { session.resume_thread("ta", Map::new()).await.unwrap() },
+        async {
+            let req = peer.recv().await;
+            peer.send(&json!({"id": req["id"], "result": {"thread": {"id": "ta"}}}).to_string())
+                .await;
+        }
+    );
+    let ((again, _), ()) = tokio::join!(
+        async {
+            thread_a
+                .start_turn(Input::from("x"), Map::new(), TurnSetup::default())
+                .await
+                .unwrap()
+        },
+        async {
+            let req = peer.recv().await;
+            peer.send(&json!({"id": req["id"], "result": {"turn": {"id": "same"}}}).to_string())
+                .await;
+        }
+    );
     let dup = tokio::time::timeout(Duration::from_secs(2), again.result(None)).await;
-    assert_eq!(dup.expect("duplicate turn never settled").unwrap_err().code(), "PROTOCOL_ERROR");
+    assert_eq!(
+        dup.expect("duplicate turn never settled")
+            .unwrap_err()
+            .code(),
+        "PROTOCOL_ERROR"
+    );
     drop(peer);
     for turn in &turns {
         let settled = tokio::time::timeout(Duration::from_secs(2), turn.result(None)).await;
-        let err = settled.expect("turn result never settled after the transport closed").unwrap_err();
+        let err = settled
+            .expect("turn result never settled after the transport closed")
+            .unwrap_err();
         assert_eq!(err.code(), "TRANSPORT_CLOSED");
     }
 }
 
-async fn mini_thread_and_turn(session: &Session, peer: &mut MiniPeer, thread_id: &str, turn_id: &str) -> app_server_client::Turn {
-    let (thread, ()) = tokio::join!(async { session.start_thread(Map::new()).await.unwrap() }, async {
-        let req = peer.recv().await;
-        peer.send(&json!({"id": req["id"], "result": {"thread": {"id": thread_id}}}).to_string()).await;
-    });
-    let ((turn, _), ()) = tokio::join!(async { thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()).await.unwrap() }, async {
-        let req = peer.recv().await;
-        peer.send(&json!({"id": req["id"], "result": {"turn": {"id": turn_id}}}).to_string()).await;
-    });
+async fn mini_thread_and_turn(
+    session: &Session,
+    peer: &mut MiniPeer,
+    thread_id: &str,
+    turn_id: &str,
+) -> app_server_client::Turn {
+    let (thread, ()) = tokio::join!(
+        async { session.start_thread(Map::new()).await.unwrap() },
+        async {
+            let req = peer.recv().await;
+            peer.send(
+                &json!({"id": req["id"], "result": {"thread": {"id": thread_id}}}).to_string(),
+            )
+            .await;
+        }
+    );
+    let ((turn, _), ()) = tokio::join!(
+        async {
+            thread
+                .start_turn(Input::from("x"), Map::new(), TurnSetup::default())
+                .await
+                .unwrap()
+        },
+        async {
+            let req = peer.recv().await;
+            peer.send(&json!({"id": req["id"], "result": {"turn": {"id": turn_id}}}).to_string())
+                .await;
+        }
+    );
     turn
 }
 
@@ -2094,7 +2811,8 @@ async fn turn_streams_end_with_the_transport_error() {
         let mut turns = Vec::new();
         const TURNS: usize = 8;
         for i in 0..TURNS {
-            let turn = mini_thread_and_turn(&session, &mut peer, &format!("t{i}"), &format!("u{i}")).await;
+            let turn =
+                mini_thread_and_turn(&session, &mut peer, &format!("t{i}"), &format!("u{i}")).await;
             let mut events = turn.take_events().unwrap();
             // Busy consumers: the race needs one polling right as the transport closes.
             waiters.push(tokio::spawn(async move {
@@ -2125,11 +2843,17 @@ async fn turn_streams_end_with_the_transport_error() {
             }
         }
         for turn in &turns {
-            assert_eq!(turn.result(None).await.unwrap_err().code(), "TRANSPORT_CLOSED");
+            assert_eq!(
+                turn.result(None).await.unwrap_err().code(),
+                "TRANSPORT_CLOSED"
+            );
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(quiet, 0, "{quiet} of {streams} turn streams ended without an error on transport close");
+    assert_eq!(
+        quiet, 0,
+        "{quiet} of {streams} turn streams ended without an error on transport close"
+    );
 }
 
 /// Server requests are now tracked by id: a second request with the id of one still pending
@@ -2142,8 +2866,13 @@ async fn server_requests_with_the_same_id_all_get_answers() {
     const PAIRS: usize = 50;
     let mut burst = String::new();
     for i in 0..PAIRS {
-        for method in ["item/commandExecution/requestApproval", "item/permissions/requestApproval"] {
-            burst.push_str(&json!({"id": format!("dup{i}"), "method": method, "params": {}}).to_string());
+        for method in [
+            "item/commandExecution/requestApproval",
+            "item/permissions/requestApproval",
+        ] {
+            burst.push_str(
+                &json!({"id": format!("dup{i}"), "method": method, "params": {}}).to_string(),
+            );
             burst.push('\n');
         }
     }
@@ -2153,11 +2882,20 @@ async fn server_requests_with_the_same_id_all_get_answers() {
     while answers.values().sum::<usize>() < 2 * PAIRS && Instant::now() < deadline {
         if let Ok(Ok(Some(line))) = tokio::time::timeout(ms(200), peer.lines.next_line()).await {
             let v: Value = serde_json::from_str(&line).unwrap();
-            *answers.entry(v["id"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+            *answers
+                .entry(v["id"].as_str().unwrap_or_default().to_owned())
+                .or_default() += 1;
         }
     }
-    let short: Vec<_> = (0..PAIRS).map(|i| format!("dup{i}")).filter(|id| answers.get(id) != Some(&2)).collect();
-    assert!(short.is_empty(), "{} of {PAIRS} duplicated ids did not get both answers: {short:?}", short.len());
+    let short: Vec<_> = (0..PAIRS)
+        .map(|i| format!("dup{i}"))
+        .filter(|id| answers.get(id) != Some(&2))
+        .collect();
+    assert!(
+        short.is_empty(),
+        "{} of {PAIRS} duplicated ids did not get both answers: {short:?}",
+        short.len()
+    );
 }
 
 /// `Thread::start_turn` counts the thread as "starting" before it sends `turn/start` and stops
@@ -2168,22 +2906,45 @@ async fn server_requests_with_the_same_id_all_get_answers() {
 #[tokio::test]
 async fn a_cancelled_turn_start_leaves_no_early_queue() {
     let (session, mut peer) = mini_connect().await;
-    let (thread, ()) = tokio::join!(async { session.start_thread(Map::new()).await.unwrap() }, async {
-        let req = peer.recv().await;
-        peer.send(&json!({"id": req["id"], "result": {"thread": {"id": "t"}}}).to_string()).await;
-    });
-    let abandoned = tokio::time::timeout(ms(50), thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default())).await;
-    assert!(abandoned.is_err(), "the start was meant to be dropped in flight");
+    let (thread, ()) = tokio::join!(
+        async { session.start_thread(Map::new()).await.unwrap() },
+        async {
+            let req = peer.recv().await;
+            peer.send(&json!({"id": req["id"], "result": {"thread": {"id": "t"}}}).to_string())
+                .await;
+        }
+    );
+    let abandoned = tokio::time::timeout(
+        ms(50),
+        thread.start_turn(Input::from("x"), Map::new(), TurnSetup::default()),
+    )
+    .await;
+    assert!(
+        abandoned.is_err(),
+        "the start was meant to be dropped in flight"
+    );
     assert_eq!(peer.recv().await["method"], "turn/start");
     // Long after, an event of a turn this client does not know.
     let mut all = session.notifications();
     peer.send(&json!({"method": "turn/completed", "params": {"threadId": "t", "turn": {"id": "other", "status": "completed"}}}).to_string()).await;
     all.next_batch(10).await.unwrap().unwrap();
-    let ((turn, _), ()) = tokio::join!(async { thread.start_turn(Input::from("y"), Map::new(), TurnSetup::default()).await.unwrap() }, async {
-        let req = peer.recv().await;
-        peer.send(&json!({"id": req["id"], "result": {"turn": {"id": "other"}}}).to_string()).await;
-    });
-    assert!(!turn.is_finished(), "a stale event, held since the dropped start, completed the new turn");
+    let ((turn, _), ()) = tokio::join!(
+        async {
+            thread
+                .start_turn(Input::from("y"), Map::new(), TurnSetup::default())
+                .await
+                .unwrap()
+        },
+        async {
+            let req = peer.recv().await;
+            peer.send(&json!({"id": req["id"], "result": {"turn": {"id": "other"}}}).to_string())
+                .await;
+        }
+    );
+    assert!(
+        !turn.is_finished(),
+        "a stale event, held since the dropped start, completed the new turn"
+    );
 }
 
 /// An answer for a pending request whose `error` is malformed (no `code`, say) fails to decode
@@ -2196,9 +2957,18 @@ async fn a_malformed_error_answer_still_settles_its_request() {
         tokio::time::timeout(Duration::from_secs(2), session.request("x", "{}", None)),
         async {
             let req = peer.recv().await;
-            peer.send(&format!(r#"{{"id":{},"error":{{"message":"no code"}}}}"#, req["id"])).await;
+            peer.send(&format!(
+                r#"{{"id":{},"error":{{"message":"no code"}}}}"#,
+                req["id"]
+            ))
+            .await;
         }
     );
-    let err = result.expect("request still pending after its (malformed) answer arrived").unwrap_err();
-    assert!(["RPC_ERROR", "PROTOCOL_ERROR"].contains(&err.code()), "{err}");
+    let err = result
+        .expect("request still pending after its (malformed) answer arrived")
+        .unwrap_err();
+    assert!(
+        ["RPC_ERROR", "PROTOCOL_ERROR"].contains(&err.code()),
+        "{err}"
+    );
 }

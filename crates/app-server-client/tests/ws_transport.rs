@@ -23,7 +23,10 @@ struct Upgrade {
 
 impl Upgrade {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -41,7 +44,10 @@ struct Server {
 impl Server {
     /// Accepts one connection and reads its request head.
     async fn accept(listener: &TcpListener) -> (Server, Upgrade) {
-        let (stream, _) = tokio::time::timeout(LIMIT, listener.accept()).await.expect("no client").unwrap();
+        let (stream, _) = tokio::time::timeout(LIMIT, listener.accept())
+            .await
+            .expect("no client")
+            .unwrap();
         let mut io = BufReader::new(stream);
         let mut lines = Vec::new();
         loop {
@@ -60,11 +66,19 @@ impl Server {
                 (n.trim().to_ascii_lowercase(), v.trim().to_owned())
             })
             .collect();
-        (Server { io }, Upgrade { request_line: lines[0].clone(), headers })
+        (
+            Server { io },
+            Upgrade {
+                request_line: lines[0].clone(),
+                headers,
+            },
+        )
     }
 
     fn switching_protocols(upgrade: &Upgrade) -> Vec<u8> {
-        let key = upgrade.header("sec-websocket-key").expect("Sec-WebSocket-Key");
+        let key = upgrade
+            .header("sec-websocket-key")
+            .expect("Sec-WebSocket-Key");
         format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
             ws::accept_key(key)
@@ -108,7 +122,12 @@ impl Server {
                     *b ^= m[i % 4];
                 }
             }
-            Some(Frame { fin: head[0] & 0x80 != 0, opcode: head[0] & 0x0f, mask, payload })
+            Some(Frame {
+                fin: head[0] & 0x80 != 0,
+                opcode: head[0] & 0x0f,
+                mask,
+                payload,
+            })
         })
         .await
         .expect("server waited too long for a frame")
@@ -134,7 +153,10 @@ fn encode(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 async fn next(reader: &mut Box<dyn FrameReader>) -> Option<String> {
-    let frame = tokio::time::timeout(LIMIT, reader.next_frame()).await.expect("client waited too long").unwrap();
+    let frame = tokio::time::timeout(LIMIT, reader.next_frame())
+        .await
+        .expect("client waited too long")
+        .unwrap();
     frame.map(|f| match f {
         ReadFrame::Frame(s) => s,
         ReadFrame::TooLarge { size } => format!("<too large {size}>"),
@@ -154,12 +176,24 @@ async fn handshake_messages_control_frames_and_close() {
     let server = tokio::spawn(async move {
         let (mut s, up) = Server::accept(&listener).await;
         assert_eq!(up.request_line, "GET /rpc?v=1 HTTP/1.1");
-        assert_eq!(up.header("host"), Some(format!("127.0.0.1:{port}").as_str()));
-        assert!(up.header("upgrade").unwrap().eq_ignore_ascii_case("websocket"));
-        assert!(up.header("connection").unwrap().eq_ignore_ascii_case("upgrade"));
+        assert_eq!(
+            up.header("host"),
+            Some(format!("127.0.0.1:{port}").as_str())
+        );
+        assert!(up
+            .header("upgrade")
+            .unwrap()
+            .eq_ignore_ascii_case("websocket"));
+        assert!(up
+            .header("connection")
+            .unwrap()
+            .eq_ignore_ascii_case("upgrade"));
         assert_eq!(up.header("sec-websocket-version"), Some("13"));
         let key = up.header("sec-websocket-key").unwrap();
-        assert!(key.len() == 24 && key.ends_with("=="), "16 random bytes in base64: {key}");
+        assert!(
+            key.len() == 24 && key.ends_with("=="),
+            "16 random bytes in base64: {key}"
+        );
         assert_eq!(up.header("authorization"), Some("Bearer tok-123"));
 
         // The first message arrives in the same segment as the 101.
@@ -172,7 +206,10 @@ async fn handshake_messages_control_frames_and_close() {
         s.send(true, 0x9, b"hi").await;
         s.send(true, 0x0, b"1}").await;
         let pong = s.recv().await.expect("pong");
-        assert_eq!((pong.opcode, pong.fin, pong.payload.as_slice()), (0xA, true, &b"hi"[..]));
+        assert_eq!(
+            (pong.opcode, pong.fin, pong.payload.as_slice()),
+            (0xA, true, &b"hi"[..])
+        );
         assert!(pong.mask.is_some(), "client frames are masked");
 
         s.send(true, 0x2, br#"{"binary":2}"#).await;
@@ -184,7 +221,8 @@ async fn handshake_messages_control_frames_and_close() {
         s.send(true, 0x1, &[0xff, 0xfe]).await;
         let big = format!("\"{}\"", "z".repeat(70_000)); // 64-bit length, under the limit
         s.send(true, 0x1, big.as_bytes()).await;
-        s.send(true, 0x1, format!("\"{}\"", "m".repeat(300)).as_bytes()).await; // 16-bit length
+        s.send(true, 0x1, format!("\"{}\"", "m".repeat(300)).as_bytes())
+            .await; // 16-bit length
 
         // What the client writes.
         let one = s.recv().await.unwrap();
@@ -199,13 +237,21 @@ async fn handshake_messages_control_frames_and_close() {
         // Closing: the client answers with a close frame echoing the code, then ends its output.
         s.send(true, 0x8, &[0x03, 0xe8, b'b', b'y', b'e']).await;
         let close = s.recv().await.expect("close reply");
-        assert_eq!((close.opcode, close.payload.as_slice()), (0x8, &[0x03, 0xe8][..]));
+        assert_eq!(
+            (close.opcode, close.payload.as_slice()),
+            (0x8, &[0x03, 0xe8][..])
+        );
         assert!(close.mask.is_some());
-        assert!(s.recv().await.is_none(), "client shut its write half after the close");
+        assert!(
+            s.recv().await.is_none(),
+            "client shut its write half after the close"
+        );
     });
 
     let url = format!("ws://127.0.0.1:{port}/rpc?v=1");
-    let (mut reader, mut writer) = ws::connect_tcp(&url, Some("tok-123"), 100_000).await.unwrap();
+    let (mut reader, mut writer) = ws::connect_tcp(&url, Some("tok-123"), 100_000)
+        .await
+        .unwrap();
     assert_eq!(next(&mut reader).await.unwrap(), r#"{"first":true}"#);
     assert_eq!(next(&mut reader).await.unwrap(), r#"{"a":1}"#);
     assert_eq!(next(&mut reader).await.unwrap(), r#"{"binary":2}"#);
@@ -216,7 +262,10 @@ async fn handshake_messages_control_frames_and_close() {
     assert_eq!(next(&mut reader).await.unwrap().len(), 302);
 
     writer.write_frame(r#"{"hello":1}"#).await.unwrap();
-    writer.write_frame(&format!("\"{}\"", "w".repeat(100_000))).await.unwrap();
+    writer
+        .write_frame(&format!("\"{}\"", "w".repeat(100_000)))
+        .await
+        .unwrap();
     writer.flush().await.unwrap();
 
     assert_eq!(next(&mut reader).await, None, "close frame ends the stream");
@@ -233,28 +282,53 @@ async fn announced_frame_limit_fragments_and_close_sends_a_close_frame() {
     let (listener, port) = listener().await;
     let server = tokio::spawn(async move {
         let (mut s, up) = Server::accept(&listener).await;
-        assert!(up.header("authorization").is_none(), "no token, no Authorization header");
+        assert!(
+            up.header("authorization").is_none(),
+            "no token, no Authorization header"
+        );
         // As codex's unix listener does, announce the largest unfragmented message.
         let head = String::from_utf8(Server::switching_protocols(&up)).unwrap();
-        let head = head.replacen("\r\n\r\n", "\r\nX-Codex-WebSocket-Max-Unfragmented-Message-Bytes: 1000\r\n\r\n", 1);
+        let head = head.replacen(
+            "\r\n\r\n",
+            "\r\nX-Codex-WebSocket-Max-Unfragmented-Message-Bytes: 1000\r\n\r\n",
+            1,
+        );
         s.write(head.as_bytes()).await;
-        let parts: Vec<Frame> = vec![s.recv().await.unwrap(), s.recv().await.unwrap(), s.recv().await.unwrap()];
-        let shape: Vec<(bool, u8, usize)> = parts.iter().map(|f| (f.fin, f.opcode, f.payload.len())).collect();
-        assert_eq!(shape, [(false, 0x1, 1000), (false, 0x0, 1000), (true, 0x0, 500)]);
+        let parts: Vec<Frame> = vec![
+            s.recv().await.unwrap(),
+            s.recv().await.unwrap(),
+            s.recv().await.unwrap(),
+        ];
+        let shape: Vec<(bool, u8, usize)> = parts
+            .iter()
+            .map(|f| (f.fin, f.opcode, f.payload.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [(false, 0x1, 1000), (false, 0x0, 1000), (true, 0x0, 500)]
+        );
         assert!(parts.iter().all(|f| f.mask.is_some()));
         let whole: Vec<u8> = parts.into_iter().flat_map(|f| f.payload).collect();
         assert_eq!(whole, format!("\"{}\"", "f".repeat(2498)).into_bytes());
         let last = s.recv().await.unwrap();
         assert_eq!(last.payload, b"{\"last\":true}");
         let close = s.recv().await.expect("close frame");
-        assert_eq!((close.opcode, close.payload.as_slice()), (0x8, &[0x03, 0xe8][..]));
+        assert_eq!(
+            (close.opcode, close.payload.as_slice()),
+            (0x8, &[0x03, 0xe8][..])
+        );
         assert!(close.mask.is_some());
         assert!(s.recv().await.is_none());
         // The server's reply ends the client's input.
         s.send(true, 0x8, &[0x03, 0xe8]).await;
     });
-    let (mut reader, mut writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1024).await.unwrap();
-    writer.write_frame(&format!("\"{}\"", "f".repeat(2498))).await.unwrap();
+    let (mut reader, mut writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1024)
+        .await
+        .unwrap();
+    writer
+        .write_frame(&format!("\"{}\"", "f".repeat(2498)))
+        .await
+        .unwrap();
     writer.write_frame("{\"last\":true}").await.unwrap();
     writer.flush().await.unwrap();
     writer.close().await.unwrap();
@@ -274,7 +348,9 @@ async fn abnormal_close_code_is_reported() {
         let close = s.recv().await.expect("close reply");
         assert_eq!(close.payload, 1011u16.to_be_bytes());
     });
-    let (mut reader, _writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1024).await.unwrap();
+    let (mut reader, _writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1024)
+        .await
+        .unwrap();
     let err = reader.next_frame().await.unwrap_err();
     assert!(err.to_string().contains("1011: internal trouble"), "{err}");
     assert!(reader.next_frame().await.unwrap().is_none());
@@ -290,16 +366,32 @@ async fn unauthorized_answer_names_authentication_and_never_the_token() {
         assert_eq!(up.header("authorization"), Some("Bearer SECRET-TOKEN-42"));
         // A careless server echoing the token: it must not reach the error either.
         let body = "invalid websocket bearer token SECRET-TOKEN-42";
-        s.write(format!("HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}", body.len()).as_bytes()).await;
+        s.write(
+            format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
         // Keep the connection open, as codex does.
         let _ = s.recv().await;
     });
-    let err = ws::connect_tcp(&format!("ws://127.0.0.1:{port}/"), Some(token), 1024).await.err().expect("must fail");
+    let err = ws::connect_tcp(&format!("ws://127.0.0.1:{port}/"), Some(token), 1024)
+        .await
+        .err()
+        .expect("must fail");
     let (shown, debug) = (err.to_string(), format!("{err:?}"));
     assert!(matches!(err, Error::TransportClosed { .. }), "{debug}");
-    assert!(shown.contains("HTTP 401") && shown.contains("authentication failed"), "{shown}");
+    assert!(
+        shown.contains("HTTP 401") && shown.contains("authentication failed"),
+        "{shown}"
+    );
     assert!(shown.contains("invalid websocket bearer token"), "{shown}");
-    assert!(!shown.contains(token) && !debug.contains(token), "token leaked: {shown} / {debug}");
+    assert!(
+        !shown.contains(token) && !debug.contains(token),
+        "token leaked: {shown} / {debug}"
+    );
     server.abort();
 }
 
@@ -310,27 +402,50 @@ async fn wrong_accept_other_statuses_and_bad_urls_fail_clearly() {
         let (mut s, _) = Server::accept(&listener).await;
         s.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n").await;
         let (mut s, _) = Server::accept(&listener).await;
-        s.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno route!").await;
+        s.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno route!")
+            .await;
         let (mut s, _) = Server::accept(&listener).await;
         s.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
     });
     let url = format!("ws://127.0.0.1:{port}");
-    let err = ws::connect_tcp(&url, None, 1024).await.err().unwrap().to_string();
+    let err = ws::connect_tcp(&url, None, 1024)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("Sec-WebSocket-Accept does not match"), "{err}");
-    let err = ws::connect_tcp(&url, None, 1024).await.err().unwrap().to_string();
-    assert!(err.contains("HTTP 404 Not Found: no route!") && !err.contains("authentication"), "{err}");
-    let err = ws::connect_tcp(&url, None, 1024).await.err().unwrap().to_string();
+    let err = ws::connect_tcp(&url, None, 1024)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("HTTP 404 Not Found: no route!") && !err.contains("authentication"),
+        "{err}"
+    );
+    let err = ws::connect_tcp(&url, None, 1024)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("not an HTTP response"), "{err}");
     server.await.unwrap();
 
-    let err = ws::connect_tcp("wss://127.0.0.1:1", None, 1024).await.err().unwrap();
+    let err = ws::connect_tcp("wss://127.0.0.1:1", None, 1024)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code(), "INVALID_ARGUMENT");
     assert!(err.to_string().contains("TLS"), "{err}");
 
     // The server task has ended and dropped its listener: the port now refuses connections.
     let err = ws::connect_tcp(&url, None, 1024).await.err().unwrap();
     assert_eq!(err.code(), "TRANSPORT_CLOSED");
-    assert!(err.to_string().contains("could not connect to ws://127.0.0.1"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("could not connect to ws://127.0.0.1"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,7 +458,11 @@ fn codex_bin() -> Option<PathBuf> {
         )
     });
     // A missing binary fails the test (a skipped test must not pass): run `pnpm install` first.
-    assert!(path.exists(), "no codex binary at {} (run `pnpm install`, or set CODEX_BIN)", path.display());
+    assert!(
+        path.exists(),
+        "no codex binary at {} (run `pnpm install`, or set CODEX_BIN)",
+        path.display()
+    );
     Some(path)
 }
 
@@ -383,7 +502,12 @@ impl Codex {
             .arg("app-server")
             .args(["--listen", listen])
             .args(extra)
-            .args(["-c", "features.plugins=false", "-c", "analytics.enabled=false"])
+            .args([
+                "-c",
+                "features.plugins=false",
+                "-c",
+                "analytics.enabled=false",
+            ])
             .env("CODEX_HOME", &home.0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -410,9 +534,16 @@ impl Codex {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("codex exited ({status}) before {what} accepted connections:\n{}", self.stderr());
+                panic!(
+                    "codex exited ({status}) before {what} accepted connections:\n{}",
+                    self.stderr()
+                );
             }
-            assert!(Instant::now() < deadline, "{what} not accepting connections after 30 s:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "{what} not accepting connections after 30 s:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -439,20 +570,30 @@ impl Codex {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn check_session(halves: ws::WsHalves, home: &Path) {
     let (reader, writer) = halves;
-    let session = tokio::time::timeout(LIMIT, Session::connect(reader, writer, SessionOptions::default()))
-        .await
-        .expect("initialize timed out")
-        .expect("initialize");
+    let session = tokio::time::timeout(
+        LIMIT,
+        Session::connect(reader, writer, SessionOptions::default()),
+    )
+    .await
+    .expect("initialize timed out")
+    .expect("initialize");
     let info = session.info().get();
     assert!(info.contains("\"codexHome\""), "{info}");
     assert!(info.contains(home.to_str().unwrap()), "{info}");
     // A second request with a larger answer (16-bit frame length).
-    let config = tokio::time::timeout(LIMIT, session.read_config(Default::default())).await.unwrap().unwrap();
+    let config = tokio::time::timeout(LIMIT, session.read_config(Default::default()))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(config.get().len() > 125, "{}", config.get());
     session.close().await;
 }
@@ -461,7 +602,10 @@ async fn check_session(halves: ws::WsHalves, home: &Path) {
 async fn real_codex_over_ws_with_capability_token() {
     let Some(bin) = codex_bin() else { return };
     let home = TempDir::new("wstok");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let token = format!("tok-{}-{nanos}", std::process::id());
     let token_file = home.0.join("ws-token");
     std::fs::write(&token_file, &token).unwrap();
@@ -470,7 +614,12 @@ async fn real_codex_over_ws_with_capability_token() {
     let mut codex = Codex::start(
         &bin,
         &format!("ws://127.0.0.1:{port}"),
-        &["--ws-auth", "capability-token", "--ws-token-file", &token_path],
+        &[
+            "--ws-auth",
+            "capability-token",
+            "--ws-token-file",
+            &token_path,
+        ],
         home,
     );
     codex.wait_tcp(port).await;
@@ -480,17 +629,33 @@ async fn real_codex_over_ws_with_capability_token() {
     check_session(halves, &codex.home.0).await;
 
     let wrong = "wrong-token-0123456789";
-    let err = ws::connect_tcp(&url, Some(wrong), 1 << 20).await.err().expect("wrong token must fail");
+    let err = ws::connect_tcp(&url, Some(wrong), 1 << 20)
+        .await
+        .err()
+        .expect("wrong token must fail");
     let (shown, debug) = (err.to_string(), format!("{err:?}"));
     eprintln!("wrong token: {shown}");
-    assert!(shown.contains("HTTP 401") && shown.contains("authentication failed"), "{shown}");
+    assert!(
+        shown.contains("HTTP 401") && shown.contains("authentication failed"),
+        "{shown}"
+    );
     for secret in [wrong, token.as_str()] {
-        assert!(!shown.contains(secret) && !debug.contains(secret), "token leaked: {debug}");
+        assert!(
+            !shown.contains(secret) && !debug.contains(secret),
+            "token leaked: {debug}"
+        );
     }
 
-    let err = ws::connect_tcp(&url, None, 1 << 20).await.err().expect("no token must fail").to_string();
+    let err = ws::connect_tcp(&url, None, 1 << 20)
+        .await
+        .err()
+        .expect("no token must fail")
+        .to_string();
     eprintln!("no token: {err}");
-    assert!(err.contains("HTTP 401") && err.contains("requires a token"), "{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("requires a token"),
+        "{err}"
+    );
     codex.stop().await;
 }
 
@@ -498,23 +663,39 @@ async fn real_codex_over_ws_with_capability_token() {
 async fn real_codex_over_ws_without_auth() {
     let Some(bin) = codex_bin() else { return };
     let port = free_port();
-    let mut codex = Codex::start(&bin, &format!("ws://127.0.0.1:{port}"), &[], TempDir::new("ws"));
+    let mut codex = Codex::start(
+        &bin,
+        &format!("ws://127.0.0.1:{port}"),
+        &[],
+        TempDir::new("ws"),
+    );
     codex.wait_tcp(port).await;
     // A token the server does not ask for is harmless.
-    let halves = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), Some("unused"), 1 << 20).await.unwrap();
+    let halves = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), Some("unused"), 1 << 20)
+        .await
+        .unwrap();
     check_session(halves, &codex.home.0).await;
-    let halves = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1 << 20).await.unwrap();
+    let halves = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1 << 20)
+        .await
+        .unwrap();
     check_session(halves, &codex.home.0).await;
 
     // codex drops the connection on a single frame over 16 MiB; the writer fragments such
     // messages, which codex reassembles.
-    let (reader, writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1 << 20).await.unwrap();
-    let session = Session::connect(reader, writer, SessionOptions::default()).await.unwrap();
-    let params = serde_json::json!({ "padding": "p".repeat(17 << 20) }).to_string();
-    let answer = tokio::time::timeout(Duration::from_secs(60), session.request("config/read", &params, None))
+    let (reader, writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1 << 20)
         .await
-        .expect("no answer to a 17 MiB request")
-        .expect("config/read with 17 MiB of padding");
+        .unwrap();
+    let session = Session::connect(reader, writer, SessionOptions::default())
+        .await
+        .unwrap();
+    let params = serde_json::json!({ "padding": "p".repeat(17 << 20) }).to_string();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        session.request("config/read", &params, None),
+    )
+    .await
+    .expect("no answer to a 17 MiB request")
+    .expect("config/read with 17 MiB of padding");
     assert!(answer.get().contains("\"config\""));
     session.close().await;
     codex.stop().await;
@@ -534,7 +715,10 @@ async fn real_codex_over_unix_socket() {
 
     // `unix://` without a path: $CODEX_HOME/app-server-control/app-server-control.sock.
     let home = TempDir::new("unixdef");
-    let sock = home.0.join("app-server-control").join("app-server-control.sock");
+    let sock = home
+        .0
+        .join("app-server-control")
+        .join("app-server-control.sock");
     let mut codex = Codex::start(&bin, "unix://", &[], home);
     codex.wait_unix(&sock).await;
     let halves = ws::connect_unix(&sock, None, 1 << 20).await.unwrap();
