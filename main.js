@@ -818,7 +818,10 @@ function claimStream(turn) {
   consumed.add(turn)
 }
 
-/** A serialised pull iterator over batches produced by `fetch` (null = end). */
+/**
+ * A serialised pull iterator over batches produced by `fetch`: a batch now, `null` at the end,
+ * or, when nothing is queued, a Promise of either or of `true` (woken without news: ask again).
+ */
 function batchIterator(fetch, unpack) {
   let buffer = []
   let index = 0
@@ -827,7 +830,9 @@ function batchIterator(fetch, unpack) {
   const step = async () => {
     while (index >= buffer.length) {
       if (done) return { done: true, value: undefined }
-      const batch = await fetch()
+      let batch = fetch()
+      if (typeof batch === 'object' && batch !== null) batch = await batch
+      if (batch === true) continue
       if (batch === null) {
         done = true
         buffer = []
@@ -873,7 +878,7 @@ function batchIterator(fetch, unpack) {
 Turn.prototype[Symbol.asyncIterator] = function iterator() {
   claimStream(this)
   return batchIterator(
-    () => this._nextBatch(),
+    () => this._pullBatch(),
     (batch) => JSON.parse(batch),
   )
 }
@@ -881,7 +886,7 @@ Turn.prototype[Symbol.asyncIterator] = function iterator() {
 Turn.prototype.textStream = function textStream() {
   claimStream(this)
   const iterator = batchIterator(
-    () => this._nextText(),
+    () => this._pullText(),
     (text) => [text],
   )
   return { [Symbol.asyncIterator]: () => iterator }

@@ -15,7 +15,7 @@ const { createModelStandIn } = require('../testing/index.js')
 // extra call per batch, not per event): the mean batch size explains much of the per-event cost.
 const { Turn, Thread } = require('../main.js')
 const probe = { batches: 0 }
-for (const name of ['_nextBatch', '_nextText']) {
+for (const name of ['_pullBatch', '_pullText']) {
   const original = Turn.prototype[name]
   if (typeof original !== 'function') continue
   Turn.prototype[name] = function (...args) {

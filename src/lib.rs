@@ -3,6 +3,7 @@
 
 mod approval;
 mod errors;
+mod pull;
 mod pump;
 mod session;
 mod thread;

@@ -1,12 +1,12 @@
 //! Feeds an event stream to a JavaScript callback, a batch per wake-up of the JS thread.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app_server_client::{EventStream, Notification};
-use napi::threadsafe_function::ThreadsafeFunction;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
@@ -97,8 +97,8 @@ impl Pump {
     }
 }
 
-/// Runs until the stream ends or the callback's environment goes away. Waiting for each call
-/// to finish before taking the next batch is what makes batches grow when JavaScript is busy.
+/// Runs until the stream ends or the callback's environment goes away. JavaScript holds one
+/// batch at a time: while it is busy the next batch waits and grows.
 pub fn spawn(
     mut stream: EventStream,
     callback: BatchCallback,
@@ -111,13 +111,8 @@ pub fn spawn(
         let _live = live;
         // Set however the task ends (finished, aborted, environment gone).
         let _done = SetOnDrop(done_tx);
-        // False once the environment is closing: nothing more can be delivered.
-        let deliver = |payload: String| {
-            let callback = &callback;
-            async move {
-                !matches!(callback.call_async_catch(payload).await, Err(e) if e.status == Status::Closing)
-            }
-        };
+        let in_flight = InFlight::new();
+        let deliver = |payload: String| in_flight.deliver(&callback, payload);
         let end = loop {
             tokio::select! {
                 biased;
@@ -146,6 +141,8 @@ pub fn spawn(
                 },
             }
         };
+        // `done` promises that JavaScript has handled everything.
+        in_flight.idle().await;
         if let Some(on_end) = on_end {
             let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
         }
@@ -154,6 +151,62 @@ pub fn spawn(
         task,
         done,
         barriers,
+    }
+}
+
+/// The batch JavaScript is handling, if any. A call is queued without waiting for it to run;
+/// only the next call waits, and only while the previous one is still running. So an idle
+/// JavaScript thread costs no wake-up of the runtime after each batch (the latency of sparse
+/// events), and a busy one lets the next batch grow.
+struct InFlight {
+    busy: AtomicBool,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn new() -> Arc<Self> {
+        Arc::new(InFlight {
+            busy: AtomicBool::new(false),
+            idle: Notify::new(),
+        })
+    }
+
+    /// False once the environment is closing: nothing more can be delivered.
+    async fn deliver(self: &Arc<Self>, callback: &BatchCallback, payload: String) -> bool {
+        self.idle().await;
+        self.busy.store(true, Ordering::SeqCst);
+        // Released when JavaScript returns, or when the call is dropped unrun (environment gone).
+        let release = Release(Arc::clone(self));
+        let status = callback.call_with_return_value(
+            payload,
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |_, _| {
+                drop(release);
+                Ok(())
+            },
+        );
+        status != Status::Closing
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.busy.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct Release(Arc<InFlight>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::SeqCst);
+        self.0.idle.notify_one();
     }
 }
 

@@ -1,55 +1,33 @@
 use std::sync::Arc;
 
 use app_server_client as core;
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{Either, Object, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
-use tokio::sync::Mutex as AsyncMutex;
 
 use crate::errors::{json_promise, to_napi, IntoJs};
-use crate::pump::{batch_json, batch_text, Pump, MAX_BATCH};
+use crate::pull::{Form, PullStream};
+use crate::pump::Pump;
 
 /// A running turn. Its events are read through the JavaScript iterator (`for await`).
 #[napi]
 pub struct Turn {
     inner: Arc<core::Turn>,
-    /// The turn's own stream, moved here on first read.
-    stream: AsyncMutex<Option<core::EventStream>>,
+    /// The turn's own stream, for the iterator and `textStream()`.
+    stream: PullStream,
     /// Feeds `onEvent`; the result waits for it so callbacks have seen every event first.
     event_pump: Option<Arc<Pump>>,
 }
 
 impl Turn {
     pub(crate) fn new(inner: core::Turn, event_pump: Option<Pump>) -> Self {
+        let inner = Arc::new(inner);
         Turn {
-            inner: Arc::new(inner),
-            stream: AsyncMutex::new(None),
+            stream: PullStream::new(Arc::clone(&inner)),
+            inner,
             event_pump: event_pump.map(Arc::new),
-        }
-    }
-
-    async fn next<T>(
-        &self,
-        pick: impl Fn(&mut core::EventStream, Vec<Arc<core::Notification>>) -> Option<T>,
-    ) -> Result<Option<T>> {
-        let mut slot = self.stream.lock().await;
-        if slot.is_none() {
-            *slot = self.inner.take_events();
-        }
-        let Some(stream) = slot.as_mut() else {
-            return Ok(None);
-        };
-        loop {
-            match stream.next_batch(MAX_BATCH).await.js()? {
-                None => return Ok(None),
-                Some(batch) => {
-                    if let Some(out) = pick(stream, batch) {
-                        return Ok(Some(out));
-                    }
-                }
-            }
         }
     }
 }
@@ -66,26 +44,24 @@ impl Turn {
         self.inner.thread_id().to_owned()
     }
 
-    /// The next batch of this turn's events as a JSON array, or `null` after `turn/completed`.
-    #[napi(js_name = "_nextBatch", skip_typescript)]
-    pub async fn next_batch(&self) -> Result<Option<String>> {
-        self.next(|_, batch| Some(batch_json(&batch))).await
+    /// This turn's next events as a JSON array, `null` after `turn/completed`, or, when none
+    /// is queued, a Promise of either (or of `true`: ask again).
+    #[napi(js_name = "_pullBatch", skip_typescript)]
+    pub fn pull_batch<'env>(&self, env: &'env Env) -> Result<Either<Option<String>, Object<'env>>> {
+        self.stream.pull(env, Form::Events)
     }
 
-    /// The agent-message text deltas that arrived since the last call, or `null` at the end.
-    #[napi(js_name = "_nextText", skip_typescript)]
-    pub async fn next_text(&self) -> Result<Option<String>> {
-        self.next(|_, batch| Some(batch_text(&batch)).filter(|t| !t.is_empty()))
-            .await
+    /// The agent-message text deltas that arrived since the last pull, the same way.
+    #[napi(js_name = "_pullText", skip_typescript)]
+    pub fn pull_text<'env>(&self, env: &'env Env) -> Result<Either<Option<String>, Object<'env>>> {
+        self.stream.pull(env, Form::Text)
     }
 
     /// Stops buffering events for the iterator (when nobody will read them).
     #[napi(js_name = "_discardEvents", skip_typescript)]
     pub fn discard_events(&self) {
         self.inner.discard_events();
-        if let Ok(mut slot) = self.stream.try_lock() {
-            slot.take();
-        }
+        self.stream.discard();
     }
 
     /// Resolves when the turn ends. A `timeoutMs` stops waiting (REQUEST_TIMEOUT) without

@@ -335,14 +335,26 @@ impl EventStream {
     /// `Ok(None)` once the stream has ended normally; the error once it ended abnormally,
     /// always after every event received before the end.
     pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Arc<Notification>>>> {
+        std::future::poll_fn(|cx| self.poll_batch(cx, max)).await
+    }
+
+    /// [`next_batch`](Self::next_batch) as a poll, for consumers that are not tasks: `Pending`
+    /// registers `cx`'s waker, which the next event (or the end) wakes, from whichever thread
+    /// delivers it. Needs no runtime.
+    pub fn poll_batch(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        max: usize,
+    ) -> std::task::Poll<Result<Option<Vec<Arc<Notification>>>>> {
         let mut batch = Vec::new();
-        if self.rx.recv_many(&mut batch, max.max(1)).await == 0 {
-            return match self.end_error() {
+        match self.rx.poll_recv_many(cx, &mut batch, max.max(1)) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(0) => std::task::Poll::Ready(match self.end_error() {
                 Some(e) => Err(e),
                 None => Ok(None),
-            };
+            }),
+            std::task::Poll::Ready(_) => std::task::Poll::Ready(Ok(Some(batch))),
         }
-        Ok(Some(batch))
     }
 
     /// Takes what is queued now without waiting.
