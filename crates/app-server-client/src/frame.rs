@@ -11,6 +11,8 @@ use serde_json::value::RawValue;
 
 use crate::error::RpcError;
 
+mod scan;
+
 /// One incoming message, classified.
 #[derive(Debug)]
 pub enum Incoming {
@@ -367,6 +369,60 @@ impl Parts {
 }
 
 fn parse(frame: &str) -> Result<Parsed, DecodeError> {
+    if let Some(parts) = scan::notification(frame).and_then(|found| scanned_parts(frame, found)) {
+        return Ok(Parsed::Notification(parts));
+    }
+    parse_with_serde(frame)
+}
+
+/// The parts of a notification the fast scanner found. `None` (a string that does not decode)
+/// leaves the frame to serde, which reports it.
+fn scanned_parts(frame: &str, found: scan::Found) -> Option<Parts> {
+    let text = |s: Option<scan::Str>| -> Option<Option<Span>> {
+        let Some(s) = s.filter(scan::Str::is_value) else {
+            return Some(None);
+        };
+        if s.escaped {
+            let decoded: String = serde_json::from_str(&frame[s.start - 1..=s.end]).ok()?;
+            return Some(Some(Span::Owned(Box::new(decoded))));
+        }
+        Some(Some(Span::of(frame, &frame[s.start..s.end], true)))
+    };
+    let raw = |r: Option<(usize, usize)>| r.map(|(a, b)| &frame[a..b]).filter(|r| *r != "null");
+    let token_usage = match raw(found.token_usage) {
+        Some(t) => Some(RawValue::from_string(t.to_owned()).ok()?),
+        None => None,
+    };
+    Some(assemble(
+        frame,
+        text(found.method)??,
+        ParamSpans {
+            thread_id: text(found.thread_id)?,
+            turn_id: text(found.turn_id)?,
+            delta: text(found.delta)?,
+            item_id: text(found.item_id)?,
+            item: raw(found.item).map(|item| Span::of(frame, item, true)),
+            turn: raw(found.turn),
+            token_usage,
+            request_id: raw(found.request_id).map(str::to_owned),
+        },
+    ))
+}
+
+/// The same frame's routing keys, in whichever form the path that read them has them.
+struct ParamSpans<'a> {
+    thread_id: Option<Span>,
+    turn_id: Option<Span>,
+    delta: Option<Span>,
+    item_id: Option<Span>,
+    item: Option<Span>,
+    /// `turn`'s JSON text: its id, status and error are read from it.
+    turn: Option<&'a str>,
+    token_usage: Option<Box<RawValue>>,
+    request_id: Option<String>,
+}
+
+fn parse_with_serde(frame: &str) -> Result<Parsed, DecodeError> {
     if !frame.trim_start().starts_with('{') {
         return Err(DecodeError("not a JSON-RPC object".into()));
     }
@@ -415,19 +471,36 @@ fn parse(frame: &str) -> Result<Parsed, DecodeError> {
 }
 
 fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Parts {
-    let turn = keys
-        .turn
-        .and_then(|t| object::<TurnKeys>(t.get()))
-        .unwrap_or_default();
     let span = |text: Text<'_>| Span::of_cow(frame, text.0);
-    Parts {
-        keys: Keys {
-            method: span(method),
+    assemble(
+        frame,
+        span(method),
+        ParamSpans {
             thread_id: keys.thread_id.map(span),
-            turn_id: keys.turn_id.or(turn.id).map(span),
+            turn_id: keys.turn_id.map(span),
             delta: keys.delta.map(span),
             item_id: keys.item_id.map(span),
             item: keys.item.map(|item| Span::of(frame, item.get(), true)),
+            turn: keys.turn.map(RawValue::get),
+            token_usage: keys.token_usage.map(ToOwned::to_owned),
+            request_id: keys.request_id.map(|r| r.get().to_owned()),
+        },
+    )
+}
+
+fn assemble(frame: &str, method: Span, keys: ParamSpans<'_>) -> Parts {
+    let turn = keys.turn.and_then(object::<TurnKeys>).unwrap_or_default();
+    Parts {
+        keys: Keys {
+            method,
+            thread_id: keys.thread_id,
+            // A turn's own id, when the turn is the payload (turn/started, turn/completed).
+            turn_id: keys
+                .turn_id
+                .or_else(|| turn.id.map(|id| Span::of_cow(frame, id.0))),
+            delta: keys.delta,
+            item_id: keys.item_id,
+            item: keys.item,
         },
         detail: {
             let detail = Detail {
@@ -436,8 +509,8 @@ fn notification_parts(frame: &str, method: Text<'_>, keys: ParamKeys<'_>) -> Par
                     .error
                     .filter(|e| e.get() != "null")
                     .map(ToOwned::to_owned),
-                token_usage: keys.token_usage.map(ToOwned::to_owned),
-                request_id: keys.request_id.map(|r| r.get().to_owned()),
+                token_usage: keys.token_usage,
+                request_id: keys.request_id,
             };
             let empty = detail.turn_status.is_none()
                 && detail.turn_error.is_none()
@@ -658,5 +731,181 @@ mod tests {
         for frame in ["", "{", "null", "[]", "{}", "\"x\"", r#"{"method":5}"#] {
             assert!(decode(frame).is_err(), "{frame}");
         }
+    }
+
+    /// What a notification decodes to, compared key by key.
+    fn summary(n: &Notification) -> String {
+        let d = n.detail();
+        format!(
+            "{:?}",
+            (
+                n.method(),
+                n.thread_id(),
+                n.turn_id(),
+                n.delta(),
+                n.item_id(),
+                n.item_json(),
+                (
+                    &d.turn_status,
+                    d.turn_error.as_ref().map(|e| e.get()),
+                    d.token_usage.as_ref().map(|t| t.get()),
+                    &d.request_id,
+                ),
+            )
+        )
+    }
+
+    /// The scanner's answer, when it gives one, must be serde's. True when it gave one.
+    fn scanner_agrees(frame: &str) -> bool {
+        let Some(fast) = scan::notification(frame).and_then(|f| scanned_parts(frame, f)) else {
+            return false;
+        };
+        let fast = fast.with_raw(frame.into());
+        match parse_with_serde(frame) {
+            Ok(Parsed::Notification(slow)) => {
+                assert_eq!(
+                    summary(&fast),
+                    summary(&slow.with_raw(frame.into())),
+                    "{frame}"
+                );
+            }
+            Ok(Parsed::Other(other)) => panic!("scanner took {frame:?}, serde says {other:?}"),
+            Err(e) => panic!("scanner took {frame:?}, serde says {e:?}"),
+        }
+        true
+    }
+
+    const SCANNED: &[&str] = &[
+        r#"{"method":"item/agentMessage/delta","params":{"threadId":"t1","turnId":"u1","itemId":"i1","delta":"hello"}}"#,
+        r#"{"method":"item/agentMessage/delta","params":{"threadId":"t1","turnId":"u1","itemId":"i1","delta":"line\nnext \"q\" \\ \/ \b\f\r\t \u00e9 \ud83d\ude00 é 😀"}}"#,
+        r#"{"method":"item/started","params":{"item":{"type":"agentMessage","id":"i","text":"","phase":null},"threadId":"t","turnId":"u"}}"#,
+        r#"{"method":"item/completed","params":{"threadId":"t","turnId":"u","item":{"type":"commandExecution","exitCode":-1,"durationMs":0.5e-3,"lines":[1,2.25,-0,1E+9,true,false,null,[],{}]}}}"#,
+        r#"{"method":"turn/started","params":{"threadId":"t","turn":{"id":"u","items":[],"status":"inProgress","error":null}}}"#,
+        r#"{"method":"turn/completed","params":{"threadId":"t","turn":{"id":"u","status":"failed","error":{"message":"boom"}}}}"#,
+        r#"{"method":"thread/tokenUsage/updated","params":{"threadId":"t","turnId":"u","tokenUsage":{"total":{"inputTokens":5}}}}"#,
+        r#"{"method":"serverRequest/resolved","params":{"threadId":"t","requestId":7}}"#,
+        r#"{"method":"serverRequest/resolved","params":{"threadId":"t","requestId":"r-7"}}"#,
+        r#" { "params" : { "threadId" : "t" , "turnId" : null , "delta" : null } , "method" : "m" , "jsonrpc" : "2.0" } "#,
+        r#"{"method":"m","params":{},"result":1,"error":{"code":1}}"#,
+        r#"{"method":"m\u002fx","params":{"threadId":"t\u0031","extra":{"threadId":"nested, not routing"}}}"#,
+        r#"{"method":"m"}"#,
+    ];
+
+    const DECLINED: &[&str] = &[
+        r#"{"id":1,"result":{}}"#,
+        r#"{"id":1,"method":"item/commandExecution/requestApproval","params":{"threadId":"t"}}"#,
+        r#"{"method":"m","params":{"threadId":"a","threadId":"b"}}"#,
+        r#"{"method":"m","params":{"threadId":null,"threadId":"b"}}"#,
+        r#"{"method":"m","method":"n"}"#,
+        r#"{"method":"m","params":{"thread\u0049d":"t"}}"#,
+        r#"{"method":"m","params":{"threadId":5}}"#,
+        r#"{"method":"m","params":null}"#,
+        r#"{"method":"m","params":[1]}"#,
+        r#"{"method":null}"#,
+        r#"{"method":"m","params":{"delta":"\ud800"}}"#,
+        r#"{"method":"m","params":{"delta":"\x"}}"#,
+        r#"{"method":"m","params":{"delta":"\u12"}}"#,
+        "{\"method\":\"m\",\"params\":{\"delta\":\"a\u{1}b\"}}",
+        r#"{"method":"m","params":{"n":01}}"#,
+        r#"{"method":"m","params":{"n":1.}}"#,
+        r#"{"method":"m","params":{"n":-}}"#,
+        r#"{"method":"m","params":{"n":+1}}"#,
+        r#"{"method":"m","params":{"n":tru}}"#,
+        r#"{"method":"m","params":{"a":1,}}"#,
+        r#"{"method":"m","params":{}} x"#,
+        r#"{"method":"m","params":{}"#,
+        r#"["method","m"]"#,
+        "",
+    ];
+
+    #[test]
+    fn the_scanner_decodes_codex_frames_as_serde_does() {
+        for frame in SCANNED {
+            assert!(scanner_agrees(frame), "the scanner should take {frame}");
+        }
+        let deep = format!(
+            r#"{{"method":"m","params":{{"item":{}1{}}}}}"#,
+            "[".repeat(150),
+            "]".repeat(150)
+        );
+        for frame in DECLINED.iter().copied().chain([deep.as_str()]) {
+            assert!(
+                !scanner_agrees(frame),
+                "the scanner should leave {frame} to serde"
+            );
+        }
+        // Declined frames still decode as before: serde decides.
+        let n = notification(r#"{"method":"m","params":{"threadId":"a","threadId":"b"}}"#);
+        assert_eq!((n.method(), n.thread_id()), ("m", None));
+    }
+
+    #[test]
+    fn the_scanner_agrees_with_serde_on_mutated_frames() {
+        // Deterministic mutations of the frames above: every frame the scanner takes must
+        // decode exactly as serde decodes it.
+        let pieces = [
+            "\"",
+            "\\",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\n",
+            "\u{1}",
+            "0",
+            "-",
+            ".",
+            "e",
+            "+",
+            "null",
+            "true",
+            "\\u",
+            "\\ud83d",
+            "é",
+            "threadId",
+            "\"turnId\":",
+            "\"id\":1,",
+            "x",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut taken, mut total) = (0, 0);
+        for frame in SCANNED.iter().chain(DECLINED) {
+            for _ in 0..3000 {
+                let mut f: Vec<char> = frame.chars().collect();
+                for _ in 0..1 + next(3) {
+                    let at = next(f.len() + 1);
+                    match next(3) {
+                        0 if at < f.len() => {
+                            f.remove(at);
+                        }
+                        1 if at < f.len() => {
+                            let piece: Vec<char> = pieces[next(pieces.len())].chars().collect();
+                            f.splice(at..at + 1, piece);
+                        }
+                        _ => {
+                            let piece: Vec<char> = pieces[next(pieces.len())].chars().collect();
+                            f.splice(at..at, piece);
+                        }
+                    }
+                }
+                let f: String = f.into_iter().collect();
+                total += 1;
+                taken += usize::from(scanner_agrees(&f));
+            }
+        }
+        // Enough of the mutants stay valid notifications for the comparison to mean something.
+        assert!(
+            taken * 20 > total,
+            "only {taken} of {total} mutants were scanned"
+        );
     }
 }
