@@ -5,6 +5,10 @@
 //! connection's reader) fires the waker, which settles the Promise. That is one thread hop per
 //! wait, where an `async fn` pull would cost two more: a runtime worker woken by the JavaScript
 //! thread to start the wait, and again to finish it.
+//!
+//! The price: the batch's JSON (or text) is joined on the JavaScript thread, one copy of its
+//! bytes, since only that thread reads the stream. The waker cannot read it: it fires inside the
+//! stream's send, and on the JavaScript thread even inside a poll, where the stream is locked.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -39,7 +43,9 @@ struct Shared {
     waker: Waker,
     /// Only the JavaScript thread reads the stream (pulls and their settling run there).
     stream: Mutex<Slot>,
-    /// The Promise of a pull that found nothing, and the form it asked for.
+    /// The Promise of a pull that found nothing, and the form it asked for. It always settles:
+    /// the stream's end (turn completed or failed, session closed) wakes it, and until then the
+    /// deferred's handle keeps the Promise, hence the iterator and this turn, alive.
     waiting: Mutex<Option<(JsDeferred<Pulled, Settle>, Form)>>,
     /// Set by every wake; a pull clears it before polling, so a wake that races the poll
     /// (even one fired from inside it) is never lost.
