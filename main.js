@@ -819,8 +819,23 @@ function claimStream(turn) {
 }
 
 /**
- * A serialised pull iterator over batches produced by `fetch`: a batch now, `null` at the end,
- * or, when nothing is queued, a Promise of either or of `true` (woken without news: ask again).
+ * Pulls that found nothing queued wait here, filed under their stream's waiter id, until the
+ * native side calls `wakePull(id)` (something arrived, or the stream ended). Module-level and
+ * closing over nothing: the native stream holds `wakePull`, and must not keep its turn alive.
+ */
+const waitingPulls = new Map()
+
+function wakePull(id) {
+  const resolve = waitingPulls.get(id)
+  if (resolve !== undefined) {
+    waitingPulls.delete(id)
+    resolve()
+  }
+}
+
+/**
+ * A serialised pull iterator over batches produced by `fetch(wakePull)`: a batch now, `null`
+ * at the end, or, when nothing is queued, a waiter id to wait on before fetching again.
  */
 function batchIterator(fetch, unpack) {
   let buffer = []
@@ -830,9 +845,11 @@ function batchIterator(fetch, unpack) {
   const step = async () => {
     while (index >= buffer.length) {
       if (done) return { done: true, value: undefined }
-      let batch = fetch()
-      if (typeof batch === 'object' && batch !== null) batch = await batch
-      if (batch === true) continue
+      const batch = fetch(wakePull)
+      if (typeof batch === 'number') {
+        await new Promise((resolve) => waitingPulls.set(batch, resolve))
+        continue
+      }
       if (batch === null) {
         done = true
         buffer = []
@@ -878,7 +895,7 @@ function batchIterator(fetch, unpack) {
 Turn.prototype[Symbol.asyncIterator] = function iterator() {
   claimStream(this)
   return batchIterator(
-    () => this._pullBatch(),
+    (wake) => this._pullBatch(wake),
     (batch) => JSON.parse(batch),
   )
 }
@@ -886,7 +903,7 @@ Turn.prototype[Symbol.asyncIterator] = function iterator() {
 Turn.prototype.textStream = function textStream() {
   claimStream(this)
   const iterator = batchIterator(
-    () => this._pullText(),
+    (wake) => this._pullText(wake),
     (text) => [text],
   )
   return { [Symbol.asyncIterator]: () => iterator }

@@ -12,9 +12,9 @@ const { isAlive, waitGone } = require('./helpers.js')
 const FIXTURE = path.join(__dirname, 'fixtures', 'run-session.js')
 
 /** Runs the fixture; resolves with its exit and the JSON lines it printed. */
-function runFixture(args, { env = process.env, killAfterFirstLine = null, timeoutMs = 30_000 } = {}) {
+function runFixture(args, { env = process.env, killAfterFirstLine = null, timeoutMs = 30_000, nodeArgs = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...nodeArgs, FIXTURE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const lines = []
     let stderr = ''
     let buffered = ''
@@ -52,6 +52,34 @@ test('an open idle session does not keep Node alive; its codex dies with Node', 
   assert.equal(code, 0, stderr)
   assert.equal(lines[1].text, 'done')
   assert.ok(await waitGone(lines[0].pids[0], 2000), 'codex outlived the Node process')
+})
+
+test('a for-await waiting for the next event keeps Node alive until the turn ends', { timeout: 60_000 }, async () => {
+  const { code, lines, stderr } = await runFixture(['slow-iterate'])
+  assert.equal(code, 0, stderr)
+  assert.ok(lines[0], 'Node exited while the iterator was waiting')
+  const deltas = lines[0].seen.filter((method) => method === 'item/agentMessage/delta')
+  assert.equal(deltas.length, 3, JSON.stringify(lines[0].seen))
+  assert.equal(lines[0].seen.at(-1), 'turn/completed')
+})
+
+test('a textStream() waiting for the next delta keeps Node alive until the turn ends', { timeout: 60_000 }, async () => {
+  const { code, lines, stderr } = await runFixture(['slow-text'])
+  assert.equal(code, 0, stderr)
+  assert.ok(lines[0], 'Node exited while textStream() was waiting')
+  assert.equal(lines[0].seen.join(''), 'echo: go')
+})
+
+test('a turn read partway and still referenced does not keep Node alive', { timeout: 60_000 }, async () => {
+  const { code, lines, stderr } = await runFixture(['read-some'], { timeoutMs: 15_000 })
+  assert.equal(code, 0, stderr)
+  assert.equal(lines[0].text, 'done')
+})
+
+test('an iterator abandoned mid-turn does not keep its Turn alive', { timeout: 60_000 }, async () => {
+  const { code, lines, stderr } = await runFixture(['abandon'], { nodeArgs: ['--expose-gc'] })
+  assert.equal(code, 0, stderr)
+  assert.equal(lines[0].collected, true, `the Turn survived ${lines[0].rounds} GCs`)
 })
 
 test('SIGKILL of a Node process holding two sessions leaves no codex behind', { timeout: 60_000 }, async () => {

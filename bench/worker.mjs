@@ -19,8 +19,9 @@ for (const name of ['_pullBatch', '_pullText']) {
   const original = Turn.prototype[name]
   if (typeof original !== 'function') continue
   Turn.prototype[name] = function (...args) {
-    probe.batches++
-    return original.apply(this, args)
+    const pulled = original.apply(this, args)
+    if (typeof pulled === 'string') probe.batches++ // not a waiter id, not the end
+    return pulled
   }
 }
 {

@@ -1,23 +1,30 @@
 //! A turn's stream read by pulls from the JavaScript thread, with no runtime task in between.
 //!
 //! A pull takes whatever is queued and returns it at once. When nothing is, it registers a
-//! waker on the stream and returns a Promise; the thread that delivers the next event (the
-//! connection's reader) fires the waker, which settles the Promise. That is one thread hop per
-//! wait, where an `async fn` pull would cost two more: a runtime worker woken by the JavaScript
-//! thread to start the wait, and again to finish it.
+//! waker on the stream and returns the stream's waiter id; main.js then waits on a Promise of
+//! its own, filed under that id. The thread that delivers the next event (the connection's
+//! reader) fires the waker, which calls main.js's `wake(id)` through this stream's
+//! ThreadsafeFunction; the Promise resolves and the iterator pulls again. That is one thread
+//! hop per wait, where an `async fn` pull would cost two more: a runtime worker woken by the
+//! JavaScript thread to start the wait, and again to finish it.
 //!
-//! The price: the batch's JSON (or text) is joined on the JavaScript thread, one copy of its
-//! bytes, since only that thread reads the stream. The waker cannot read it: it fires inside the
-//! stream's send, and on the JavaScript thread even inside a poll, where the stream is locked.
+//! The ThreadsafeFunction is made once per stream, on its first wait, and kept referenced (so
+//! it keeps Node alive) only while a pull waits. A napi deferred per wait would create and
+//! tear down a ThreadsafeFunction, a libuv handle and a cleanup hook every time: most of the
+//! JavaScript thread's cost per batch when batches are small. `wake` is a module-level function
+//! of main.js that closes over nothing, so holding it never keeps a turn alive.
+//!
+//! The price of pulling on the JavaScript thread: the batch's JSON (or text) is joined there,
+//! one copy of its bytes, since only that thread reads the stream.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Either, Object};
-use napi::JsDeferred;
-use napi::{Env, Result};
+use napi::bindgen_prelude::{Either, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Result, Status};
 
 use crate::errors::to_napi;
 use crate::pump::{batch_json, batch_text, MAX_BATCH};
@@ -29,9 +36,14 @@ pub enum Form {
     Text,
 }
 
-/// A settled pull: text, `null` at the end, or `true` for "woken, nothing new: pull again".
-type Pulled = Option<Either<String, bool>>;
-type Settle = Box<dyn FnOnce(Env) -> Result<Pulled> + Send>;
+/// `wake(waiterId)`: weak (referenced only while a pull waits), never throws.
+pub type WakeFn = ThreadsafeFunction<u32, (), u32, Status, false, true>;
+
+/// A pull's answer: the batch, `null` at the end, or the waiter id to wait on.
+pub type Pulled = Either<Option<String>, u32>;
+
+/// Waiter ids, unique in the process (main.js files waiting Promises under them).
+static NEXT_WAITER_ID: AtomicU32 = AtomicU32::new(1);
 
 pub struct PullStream {
     shared: Arc<Shared>,
@@ -39,17 +51,21 @@ pub struct PullStream {
 
 struct Shared {
     turn: Arc<core::Turn>,
+    waiter_id: u32,
     /// Registered with the stream; refers back weakly, so the stream never keeps itself alive.
     waker: Waker,
-    /// Only the JavaScript thread reads the stream (pulls and their settling run there).
+    /// Only the JavaScript thread reads the stream (pulls run there).
     stream: Mutex<Slot>,
-    /// The Promise of a pull that found nothing, and the form it asked for. It always settles:
-    /// the stream's end (turn completed or failed, session closed) wakes it, and until then the
-    /// deferred's handle keeps the Promise, hence the iterator and this turn, alive.
-    waiting: Mutex<Option<(JsDeferred<Pulled, Settle>, Form)>>,
+    /// Made on the first wait, from the `wake` main.js passes with every pull.
+    wake_js: OnceLock<WakeFn>,
+    /// A pull is waiting for a wake. Whoever clears it (the waker, or the pull taking its
+    /// registration back) owns the wake-up.
+    waiting: AtomicBool,
     /// Set by every wake; a pull clears it before polling, so a wake that races the poll
     /// (even one fired from inside it) is never lost.
     woken: AtomicBool,
+    /// The ThreadsafeFunction is referenced (keeps Node alive). JavaScript thread only.
+    referenced: AtomicBool,
 }
 
 enum Slot {
@@ -65,17 +81,13 @@ impl Wake for WakeOnEvent {
         self.wake_by_ref();
     }
 
-    /// Runs on the delivering thread, inside the stream's send: it must not block on anything
-    /// a pull holds while polling, so it takes only the `waiting` slot, briefly.
+    /// Runs on the delivering thread, inside the stream's send: it takes no lock.
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(shared) = self.0.upgrade() else {
-            return;
-        };
-        shared.woken.store(true, Ordering::SeqCst);
-        let waiting = lock(&shared.waiting).take();
-        if let Some((deferred, form)) = waiting {
-            let settle_on_js_thread = Arc::clone(&shared);
-            deferred.resolve(Box::new(move |_env| settle_on_js_thread.settle(form)));
+        if let Some(shared) = self.0.upgrade() {
+            shared.woken.store(true, Ordering::SeqCst);
+            if shared.waiting.swap(false, Ordering::SeqCst) {
+                shared.call_wake();
+            }
         }
     }
 }
@@ -84,53 +96,63 @@ impl PullStream {
     pub fn new(turn: Arc<core::Turn>) -> Self {
         let shared = Arc::new_cyclic(|me| Shared {
             turn,
+            waiter_id: NEXT_WAITER_ID.fetch_add(1, Ordering::Relaxed),
             waker: Waker::from(Arc::new(WakeOnEvent(me.clone()))),
             stream: Mutex::new(Slot::NotTaken),
-            waiting: Mutex::new(None),
+            wake_js: OnceLock::new(),
+            waiting: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            referenced: AtomicBool::new(false),
         });
         PullStream { shared }
     }
 
-    /// The next batch now (text, or `null` at the end), or a Promise of it.
-    pub fn pull<'env>(
-        &self,
-        env: &'env Env,
-        form: Form,
-    ) -> Result<Either<Option<String>, Object<'env>>> {
-        if lock(&self.shared.waiting).is_some() {
+    /// The next batch (text, or `null` at the end), or, when none is queued, the waiter id:
+    /// `wake(id)` is called once something arrives (or the stream ends), and then the caller
+    /// pulls again.
+    pub fn pull(&self, env: &Env, form: Form, wake: Function<u32, ()>) -> Result<Pulled> {
+        let shared = &self.shared;
+        if shared.waiting.load(Ordering::SeqCst) {
             // main.js serialises pulls; this is a bug there, not a user error.
             return Err(napi::Error::from_reason(
                 "internal: a pull of this turn's events is already waiting",
             ));
         }
         loop {
-            self.shared.woken.store(false, Ordering::SeqCst);
-            if let Poll::Ready(pulled) = self.shared.poll(form) {
+            shared.woken.store(false, Ordering::SeqCst);
+            if let Poll::Ready(pulled) = shared.poll(form) {
+                shared.set_referenced(env, false);
                 return pulled.map(Either::A);
             }
-            if self.shared.woken.load(Ordering::SeqCst) {
+            if shared.woken.load(Ordering::SeqCst) {
                 continue; // woken while registering: look again
             }
-            let (deferred, promise) = env.create_deferred::<Pulled, Settle>()?;
-            *lock(&self.shared.waiting) = Some((deferred, form));
-            // A wake between the poll and the line above found no Promise to settle: settle
-            // it here (through the same queue, so it still settles asynchronously).
-            if self.shared.woken.load(Ordering::SeqCst) {
-                if let Some((deferred, form)) = lock(&self.shared.waiting).take() {
-                    let shared = Arc::clone(&self.shared);
-                    deferred.resolve(Box::new(move |_env| shared.settle(form)));
-                }
+            if shared.wake_js.get().is_none() {
+                let made = wake
+                    .build_threadsafe_function()
+                    .weak::<true>()
+                    .callee_handled::<false>()
+                    .build()?;
+                let _ = shared.wake_js.set(made);
             }
-            return Ok(Either::B(promise));
+            shared.set_referenced(env, true);
+            shared.waiting.store(true, Ordering::SeqCst);
+            // A wake between the poll and the line above saw nobody waiting: take the
+            // registration back and look again. (If the waker took it first, its call is on
+            // its way and the caller waits for it.)
+            if shared.woken.load(Ordering::SeqCst) && shared.waiting.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            return Ok(Either::B(shared.waiter_id));
         }
     }
 
-    /// Stops reading: the queued events are dropped and a waiting pull gets `null`.
+    /// Stops reading: the queued events are dropped and a waiting pull is woken (to find the
+    /// end).
     pub fn discard(&self) {
         *lock(&self.shared.stream) = Slot::Gone;
-        if let Some((deferred, _)) = lock(&self.shared.waiting).take() {
-            deferred.resolve(Box::new(|_env| Ok(None)));
+        if self.shared.waiting.swap(false, Ordering::SeqCst) {
+            self.shared.call_wake();
         }
     }
 }
@@ -170,13 +192,35 @@ impl Shared {
         }
     }
 
-    /// On the JavaScript thread, for a woken pull's Promise.
-    fn settle(self: &Arc<Self>, form: Form) -> Result<Pulled> {
-        match self.poll(form) {
-            Poll::Ready(pulled) => pulled.map(|text| text.map(Either::A)),
-            // Woken by something that was not for this form (or raced): the pull asks again.
-            Poll::Pending => Ok(Some(Either::B(true))),
+    /// Queues `wake(id)` on the JavaScript thread. Only the owner of a wait calls this, and a
+    /// wait exists only once `wake_js` is set.
+    fn call_wake(&self) {
+        if let Some(wake) = self.wake_js.get() {
+            // Fails only while the environment shuts down, when nobody is left to wake.
+            let _ = wake.call(self.waiter_id, ThreadsafeFunctionCallMode::NonBlocking);
         }
+    }
+
+    /// References the ThreadsafeFunction while a pull waits, so a pending `for await` keeps
+    /// Node alive as a pending napi Promise would; unreferenced otherwise, so an idle turn
+    /// does not. JavaScript thread only.
+    fn set_referenced(&self, env: &Env, referenced: bool) {
+        let Some(wake) = self.wake_js.get() else {
+            return;
+        };
+        if self.referenced.swap(referenced, Ordering::Relaxed) == referenced {
+            return;
+        }
+        // SAFETY: `env` is this thread's environment, the one `wake` was made in, and the
+        // ThreadsafeFunction is alive (this stream owns it).
+        let status = unsafe {
+            if referenced {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
+            }
+        };
+        debug_assert_eq!(status, napi::sys::Status::napi_ok);
     }
 }
 

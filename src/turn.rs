@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Either, Object, PromiseRaw};
+use napi::bindgen_prelude::{Function, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
 use crate::errors::{json_promise, to_napi, IntoJs};
-use crate::pull::{Form, PullStream};
+use crate::pull::{Form, PullStream, Pulled};
 use crate::pump::Pump;
 
 /// A running turn. Its events are read through the JavaScript iterator (`for await`).
@@ -45,16 +45,16 @@ impl Turn {
     }
 
     /// This turn's next events as a JSON array, `null` after `turn/completed`, or, when none
-    /// is queued, a Promise of either (or of `true`: ask again).
+    /// is queued, a waiter id: `wake(id)` is called when it is worth pulling again.
     #[napi(js_name = "_pullBatch", skip_typescript)]
-    pub fn pull_batch<'env>(&self, env: &'env Env) -> Result<Either<Option<String>, Object<'env>>> {
-        self.stream.pull(env, Form::Events)
+    pub fn pull_batch(&self, env: Env, wake: Function<u32, ()>) -> Result<Pulled> {
+        self.stream.pull(&env, Form::Events, wake)
     }
 
     /// The agent-message text deltas that arrived since the last pull, the same way.
     #[napi(js_name = "_pullText", skip_typescript)]
-    pub fn pull_text<'env>(&self, env: &'env Env) -> Result<Either<Option<String>, Object<'env>>> {
-        self.stream.pull(env, Form::Text)
+    pub fn pull_text(&self, env: Env, wake: Function<u32, ()>) -> Result<Pulled> {
+        self.stream.pull(&env, Form::Text, wake)
     }
 
     /// Stops buffering events for the iterator (when nobody will read them).
