@@ -13,6 +13,7 @@ use crate::error::{Error, Result, RpcError};
 use crate::frame::{self, Incoming, ResponseId, ServerRequest};
 use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
+use crate::wake_batch::WakeBatch;
 
 /// Something the connection wants the owner to know that is not an answer to anything:
 /// undecodable frames, responses nobody waits for, dropped server requests.
@@ -466,8 +467,10 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
             let _ = tx.send(d);
         }
     };
+    // Consumers of event streams are woken once per burst of frames (wake_batch.rs).
+    let mut wakes = WakeBatch::new();
     let end_reason = loop {
-        let frame = match reader.next_frame().await {
+        let frame = match wakes.flush_when_idle(reader.next_frame()).await {
             Ok(Some(ReadFrame::Frame(text))) => text,
             Ok(Some(ReadFrame::TooLarge { size })) => {
                 report(Diagnostic {
@@ -489,7 +492,7 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
         if let Some(tap) = &hooks.tap {
             tap(Direction::Incoming, &frame);
         }
-        match frame::decode_owned(frame) {
+        wakes.collect(frame.len(), || match frame::decode_owned(frame) {
             Ok(Incoming::Response { id, outcome }) => {
                 if let Some(d) = inner.complete(id, outcome) {
                     report(d);
@@ -527,8 +530,9 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
                     )),
                 });
             }
-        }
+        });
     };
+    drop(wakes); // fires what the last burst collected
     let stderr_tail = (hooks.stderr_tail)().await;
     inner.shut(Error::TransportClosed {
         reason: end_reason,

@@ -18,6 +18,7 @@ mod session;
 mod toml;
 pub mod transport;
 mod turn;
+mod wake_batch;
 pub mod ws;
 
 pub use approval::{ApprovalPolicy, PolicyRouter};

@@ -1,6 +1,7 @@
 //! A turn's event streams and its result, assembled as events are routed.
 
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::frame::Notification;
 use crate::input::Input;
 use crate::router::Outlet;
+use crate::wake_batch;
 
 /// What a finished turn produced.
 #[derive(Debug, Clone, Serialize)]
@@ -303,6 +305,9 @@ pub(crate) async fn watchdog(turn: Arc<TurnShared>, limit: Duration) {
 pub struct EventStream {
     rx: mpsc::UnboundedReceiver<Arc<Notification>>,
     end: StreamEnd,
+    /// The consumer's last waker and the deferrable one registered for it (rebuilt only when
+    /// the consumer's changes): see [`wake_batch`](crate::wake_batch).
+    waker: Option<(Waker, Waker)>,
 }
 
 enum StreamEnd {
@@ -318,6 +323,7 @@ impl EventStream {
         EventStream {
             rx,
             end: StreamEnd::Turn(turn),
+            waker: None,
         }
     }
 
@@ -328,6 +334,7 @@ impl EventStream {
         EventStream {
             rx,
             end: StreamEnd::Connection(conn),
+            waker: None,
         }
     }
 
@@ -340,14 +347,24 @@ impl EventStream {
 
     /// [`next_batch`](Self::next_batch) as a poll, for consumers that are not tasks: `Pending`
     /// registers `cx`'s waker, which the next event (or the end) wakes, from whichever thread
-    /// delivers it. Needs no runtime.
+    /// delivers it. Needs no runtime. The reader wakes it once per burst of frames, not per
+    /// event.
     pub fn poll_batch(
         &mut self,
         cx: &mut std::task::Context<'_>,
         max: usize,
     ) -> std::task::Poll<Result<Option<Vec<Arc<Notification>>>>> {
+        let consumer = cx.waker();
+        let deferrable = match &self.waker {
+            Some((last, deferrable)) if last.will_wake(consumer) => deferrable,
+            _ => {
+                let deferrable = wake_batch::deferrable(consumer);
+                &self.waker.insert((consumer.clone(), deferrable)).1
+            }
+        };
+        let mut cx = Context::from_waker(deferrable);
         let mut batch = Vec::new();
-        match self.rx.poll_recv_many(cx, &mut batch, max.max(1)) {
+        match self.rx.poll_recv_many(&mut cx, &mut batch, max.max(1)) {
             std::task::Poll::Pending => std::task::Poll::Pending,
             std::task::Poll::Ready(0) => std::task::Poll::Ready(match self.end_error() {
                 Some(e) => Err(e),

@@ -1,9 +1,11 @@
 //! The client against a scripted peer on an in-memory pipe.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use app_server_client::transport::{LineReader, LineWriter};
-use app_server_client::{Diagnostic, Input, Session, SessionOptions, TurnSetup};
+use app_server_client::{Diagnostic, Direction, Input, Session, SessionOptions, TurnSetup};
 use serde_json::{json, Map, Value};
 use tokio::io::{
     AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
@@ -596,4 +598,73 @@ async fn a_silent_turn_stalls_but_stays_interruptible() {
         peer.answer(&id, json!({})).await;
     });
     interrupted.unwrap();
+}
+
+/// Counts wake-ups and, for each, how many frames the reader had taken in by then.
+struct WakeProbe {
+    frames_in: Arc<AtomicUsize>,
+    wakes: std::sync::Mutex<Vec<usize>>,
+    notify: tokio::sync::Notify,
+}
+
+impl std::task::Wake for WakeProbe {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let seen = self.frames_in.load(Ordering::SeqCst);
+        self.wakes.lock().unwrap().push(seen);
+        self.notify.notify_one();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_events_wakes_a_waiting_consumer_once_it_is_all_routed() {
+    let frames_in = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&frames_in);
+    let options = SessionOptions {
+        message_tap: Some(Arc::new(move |direction, _frame: &str| {
+            if matches!(direction, Direction::Incoming) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })),
+        ..SessionOptions::default()
+    };
+    let (session, mut peer) = connect_with(options).await;
+    let thread = open_thread(&session, &mut peer, "t1").await;
+    let turn = start_turn(&thread, &mut peer, "u1", TurnSetup::default()).await;
+    let mut events = turn.take_events().unwrap();
+
+    let probe = Arc::new(WakeProbe {
+        frames_in: Arc::clone(&frames_in),
+        wakes: Default::default(),
+        notify: tokio::sync::Notify::new(),
+    });
+    let waker = std::task::Waker::from(Arc::clone(&probe));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(events.poll_batch(&mut cx, 10_000).is_pending());
+
+    // 200 events in one write: they reach the reader as one burst.
+    let before = frames_in.load(Ordering::SeqCst);
+    let burst: String = (0..200)
+        .map(|i| delta("t1", "u1", &format!("{i};")).to_string() + "\n")
+        .collect();
+    peer.out.write_all(burst.as_bytes()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), probe.notify.notified())
+        .await
+        .expect("the consumer was never woken");
+
+    let wakes = probe.wakes.lock().unwrap().clone();
+    assert_eq!(wakes.len(), 1, "woken {} times", wakes.len());
+    assert_eq!(
+        wakes[0] - before,
+        200,
+        "woken after {} of the burst's 200 frames had been read",
+        wakes[0] - before
+    );
+    let std::task::Poll::Ready(Ok(Some(batch))) = events.poll_batch(&mut cx, 10_000) else {
+        panic!("the burst was not queued");
+    };
+    assert_eq!(batch.len(), 200, "one wake-up carries the whole burst");
 }
