@@ -176,56 +176,51 @@ mod tests {
         }
     }
 
-    fn counter() -> (Arc<CountWakes>, Waker) {
+    impl CountWakes {
+        fn get(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A consumer that counts its wakes, the deferrable waker for it, and a fresh batch.
+    fn consumer() -> (Arc<CountWakes>, Waker, WakeBatch) {
         let count = Arc::new(CountWakes::default());
-        (
-            Arc::clone(&count),
-            Waker::from(Arc::clone(&count) as Arc<CountWakes>),
-        )
+        let waker = deferrable(&Waker::from(Arc::clone(&count)));
+        (count, waker, WakeBatch::new())
     }
 
     #[test]
     fn wakes_during_routing_wait_for_the_end_of_the_burst() {
-        let (count, consumer) = counter();
-        let waker = deferrable(&consumer);
-        let mut batch = WakeBatch::new();
+        let (count, waker, mut batch) = consumer();
         batch.collect(10, || waker.wake_by_ref());
         batch.collect(10, || waker.wake_by_ref());
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            0,
-            "woken before the burst ended"
-        );
+        assert_eq!(count.get(), 0, "woken before the burst ended");
         batch.flush();
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
         // Outside routing, a wake is immediate.
         waker.wake_by_ref();
-        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+        assert_eq!(count.get(), 3);
     }
 
     #[test]
     fn a_long_burst_fires_its_wakes_every_so_many_frames_or_bytes() {
-        let (count, consumer) = counter();
-        let waker = deferrable(&consumer);
-        let mut batch = WakeBatch::new();
+        let (count, waker, mut batch) = consumer();
         for _ in 0..MAX_BURST_FRAMES - 1 {
             batch.collect(1, || waker.wake_by_ref());
         }
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(count.get(), 0);
         batch.collect(1, || waker.wake_by_ref());
-        assert_eq!(count.0.load(Ordering::SeqCst), MAX_BURST_FRAMES);
+        assert_eq!(count.get(), MAX_BURST_FRAMES);
         batch.collect(MAX_BURST_BYTES, || waker.wake_by_ref());
-        assert_eq!(count.0.load(Ordering::SeqCst), MAX_BURST_FRAMES + 1);
+        assert_eq!(count.get(), MAX_BURST_FRAMES + 1);
     }
 
     #[test]
     fn dropping_the_batch_or_panicking_in_routing_loses_no_wake() {
-        let (count, consumer) = counter();
-        let waker = deferrable(&consumer);
-        let mut batch = WakeBatch::new();
+        let (count, waker, mut batch) = consumer();
         batch.collect(1, || waker.wake_by_ref());
         drop(batch);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
 
         let mut batch = WakeBatch::new();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -235,23 +230,21 @@ mod tests {
             })
         }));
         assert!(panicked.is_err());
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
         // The thread collects nothing any more.
         waker.wake_by_ref();
-        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+        assert_eq!(count.get(), 3);
     }
 
     #[test]
     fn a_wake_from_another_thread_is_never_held() {
-        let (count, consumer) = counter();
-        let waker = deferrable(&consumer);
-        let mut batch = WakeBatch::new();
+        let (count, waker, mut batch) = consumer();
         batch.collect(1, || {
             let waker = waker.clone();
             std::thread::spawn(move || waker.wake_by_ref())
                 .join()
                 .unwrap();
         });
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
     }
 }
