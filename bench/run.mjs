@@ -199,6 +199,11 @@ for (const l of latency) {
   }
   const achieved = median(Object.values(l.results).flat().map((r) => r.rate))
   rows.push([`latency ${fmt(l.rate)} events/s`, 'paced rate achieved by the server (events/s)', fmt(achieved), '', ''])
+  const stolen = Object.values(l.results).flat().map((r) => r.stolen).filter((x) => typeof x === 'number')
+  if (stolen.length > 0) {
+    const s = { median: median(stolen), min: Math.min(...stolen), max: Math.max(...stolen) }
+    rows.push([`latency ${fmt(l.rate)} events/s`, 'CPU time stolen by the hypervisor during the runs (%)', mmm(s, 1), '', ''])
+  }
 }
 for (const mode of ['iterator', 'callback']) {
   if (p99At10k[mode] !== undefined) targets.push([`p99 latency ≤ 1 ms at 10,000 events/s (${mode})`, `${fmt(p99At10k[mode], 3)} ms`, pass(p99At10k[mode] <= 1)])

@@ -1,6 +1,7 @@
 // One benchmark job, run in its own Node process by bench/run.mjs:
 //   node [--expose-gc] bench/worker.mjs '<job JSON>'
 // prints one line `RESULT <json>` on stdout.
+import fs from 'node:fs'
 import path from 'node:path'
 import { BaselineClient } from './baseline-client.mjs'
 import {
@@ -212,6 +213,22 @@ async function verify({ n, size, modes }) {
   return { n, size, errors: out }
 }
 
+/** The `cpu` line of /proc/stat: [steal, total] in clock ticks (null where it is missing). */
+function cpuTicks() {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+    return [fields[7], fields.reduce((a, b) => a + b, 0)]
+  } catch {
+    return null
+  }
+}
+
+/** Share of all CPU time the hypervisor took from this VM between two `cpuTicks()`, in %. */
+function stolenPercent(before, after) {
+  if (!before || !after || after[1] === before[1]) return null
+  return (100 * (after[0] - before[0])) / (after[1] - before[1])
+}
+
 async function latency({ rate, count, runs, modes, skip }) {
   const server = { codexPath: LATENCY_SERVER, env: {} }
   const out = Object.fromEntries(modes.map((m) => [m, []]))
@@ -227,6 +244,7 @@ async function latency({ rate, count, runs, modes, skip }) {
       seen++
       lat.push(t - Number(delta.slice(at + 1)))
     }
+    const ticksBefore = cpuTicks()
     await consumers[mode](ctx, `rate=${rate} count=${c}`, {
       event(e) {
         const t = now()
@@ -234,10 +252,11 @@ async function latency({ rate, count, runs, modes, skip }) {
         else if (e.method === 'turn/completed') pacing = e.params.pacing
       },
     })
+    const stolen = stolenPercent(ticksBefore, cpuTicks())
     await ctx.close()
     if (seen !== c) throw new Error(`latency: ${seen} of ${c} deltas`)
     const kept = lat.slice(skip)
-    return { p50: percentile(kept, 50), p99: percentile(kept, 99), max: Math.max(...kept), rate: pacing?.rate, samples: kept.length }
+    return { p50: percentile(kept, 50), p99: percentile(kept, 99), max: Math.max(...kept), rate: pacing?.rate, samples: kept.length, stolen }
   }
   for (const mode of modes) await once(mode, Math.min(count, 500)) // warm-up
   for (let r = 0; r < runs; r++) {
