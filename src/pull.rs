@@ -27,7 +27,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status};
 
 use crate::errors::to_napi;
-use crate::pump::{batch_json, batch_text, MAX_BATCH};
+use crate::pump::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
 
 /// What a pull yields: the events as a JSON array, or the text deltas concatenated.
 #[derive(Clone, Copy)]
@@ -172,7 +172,7 @@ impl Shared {
         };
         let mut cx = Context::from_waker(&self.waker);
         loop {
-            match stream.poll_batch(&mut cx, MAX_BATCH) {
+            match stream.poll_batch_within(&mut cx, MAX_BATCH, MAX_BATCH_BYTES) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(Some(batch))) => match form {
                     Form::Events => return Poll::Ready(Ok(Some(batch_json(&batch)))),

@@ -15,6 +15,12 @@ pub type BatchCallback = ThreadsafeFunction<String, (), String, Status, false, t
 /// Most events carried by one crossing into JavaScript.
 pub const MAX_BATCH: usize = 4096;
 
+/// Most frame bytes carried by one batch (but always at least one event). It keeps the
+/// batch's string out of V8's large-object space: a string over 128 KiB gets pages of its own,
+/// mapped when it is made and unmapped after the next GC, and the unmapping's TLB shootdowns
+/// interrupt every core (bench/README.md).
+pub const MAX_BATCH_BYTES: usize = 112 * 1024;
+
 /// `[frame,frame,...]`: the frames are the server's own JSON text, copied once.
 pub fn batch_json(batch: &[Arc<Notification>]) -> String {
     let len = batch.iter().map(|n| n.raw.len() + 1).sum::<usize>() + 2;
@@ -130,7 +136,7 @@ pub fn spawn(
                         return;
                     }
                 }
-                next = stream.next_batch(MAX_BATCH) => match next {
+                next = stream.next_batch_within(MAX_BATCH, MAX_BATCH_BYTES) => match next {
                     Ok(Some(batch)) => {
                         if !deliver(batch_json(&batch)).await {
                             return;

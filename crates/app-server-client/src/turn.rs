@@ -1,7 +1,7 @@
 //! A turn's event streams and its result, assembled as events are routed.
 
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -308,6 +308,8 @@ pub struct EventStream {
     /// The consumer's last waker and the deferrable one registered for it (rebuilt only when
     /// the consumer's changes): see [`wake_batch`](crate::wake_batch).
     waker: Option<(Waker, Waker)>,
+    /// Events taken from the channel beyond a batch's byte limit: the next batch starts here.
+    carry: Vec<Arc<Notification>>,
 }
 
 enum StreamEnd {
@@ -324,6 +326,7 @@ impl EventStream {
             rx,
             end: StreamEnd::Turn(turn),
             waker: None,
+            carry: Vec::new(),
         }
     }
 
@@ -335,6 +338,7 @@ impl EventStream {
             rx,
             end: StreamEnd::Connection(conn),
             waker: None,
+            carry: Vec::new(),
         }
     }
 
@@ -345,38 +349,69 @@ impl EventStream {
         std::future::poll_fn(|cx| self.poll_batch(cx, max)).await
     }
 
+    /// [`next_batch`](Self::next_batch) with the byte limit of
+    /// [`poll_batch_within`](Self::poll_batch_within).
+    pub async fn next_batch_within(
+        &mut self,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<Arc<Notification>>>> {
+        std::future::poll_fn(|cx| self.poll_batch_within(cx, max_events, max_bytes)).await
+    }
+
     /// [`next_batch`](Self::next_batch) as a poll, for consumers that are not tasks: `Pending`
     /// registers `cx`'s waker, which the next event (or the end) wakes, from whichever thread
     /// delivers it. Needs no runtime. The reader wakes it once per burst of frames, not per
     /// event.
     pub fn poll_batch(
         &mut self,
-        cx: &mut std::task::Context<'_>,
+        cx: &mut Context<'_>,
         max: usize,
-    ) -> std::task::Poll<Result<Option<Vec<Arc<Notification>>>>> {
-        let consumer = cx.waker();
-        let deferrable = match &self.waker {
-            Some((last, deferrable)) if last.will_wake(consumer) => deferrable,
-            _ => {
-                let deferrable = wake_batch::deferrable(consumer);
-                &self.waker.insert((consumer.clone(), deferrable)).1
+    ) -> Poll<Result<Option<Vec<Arc<Notification>>>>> {
+        self.poll_batch_within(cx, max, usize::MAX)
+    }
+
+    /// [`poll_batch`](Self::poll_batch), stopping before the frames of a batch would exceed
+    /// `max_bytes` (a batch always has at least one event). The rest waits for the next batch.
+    pub fn poll_batch_within(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Poll<Result<Option<Vec<Arc<Notification>>>>> {
+        let max_events = max_events.max(1);
+        let mut batch = std::mem::take(&mut self.carry);
+        if batch.is_empty() {
+            let consumer = cx.waker();
+            let deferrable = match &self.waker {
+                Some((last, deferrable)) if last.will_wake(consumer) => deferrable,
+                _ => {
+                    let deferrable = wake_batch::deferrable(consumer);
+                    &self.waker.insert((consumer.clone(), deferrable)).1
+                }
+            };
+            let mut cx = Context::from_waker(deferrable);
+            match self.rx.poll_recv_many(&mut cx, &mut batch, max_events) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(0) => {
+                    return Poll::Ready(match self.end_error() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    })
+                }
+                Poll::Ready(_) => {}
             }
-        };
-        let mut cx = Context::from_waker(deferrable);
-        let mut batch = Vec::new();
-        match self.rx.poll_recv_many(&mut cx, &mut batch, max.max(1)) {
-            std::task::Poll::Pending => std::task::Poll::Pending,
-            std::task::Poll::Ready(0) => std::task::Poll::Ready(match self.end_error() {
-                Some(e) => Err(e),
-                None => Ok(None),
-            }),
-            std::task::Poll::Ready(_) => std::task::Poll::Ready(Ok(Some(batch))),
         }
+        self.carry = split_at_bytes(&mut batch, max_events, max_bytes);
+        Poll::Ready(Ok(Some(batch)))
     }
 
     /// Takes what is queued now without waiting.
     pub fn try_batch(&mut self, max: usize) -> Vec<Arc<Notification>> {
-        let mut batch = Vec::new();
+        let mut batch = std::mem::take(&mut self.carry);
+        if batch.len() > max {
+            self.carry = batch.split_off(max);
+        }
         while batch.len() < max {
             match self.rx.try_recv() {
                 Ok(n) => batch.push(n),
@@ -394,6 +429,29 @@ impl EventStream {
                 Some(e) => Some(e),
             },
         }
+    }
+}
+
+/// Cuts `batch` after at most `max_events` events whose frames fit in `max_bytes` (at least
+/// one event), returning the rest.
+fn split_at_bytes(
+    batch: &mut Vec<Arc<Notification>>,
+    max_events: usize,
+    max_bytes: usize,
+) -> Vec<Arc<Notification>> {
+    let mut bytes = 0usize;
+    let mut keep = 0;
+    for n in batch.iter().take(max_events) {
+        bytes = bytes.saturating_add(n.raw.len());
+        if keep > 0 && bytes > max_bytes {
+            break;
+        }
+        keep += 1;
+    }
+    if keep < batch.len() {
+        batch.split_off(keep)
+    } else {
+        Vec::new()
     }
 }
 

@@ -668,3 +668,41 @@ async fn a_burst_of_events_wakes_a_waiting_consumer_once_it_is_all_routed() {
     };
     assert_eq!(batch.len(), 200, "one wake-up carries the whole burst");
 }
+
+#[tokio::test]
+async fn batches_stop_at_the_byte_limit_and_keep_the_rest_in_order() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t1").await;
+    let turn = start_turn(&thread, &mut peer, "u1", TurnSetup::default()).await;
+    // Ten deltas of one frame size, one far over the limit, then the end.
+    let frame_len = delta("t1", "u1", "d0;").to_string().len();
+    for i in 0..10 {
+        peer.send(delta("t1", "u1", &format!("d{i};"))).await;
+    }
+    peer.send(delta("t1", "u1", &"x".repeat(10 * frame_len)))
+        .await;
+    peer.send(completed("t1", "u1", "completed")).await;
+    turn.result(None).await.unwrap(); // everything is queued now
+
+    let mut events = turn.take_events().unwrap();
+    let mut sizes = Vec::new();
+    let mut deltas = String::new();
+    while let Some(batch) = events.next_batch_within(1000, 3 * frame_len).await.unwrap() {
+        sizes.push(batch.len());
+        let bytes: usize = batch.iter().map(|n| n.raw.len()).sum();
+        assert!(
+            batch.len() == 1 || bytes <= 3 * frame_len,
+            "a batch of {bytes} bytes"
+        );
+        for n in &batch {
+            if let Some(d) = n.delta().filter(|d| d.starts_with('d')) {
+                deltas.push_str(d);
+            }
+        }
+    }
+    assert_eq!(sizes, [3, 3, 3, 1, 1, 1], "batch sizes");
+    assert_eq!(
+        deltas,
+        (0..10).map(|i| format!("d{i};")).collect::<String>()
+    );
+}
