@@ -69,7 +69,7 @@ pub fn json_promise<'env, F>(
 where
     F: std::future::Future<Output = napi::Result<String>> + Send + 'static,
 {
-    env.spawn_future_with_callback(fut, |env, text| parse_json(env, text))
+    env.spawn_future_with_callback(fut, parse_json)
 }
 
 fn parse_json<'env>(env: &'env napi::Env, text: String) -> napi::Result<napi::Unknown<'env>> {

@@ -27,7 +27,7 @@ pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;
 pub use options::millis;
-pub use process::{Discovery, ExitInfo, SpawnOptions, StderrTail};
+pub use process::{Discovery, ExitInfo, SpawnOptions, StderrListener, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
 pub use session::{

@@ -190,11 +190,14 @@ pub struct StderrTail {
     done: Option<watch::Receiver<bool>>,
 }
 
+/// Receives each line the server writes to stderr.
+pub type StderrListener = Arc<dyn Fn(&str) + Send + Sync>;
+
 #[derive(Default)]
 struct StderrRing {
     lines: VecDeque<String>,
     capacity: usize,
-    listener: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    listener: Option<StderrListener>,
 }
 
 /// Longest stderr line kept, so a runaway line cannot grow the buffer without bound.
@@ -218,7 +221,7 @@ impl StderrTail {
         self.text()
     }
 
-    pub fn set_listener(&self, listener: Option<Arc<dyn Fn(&str) + Send + Sync>>) {
+    pub fn set_listener(&self, listener: Option<StderrListener>) {
         lock(&self.inner).listener = listener;
     }
 
@@ -396,7 +399,6 @@ impl ChildProcess {
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
             }
-            return;
         }
         #[cfg(not(unix))]
         self.kill_now();

@@ -102,7 +102,7 @@ pub struct SessionOptions {
     /// Sees every frame in and out.
     pub message_tap: Option<crate::connection::MessageTap>,
     /// Receives each line the server writes to stderr (owned processes only).
-    pub stderr_listener: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub stderr_listener: Option<crate::process::StderrListener>,
 }
 
 impl Default for SessionOptions {
