@@ -13,7 +13,7 @@ use crate::error::{Error, Result, RpcError};
 use crate::frame::{self, Incoming, ResponseId, ServerRequest};
 use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
-use crate::wake_batch::WakeBatch;
+use crate::wake_batch::{Burst, WakeBatch};
 
 /// Something the connection wants the owner to know that is not an answer to anything:
 /// undecodable frames, responses nobody waits for, dropped server requests.
@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     closed_tx: watch::Sender<bool>,
     default_timeout: Option<Duration>,
     retry: Mutex<RetryPolicy>,
+    /// The reader's burst of frames in progress, for event streams (wake_batch.rs).
+    pub(crate) burst: Arc<Burst>,
 }
 
 #[derive(Clone)]
@@ -157,6 +159,7 @@ impl Connection {
             closed_tx,
             default_timeout,
             retry: Mutex::new(RetryPolicy::default()),
+            burst: Arc::default(),
         });
         tokio::spawn(write_loop(
             writer,
@@ -468,7 +471,7 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
         }
     };
     // Consumers of event streams are woken once per burst of frames (wake_batch.rs).
-    let mut wakes = WakeBatch::new();
+    let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
     let end_reason = loop {
         let frame = match wakes.flush_when_idle(reader.next_frame()).await {
             Ok(Some(ReadFrame::Frame(text))) => text,

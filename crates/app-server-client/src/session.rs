@@ -833,12 +833,12 @@ impl Thread {
         }
         let extra = receivers
             .into_iter()
-            .map(|rx| EventStream::for_turn(rx, Arc::clone(&shared)))
+            .map(|rx| EventStream::for_turn(rx, Arc::clone(&shared), conn))
             .collect();
         let turn = Turn::new(
             Arc::clone(&shared),
             conn.clone(),
-            EventStream::for_turn(main_rx, shared),
+            EventStream::for_turn(main_rx, shared, conn),
         );
         Ok((turn, extra))
     }

@@ -310,6 +310,8 @@ pub struct EventStream {
     waker: Option<(Waker, Waker)>,
     /// Events taken from the channel beyond a batch's byte limit: the next batch starts here.
     carry: Vec<Arc<Notification>>,
+    /// The connection's burst gate: see [`wake_batch`](crate::wake_batch).
+    burst: Arc<wake_batch::Burst>,
 }
 
 enum StreamEnd {
@@ -321,12 +323,14 @@ impl EventStream {
     pub(crate) fn for_turn(
         rx: mpsc::UnboundedReceiver<Arc<Notification>>,
         turn: Arc<TurnShared>,
+        conn: &Connection,
     ) -> Self {
         EventStream {
             rx,
             end: StreamEnd::Turn(turn),
             waker: None,
             carry: Vec::new(),
+            burst: Arc::clone(&conn.inner.burst),
         }
     }
 
@@ -336,6 +340,7 @@ impl EventStream {
     ) -> Self {
         EventStream {
             rx,
+            burst: Arc::clone(&conn.inner.burst),
             end: StreamEnd::Connection(conn),
             waker: None,
             carry: Vec::new(),
@@ -383,6 +388,14 @@ impl EventStream {
         let mut batch = std::mem::take(&mut self.carry);
         if batch.is_empty() {
             let consumer = cx.waker();
+            // A few events of a burst still being routed: wait for the rest (its end wakes).
+            let queued = self.rx.len();
+            if queued > 0
+                && queued < wake_batch::EAGER_FROM_EVENTS
+                && self.burst.wait_for_end(consumer)
+            {
+                return Poll::Pending;
+            }
             let deferrable = match &self.waker {
                 Some((last, deferrable)) if last.will_wake(consumer) => deferrable,
                 _ => {

@@ -11,11 +11,17 @@
 //!
 //! Only [`EventStream`](crate::EventStream) wakers defer (they are wrapped by
 //! [`deferrable`]); responses and server requests wake their waiters at once.
+//!
+//! A consumer that is already awake does not need a wake to look: a fast one (`textStream()`)
+//! would take the few events routed so far, look again, and spin on tiny batches while the
+//! reader is mid-burst. So the burst is also visible as a [`Burst`] gate: a stream that finds
+//! only a few events queued while a burst is being routed waits for its end.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// Most frames routed before collected wakes fire.
@@ -28,25 +34,71 @@ thread_local! {
     static COLLECTED: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
 }
 
+/// Fewer events than this queued while a burst is routed: wait for the burst's end rather
+/// than take them (more than this: take them, the consumer is behind anyway).
+pub(crate) const EAGER_FROM_EVENTS: usize = 64;
+
+/// Whether the reader is routing a burst, and who waits for it to end. One per connection.
+#[derive(Default)]
+pub(crate) struct Burst {
+    active: AtomicBool,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl Burst {
+    /// Registers `waker` for the end of the burst being routed. False when none is (or it
+    /// ended meanwhile): take what is queued now. (A waker left registered by that race is
+    /// woken once, spuriously, at a later burst's end.)
+    pub(crate) fn wait_for_end(&self, waker: &Waker) -> bool {
+        if !self.active.load(Ordering::SeqCst) {
+            return false;
+        }
+        lock(&self.waiters).push(waker.clone());
+        // `end` clears the flag before it takes the waiters: if it is still set here, `end`
+        // has not taken them yet and will find this one.
+        self.active.load(Ordering::SeqCst)
+    }
+
+    fn begin(&self) {
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    fn end(&self) {
+        if self.active.swap(false, Ordering::SeqCst) {
+            let waiters = std::mem::take(&mut *lock(&self.waiters));
+            waiters.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The reader's collector of wakes (one per connection's read loop).
 pub(crate) struct WakeBatch {
     wakers: Vec<Waker>,
     frames: usize,
     bytes: usize,
+    burst: Arc<Burst>,
 }
 
 impl WakeBatch {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(burst: Arc<Burst>) -> Self {
         WakeBatch {
             wakers: Vec::new(),
             frames: 0,
             bytes: 0,
+            burst,
         }
     }
 
     /// Runs `route` (the routing of one frame of `size` bytes) with stream wakes collected.
     /// Synchronous on purpose: collection is per thread, and must not span an `.await`.
     pub(crate) fn collect<R>(&mut self, size: usize, route: impl FnOnce() -> R) -> R {
+        if self.frames == 0 {
+            self.burst.begin();
+        }
         let collecting = Collecting::start(std::mem::take(&mut self.wakers));
         let routed = route();
         self.wakers = collecting.stop();
@@ -58,10 +110,13 @@ impl WakeBatch {
         routed
     }
 
-    /// Fires every collected wake.
+    /// Ends the burst: fires every collected wake, and wakes whoever waits for the end.
     pub(crate) fn flush(&mut self) {
         self.frames = 0;
         self.bytes = 0;
+        // The burst ends first: a consumer woken below must find it over, or it would wait
+        // for an end that has already been signalled to it, one more wake-up away.
+        self.burst.end();
         self.wakers.drain(..).for_each(Waker::wake);
     }
 
@@ -186,7 +241,7 @@ mod tests {
     fn consumer() -> (Arc<CountWakes>, Waker, WakeBatch) {
         let count = Arc::new(CountWakes::default());
         let waker = deferrable(&Waker::from(Arc::clone(&count)));
-        (count, waker, WakeBatch::new())
+        (count, waker, WakeBatch::new(Arc::default()))
     }
 
     #[test]
@@ -222,7 +277,7 @@ mod tests {
         drop(batch);
         assert_eq!(count.get(), 1);
 
-        let mut batch = WakeBatch::new();
+        let mut batch = WakeBatch::new(Arc::default());
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             batch.collect(1, || {
                 waker.wake_by_ref();
@@ -234,6 +289,50 @@ mod tests {
         // The thread collects nothing any more.
         waker.wake_by_ref();
         assert_eq!(count.get(), 3);
+    }
+
+    /// Looks at the burst gate when woken, as a consumer does.
+    struct LookWhenWoken {
+        burst: Arc<Burst>,
+        found_it_over: Mutex<Vec<bool>>,
+    }
+
+    impl Wake for LookWhenWoken {
+        fn wake(self: Arc<Self>) {
+            let gate = Waker::from(Arc::new(CountWakes::default()));
+            let over = !self.burst.wait_for_end(&gate);
+            self.found_it_over.lock().unwrap().push(over);
+        }
+    }
+
+    #[test]
+    fn the_burst_is_over_for_a_consumer_its_end_wakes() {
+        let burst = Arc::new(Burst::default());
+        let look = Arc::new(LookWhenWoken {
+            burst: Arc::clone(&burst),
+            found_it_over: Mutex::default(),
+        });
+        let waker = deferrable(&Waker::from(Arc::clone(&look)));
+        let mut batch = WakeBatch::new(Arc::clone(&burst));
+        batch.collect(1, || waker.wake_by_ref());
+        assert!(burst.active.load(Ordering::SeqCst));
+        batch.flush();
+        assert_eq!(*look.found_it_over.lock().unwrap(), [true]);
+    }
+
+    #[test]
+    fn waiting_for_the_end_of_a_burst() {
+        let burst = Arc::new(Burst::default());
+        let (count, _, mut batch) = consumer();
+        batch.burst = Arc::clone(&burst);
+        let waiter = Waker::from(Arc::clone(&count));
+        assert!(!burst.wait_for_end(&waiter), "no burst: take now");
+        batch.collect(1, || ());
+        assert!(burst.wait_for_end(&waiter), "mid-burst: wait");
+        assert_eq!(count.get(), 0);
+        batch.flush();
+        assert_eq!(count.get(), 1, "the end wakes the waiter");
+        assert!(!burst.wait_for_end(&waiter));
     }
 
     #[test]

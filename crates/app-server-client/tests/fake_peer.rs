@@ -619,6 +619,18 @@ impl std::task::Wake for WakeProbe {
     }
 }
 
+/// Writes `count` deltas of turn u1 at once (the reader gets them as one burst), then waits
+/// for `probe` to be woken.
+async fn write_burst_and_wait(peer: &mut Peer, probe: &WakeProbe, count: usize) {
+    let burst: String = (0..count)
+        .map(|i| delta("t1", "u1", &format!("{i};")).to_string() + "\n")
+        .collect();
+    peer.out.write_all(burst.as_bytes()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), probe.notify.notified())
+        .await
+        .expect("the consumer was never woken");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_events_wakes_a_waiting_consumer_once_it_is_all_routed() {
     let frames_in = Arc::new(AtomicUsize::new(0));
@@ -645,15 +657,8 @@ async fn a_burst_of_events_wakes_a_waiting_consumer_once_it_is_all_routed() {
     let mut cx = std::task::Context::from_waker(&waker);
     assert!(events.poll_batch(&mut cx, 10_000).is_pending());
 
-    // 200 events in one write: they reach the reader as one burst.
     let before = frames_in.load(Ordering::SeqCst);
-    let burst: String = (0..200)
-        .map(|i| delta("t1", "u1", &format!("{i};")).to_string() + "\n")
-        .collect();
-    peer.out.write_all(burst.as_bytes()).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), probe.notify.notified())
-        .await
-        .expect("the consumer was never woken");
+    write_burst_and_wait(&mut peer, &probe, 200).await;
 
     let wakes = probe.wakes.lock().unwrap().clone();
     assert_eq!(wakes.len(), 1, "woken {} times", wakes.len());
@@ -705,4 +710,72 @@ async fn batches_stop_at_the_byte_limit_and_keep_the_rest_in_order() {
         deltas,
         (0..10).map(|i| format!("d{i};")).collect::<String>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_looking_mid_burst_waits_for_the_burst_and_takes_it_whole() {
+    // The tap runs on the reader, before each frame is routed: at the burst's 30th frame it
+    // looks at the stream, as a consumer that happens to be awake would.
+    type Shared = std::sync::Mutex<Option<app_server_client::EventStream>>;
+    let stream: Arc<Shared> = Arc::default();
+    let looked: Arc<std::sync::Mutex<Option<std::task::Poll<usize>>>> = Arc::default();
+    let frames_in = Arc::new(AtomicUsize::new(0));
+    let burst_starts_after = Arc::new(AtomicUsize::new(usize::MAX));
+    let probe = Arc::new(WakeProbe {
+        frames_in: Arc::clone(&frames_in),
+        wakes: Default::default(),
+        notify: tokio::sync::Notify::new(),
+    });
+    let options = {
+        let (stream, looked, frames_in, start, probe) = (
+            Arc::clone(&stream),
+            Arc::clone(&looked),
+            Arc::clone(&frames_in),
+            Arc::clone(&burst_starts_after),
+            Arc::clone(&probe),
+        );
+        SessionOptions {
+            message_tap: Some(Arc::new(move |direction, _frame: &str| {
+                if !matches!(direction, Direction::Incoming) {
+                    return;
+                }
+                let n = frames_in.fetch_add(1, Ordering::SeqCst) + 1;
+                if n == start.load(Ordering::SeqCst).saturating_add(30) {
+                    let waker = std::task::Waker::from(Arc::clone(&probe));
+                    let mut cx = std::task::Context::from_waker(&waker);
+                    let mut guard = stream.lock().unwrap();
+                    let events = guard.as_mut().unwrap();
+                    let polled = events
+                        .poll_batch(&mut cx, 10_000)
+                        .map(|b| b.unwrap().unwrap().len());
+                    *looked.lock().unwrap() = Some(polled);
+                }
+            })),
+            ..SessionOptions::default()
+        }
+    };
+    let (session, mut peer) = connect_with(options).await;
+    let thread = open_thread(&session, &mut peer, "t1").await;
+    let turn = start_turn(&thread, &mut peer, "u1", TurnSetup::default()).await;
+    *stream.lock().unwrap() = turn.take_events();
+
+    burst_starts_after.store(frames_in.load(Ordering::SeqCst), Ordering::SeqCst);
+    write_burst_and_wait(&mut peer, &probe, 200).await;
+
+    assert_eq!(
+        *looked.lock().unwrap(),
+        Some(std::task::Poll::Pending),
+        "29 events of an unfinished burst were taken instead of waited for"
+    );
+    let woken_after = probe.wakes.lock().unwrap()[0] - burst_starts_after.load(Ordering::SeqCst);
+    assert_eq!(woken_after, 200, "woken after {woken_after} of 200 frames");
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut guard = stream.lock().unwrap();
+    let std::task::Poll::Ready(Ok(Some(batch))) =
+        guard.as_mut().unwrap().poll_batch(&mut cx, 10_000)
+    else {
+        panic!("the burst was not queued");
+    };
+    assert_eq!(batch.len(), 200);
 }
