@@ -253,3 +253,22 @@ test('a response settles only after listeners have seen the notifications sent b
     { onNotification: (n) => n.method === 'fake/progress' && seen.push(n.params.i) },
   )
 })
+
+test('non-ASCII text arrives intact through the iterator, textStream() and the result', T, async () => {
+  // Latin-1-range letters (a wrong one-byte path shows them as "Ã©"), CJK and an emoji (a
+  // surrogate pair in JavaScript), with ASCII-only deltas around them.
+  const pieces = ['plain ascii, ', 'café ', '日本語 ', '🎉', ' done']
+  const text = pieces.join('')
+  await withFake({ turn: { deltas: pieces } }, async (session) => {
+    const thread = await session.startThread()
+    const iterated = await drain(await thread.startTurn('x'))
+    const deltas = iterated.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta)
+    assert.deepEqual(deltas, pieces)
+
+    const streamed = await thread.startTurn('x')
+    let joined = ''
+    for await (const chunk of streamed.textStream()) joined += chunk
+    assert.equal(joined, text)
+    assert.equal((await streamed.result()).text, text)
+  })
+})
