@@ -254,7 +254,7 @@ test('a response settles only after listeners have seen the notifications sent b
   )
 })
 
-test('non-ASCII text arrives intact through the iterator, textStream() and the result', T, async () => {
+test('non-ASCII text arrives intact through the iterator, textStream(), onEvent and the result', T, async () => {
   // Latin-1-range letters (a wrong one-byte path shows them as "Ã©"), CJK and an emoji (a
   // surrogate pair in JavaScript), with ASCII-only deltas around them.
   const pieces = ['plain ascii, ', 'café ', '日本語 ', '🎉', ' done']
@@ -270,5 +270,10 @@ test('non-ASCII text arrives intact through the iterator, textStream() and the r
     for await (const chunk of streamed.textStream()) joined += chunk
     assert.equal(joined, text)
     assert.equal((await streamed.result()).text, text)
+
+    const called = []
+    const calledBack = await thread.startTurn('x', { onEvent: (e) => called.push(e) })
+    await calledBack.result() // settles after onEvent has seen every event
+    assert.deepEqual(called.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta), pieces)
   })
 })

@@ -21,7 +21,7 @@ use serde_json::Value;
 /// `(requestJson) => Promise<string>`.
 pub type RequestCallback = ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
 /// `(requestKey) => void`: abort the handler of that request.
-pub type AbortCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+pub type AbortCallback = ThreadsafeFunction<String, (), crate::text::JsText, Status, false, true>;
 
 #[derive(Clone)]
 pub struct JsBridge {

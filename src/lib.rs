@@ -6,6 +6,7 @@ mod errors;
 mod pull;
 mod pump;
 mod session;
+mod text;
 mod thread;
 mod turn;
 

@@ -24,11 +24,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use app_server_client as core;
 use napi::bindgen_prelude::{Either, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::JsString;
 use napi::{Env, Result, Status};
 
 use crate::errors::to_napi;
 use crate::pump::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
+use crate::text::JsText;
 
 /// What a pull yields: the events as a JSON array, or the text deltas concatenated.
 #[derive(Clone, Copy)]
@@ -41,7 +41,7 @@ pub enum Form {
 pub type WakeFn = ThreadsafeFunction<u32, (), u32, Status, false, true>;
 
 /// A pull's answer: the batch, `null` at the end, or the waiter id to wait on.
-pub type Pulled<'env> = Either<Option<JsString<'env>>, u32>;
+pub type Pulled = Either<Option<JsText>, u32>;
 
 /// Waiter ids, unique in the process (main.js files waiting Promises under them).
 static NEXT_WAITER_ID: AtomicU32 = AtomicU32::new(1);
@@ -111,12 +111,7 @@ impl PullStream {
     /// The next batch (text, or `null` at the end), or, when none is queued, the waiter id:
     /// `wake(id)` is called once something arrives (or the stream ends), and then the caller
     /// pulls again.
-    pub fn pull<'env>(
-        &self,
-        env: &'env Env,
-        form: Form,
-        wake: Function<u32, ()>,
-    ) -> Result<Pulled<'env>> {
+    pub fn pull(&self, env: &Env, form: Form, wake: Function<u32, ()>) -> Result<Pulled> {
         let shared = &self.shared;
         if shared.waiting.load(Ordering::SeqCst) {
             // main.js serialises pulls; this is a bug there, not a user error.
@@ -128,10 +123,7 @@ impl PullStream {
             shared.woken.store(false, Ordering::SeqCst);
             if let Poll::Ready(pulled) = shared.poll(form) {
                 shared.set_referenced(env, false);
-                return match pulled? {
-                    Some(text) => Ok(Either::A(Some(js_text(env, &text)?))),
-                    None => Ok(Either::A(None)),
-                };
+                return pulled.map(|text| Either::A(text.map(JsText)));
             }
             if shared.woken.load(Ordering::SeqCst) {
                 continue; // woken while registering: look again
@@ -230,17 +222,6 @@ impl Shared {
             }
         };
         debug_assert_eq!(status, napi::sys::Status::napi_ok);
-    }
-}
-
-/// `text` as a JavaScript string. Batches are nearly always ASCII (JSON escapes aside, the
-/// server's text is), and an ASCII string is made by a plain copy, where the UTF-8 path first
-/// decodes it on the JavaScript thread.
-fn js_text<'env>(env: &'env Env, text: &str) -> Result<JsString<'env>> {
-    if text.is_ascii() {
-        env.create_string_latin1(text.as_bytes())
-    } else {
-        env.create_string(text)
     }
 }
 

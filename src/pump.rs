@@ -4,13 +4,24 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app_server_client::{EventStream, Notification};
+use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
+
+use crate::text::JsText;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
-pub type BatchCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+pub type BatchCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
+
+/// Holds `f` as a [`BatchCallback`]: its text reaches it as a [`JsText`].
+pub fn batch_callback(f: Function<String, ()>) -> napi::Result<BatchCallback> {
+    f.build_threadsafe_function()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build_callback(|call| Ok(JsText(call.value)))
+}
 
 /// Most events carried by one crossing into JavaScript.
 pub const MAX_BATCH: usize = 4096;
@@ -226,7 +237,7 @@ impl Drop for SetOnDrop {
 }
 
 /// `(errorDetailJson: string) => void`: called once when a pumped stream ends ('' = normally).
-pub type EndCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+pub type EndCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
 
 /// Benchmark hooks: the same batch of `count` copies of `frame` in each payload form that
 /// could cross into JavaScript. Used by bench/payload.mjs to choose the event path's form.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::approval::{policy_from_json, JsBridge, JsHandler};
 use crate::errors::{json_promise, raw_text, raw_to_value, to_napi, IntoJs};
-use crate::pump::{self, BatchCallback};
+use crate::pump::{self, batch_callback, BatchCallback};
 use crate::thread::Thread;
 
 /// A connection to one codex app-server. Created with `Session.create()`.
@@ -59,13 +59,6 @@ pub(crate) fn include_turns(options: Option<Value>) -> Result<bool> {
             "must be a boolean",
         ))),
     }
-}
-
-fn batch_callback(f: Function<String, ()>) -> Result<BatchCallback> {
-    f.build_threadsafe_function()
-        .weak::<true>()
-        .callee_handled::<false>()
-        .build()
 }
 
 #[napi]

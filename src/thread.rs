@@ -106,14 +106,7 @@ impl Thread {
         on_event: Option<Function<String, ()>>,
         inactivity_timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Turn>> {
-        let callback = on_event
-            .map(|f| {
-                f.build_threadsafe_function()
-                    .weak::<true>()
-                    .callee_handled::<false>()
-                    .build()
-            })
-            .transpose()?;
+        let callback = on_event.map(crate::pump::batch_callback).transpose()?;
         let thread = self.inner.clone();
         env.spawn_future(async move {
             let input = core::Input::from_json(input).js()?;

@@ -47,17 +47,13 @@ impl Turn {
     /// This turn's next events as a JSON array, `null` after `turn/completed`, or, when none
     /// is queued, a waiter id: `wake(id)` is called when it is worth pulling again.
     #[napi(js_name = "_pullBatch", skip_typescript)]
-    pub fn pull_batch<'env>(
-        &self,
-        env: &'env Env,
-        wake: Function<u32, ()>,
-    ) -> Result<Pulled<'env>> {
+    pub fn pull_batch(&self, env: &Env, wake: Function<u32, ()>) -> Result<Pulled> {
         self.stream.pull(env, Form::Events, wake)
     }
 
     /// The agent-message text deltas that arrived since the last pull, the same way.
     #[napi(js_name = "_pullText", skip_typescript)]
-    pub fn pull_text<'env>(&self, env: &'env Env, wake: Function<u32, ()>) -> Result<Pulled<'env>> {
+    pub fn pull_text(&self, env: &Env, wake: Function<u32, ()>) -> Result<Pulled> {
         self.stream.pull(env, Form::Text, wake)
     }
 
