@@ -128,3 +128,31 @@ test('worker threads: each has its own session; terminating one kills its server
     fake.cleanup()
   }
 })
+
+test('terminating a worker whose for-await or textStream() waits for the next event', T, async () => {
+  // The pull's ThreadsafeFunction is referenced while it waits: the worker's teardown must
+  // release it, kill the server, and leave this thread working.
+  const fake = fakeServer({ turn: { deltas: 1, hang: true } })
+  try {
+    for (const form of ['events', 'text']) {
+      const worker = new Worker(path.join(__dirname, 'fixtures', 'worker-waiting-pull.js'), {
+        workerData: { codexPath: fake.codexPath, env: fake.env, form },
+      })
+      const first = await new Promise((resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+      })
+      assert.match(first.first, /echo/, form)
+      assert.ok(isAlive(first.pid))
+      assert.equal(await worker.terminate(), 1, `${form}: terminated, not exited by itself`)
+      assert.ok(await waitGone(first.pid, 2000), `${form}: the worker's server outlived it`)
+    }
+    const plain = fakeServer({})
+    const session = await Session.create({ ...plain })
+    assert.equal(await (await session.startThread()).ask('main'), 'echo: main')
+    await session.close()
+    plain.cleanup()
+  } finally {
+    fake.cleanup()
+  }
+})
