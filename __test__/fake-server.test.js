@@ -277,3 +277,28 @@ test('non-ASCII text arrives intact through the iterator, textStream(), onEvent 
     assert.deepEqual(called.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta), pieces)
   })
 })
+
+test('next() called many times without waiting: answers come in stream order, then done', T, async () => {
+  await withFake({ turn: { deltas: ['a', 'b', 'c', 'd'], delayMs: 30 } }, async (session) => {
+    const turn = await (await session.startThread()).startTurn('x')
+    const it = turn[Symbol.asyncIterator]()
+    // More calls than the turn has events, all at once; several of them wait on the stream.
+    const results = await Promise.all(Array.from({ length: 12 }, () => it.next()))
+    const methods = results.filter((r) => !r.done).map((r) => r.value.method)
+    assert.deepEqual(methods, [
+      'turn/started',
+      'item/started',
+      'item/agentMessage/delta',
+      'item/agentMessage/delta',
+      'item/agentMessage/delta',
+      'item/agentMessage/delta',
+      'item/completed',
+      'thread/tokenUsage/updated',
+      'turn/completed',
+    ])
+    const deltas = results.filter((r) => r.value?.method === 'item/agentMessage/delta').map((r) => r.value.params.delta)
+    assert.deepEqual(deltas, ['a', 'b', 'c', 'd'])
+    assert.ok(results.slice(methods.length).every((r) => r.done), 'the calls past the end are done')
+    assert.deepEqual(await it.next(), { done: true, value: undefined })
+  })
+})
