@@ -1,6 +1,6 @@
 //! Feeds an event stream to a JavaScript callback, a batch per wake-up of the JS thread.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app_server_client::{EventStream, Notification};
@@ -171,27 +171,33 @@ pub fn spawn(
     }
 }
 
-/// The batch JavaScript is handling, if any. A call is queued without waiting for it to run;
-/// only the next call waits, and only while the previous one is still running. So an idle
-/// JavaScript thread costs no wake-up of the runtime after each batch (the latency of sparse
-/// events), and a busy one lets the next batch grow.
+/// Most batches handed to JavaScript and not yet handled: one running and one queued behind
+/// it. A call is queued without waiting for JavaScript, and the pump waits only when both
+/// places are taken. So an idle JavaScript thread costs no wake-up of the runtime after each
+/// batch (the latency of sparse events); a busy one lets the next batch grow; and when it
+/// comes back from a pause (a GC, a descheduling) the next batch is already queued, where
+/// with one place it would wait a round trip (JavaScript wakes the pump, the pump calls
+/// JavaScript) for every batch until it caught up.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// The batches JavaScript has been handed and has not finished.
 struct InFlight {
-    busy: AtomicBool,
-    idle: Notify,
+    calls: AtomicUsize,
+    released: Notify,
 }
 
 impl InFlight {
     fn new() -> Arc<Self> {
         Arc::new(InFlight {
-            busy: AtomicBool::new(false),
-            idle: Notify::new(),
+            calls: AtomicUsize::new(0),
+            released: Notify::new(),
         })
     }
 
     /// False once the environment is closing: nothing more can be delivered.
     async fn deliver(self: &Arc<Self>, callback: &BatchCallback, payload: String) -> bool {
-        self.idle().await;
-        self.busy.store(true, Ordering::SeqCst);
+        self.fewer_than(MAX_IN_FLIGHT).await;
+        self.calls.fetch_add(1, Ordering::SeqCst);
         // Released when JavaScript returns, or when the call is dropped unrun (environment gone).
         let release = Release(Arc::clone(self));
         let status = callback.call_with_return_value(
@@ -205,12 +211,18 @@ impl InFlight {
         status != Status::Closing
     }
 
+    /// Resolves once JavaScript has handled every batch handed to it.
     async fn idle(&self) {
+        self.fewer_than(1).await;
+    }
+
+    /// Only the pump's task waits here (and only it adds calls), so one waiter at a time.
+    async fn fewer_than(&self, limit: usize) {
         loop {
-            let notified = self.idle.notified();
+            let notified = self.released.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.busy.load(Ordering::SeqCst) {
+            if self.calls.load(Ordering::SeqCst) < limit {
                 return;
             }
             notified.await;
@@ -222,8 +234,8 @@ struct Release(Arc<InFlight>);
 
 impl Drop for Release {
     fn drop(&mut self) {
-        self.0.busy.store(false, Ordering::SeqCst);
-        self.0.idle.notify_one();
+        self.0.calls.fetch_sub(1, Ordering::SeqCst);
+        self.0.released.notify_one();
     }
 }
 
