@@ -76,6 +76,12 @@ test('a turn read partway and still referenced does not keep Node alive', { time
   assert.equal(lines[0].text, 'done')
 })
 
+test('an iterator returned while a next() waits does not keep Node alive', { timeout: 60_000 }, async () => {
+  const { code, lines, stderr } = await runFixture(['return-while-waiting'], { timeoutMs: 15_000 })
+  assert.equal(code, 0, stderr)
+  assert.equal(lines[0].text, 'done')
+})
+
 test('an iterator abandoned mid-turn does not keep its Turn alive', { timeout: 60_000 }, async () => {
   const { code, lines, stderr } = await runFixture(['abandon'], { nodeArgs: ['--expose-gc'] })
   assert.equal(code, 0, stderr)

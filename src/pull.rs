@@ -9,9 +9,9 @@
 //! JavaScript thread to start the wait, and again to finish it.
 //!
 //! The ThreadsafeFunction is made once per stream, on its first wait, and kept referenced (so
-//! it keeps Node alive) only while a pull waits. A napi deferred per wait would create and
-//! tear down a ThreadsafeFunction, a libuv handle and a cleanup hook every time: most of the
-//! JavaScript thread's cost per batch when batches are small. `wake` is a module-level function
+//! it keeps Node alive) only from a wait until its wake has reached JavaScript. A napi deferred
+//! per wait would create and tear down a ThreadsafeFunction, a libuv handle and a cleanup hook
+//! every time: most of the JavaScript thread's cost per batch when batches are small. `wake` is a module-level function
 //! of main.js that closes over nothing, so holding it never keeps a turn alive.
 //!
 //! The price of pulling on the JavaScript thread: the batch's JSON (or text) is joined there,
@@ -37,7 +37,7 @@ pub enum Form {
     Text,
 }
 
-/// `wake(waiterId)`: weak (referenced only while a pull waits), never throws.
+/// `wake(waiterId)`: weak (referenced only from a wait to its wake), never throws.
 pub type WakeFn = ThreadsafeFunction<u32, (), u32, Status, false, true>;
 
 /// A pull's answer: the batch, `null` at the end, or the waiter id to wait on.
@@ -129,11 +129,19 @@ impl PullStream {
                 continue; // woken while registering: look again
             }
             if shared.wake_js.get().is_none() {
+                // The wake, once it reaches JavaScript, ends the wait's hold on Node: whether
+                // anything pulls again (a returned iterator does not) is up to JavaScript.
+                let stream = Arc::downgrade(shared);
                 let made = wake
                     .build_threadsafe_function()
                     .weak::<true>()
                     .callee_handled::<false>()
-                    .build()?;
+                    .build_callback(move |call| {
+                        if let Some(shared) = stream.upgrade() {
+                            shared.set_referenced(&call.env, false);
+                        }
+                        Ok(call.value)
+                    })?;
                 let _ = shared.wake_js.set(made);
             }
             shared.set_referenced(env, true);
@@ -202,9 +210,9 @@ impl Shared {
         }
     }
 
-    /// References the ThreadsafeFunction while a pull waits, so a pending `for await` keeps
-    /// Node alive as a pending napi Promise would; unreferenced otherwise, so an idle turn
-    /// does not. JavaScript thread only.
+    /// References the ThreadsafeFunction from a pull's wait until its wake reaches JavaScript,
+    /// so a pending `for await` keeps Node alive as a pending napi Promise would;
+    /// unreferenced otherwise, so an idle turn does not. JavaScript thread only.
     fn set_referenced(&self, env: &Env, referenced: bool) {
         let Some(wake) = self.wake_js.get() else {
             return;

@@ -7,10 +7,10 @@ use app_server_client::{EventStream, Notification};
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-
-use crate::text::JsText;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
+
+use crate::text::JsText;
 
 /// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
 pub type BatchCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
@@ -114,8 +114,8 @@ impl Pump {
     }
 }
 
-/// Runs until the stream ends or the callback's environment goes away. JavaScript holds one
-/// batch at a time: while it is busy the next batch waits and grows.
+/// Runs until the stream ends or the callback's environment goes away. JavaScript holds at
+/// most [`MAX_IN_FLIGHT`] batches: while they are taken the next batch waits and grows.
 pub fn spawn(
     mut stream: EventStream,
     callback: BatchCallback,
