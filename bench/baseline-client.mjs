@@ -6,14 +6,32 @@ import { spawn } from 'node:child_process'
 
 const NL = 10
 
+/**
+ * The baseline's transport: the server is spawned by, and its stdout read on, the calling
+ * thread. `on` receives stdout chunks (Buffers), stderr text and the exit.
+ */
+export function spawnOnThisThread(command, args, { cwd, env }, on) {
+  const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] })
+  child.stdout.on('data', on.stdout)
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', on.stderr)
+  child.once('exit', on.exit)
+  child.stdin.on('error', () => {})
+  return {
+    write: (text) => child.stdin.write(text),
+    end: () => child.stdin.end(),
+    kill: () => child.kill('SIGKILL'),
+  }
+}
+
 export class BaselineClient {
   /**
    * Spawns `command app-server ...args` and does the `initialize` round trip.
    * @param {{ command: string, args?: string[], env?: Record<string,string>, cwd?: string,
-   *           clientInfo?: object, capabilities?: object }} options
+   *           clientInfo?: object, capabilities?: object, transport?: Function }} options
    */
   static async start(options) {
-    const client = new BaselineClient(options)
+    const client = new BaselineClient(options, options.transport)
     client.info = await client.request('initialize', {
       clientInfo: options.clientInfo ?? { name: 'codex-native-bench', version: '0.0.0', title: null },
       capabilities: options.capabilities ?? { experimentalApi: false, optOutNotificationMethods: [] },
@@ -22,12 +40,12 @@ export class BaselineClient {
     return client
   }
 
-  constructor({ command, args = [], env = {}, cwd }) {
-    this.child = spawn(command, ['app-server', ...args], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
+  /**
+   * @param transport how the server process is run and read: `spawnOnThisThread` (the
+   *   baseline: stdout is read by this thread's event loop) or another with the same shape
+   *   (bench/worker-transport.mjs reads it on a worker thread).
+   */
+  constructor({ command, args = [], env = {}, cwd }, transport = spawnOnThisThread) {
     this.nextId = 1
     this.pending = new Map() // id -> { resolve, reject }
     this.turns = new Map() // turnId -> callback
@@ -35,17 +53,20 @@ export class BaselineClient {
     this.onOther = null // notifications without a turn id
     this.rest = null // the pieces of an unfinished line
     this.stderr = ''
-    this.exited = new Promise((resolve) => this.child.once('exit', resolve))
-    this.child.stdout.on('data', (chunk) => this.onData(chunk))
-    this.child.stderr.on('data', (d) => {
-      this.stderr = (this.stderr + d).slice(-4096)
+    let exited
+    this.exited = new Promise((resolve) => (exited = resolve))
+    this.server = transport(command, ['app-server', ...args], { cwd, env: { ...process.env, ...env } }, {
+      stdout: (chunk) => this.onData(chunk),
+      stderr: (d) => {
+        this.stderr = (this.stderr + d).slice(-4096)
+      },
+      exit: (code, signal) => {
+        const err = new Error(`app-server exited (${code ?? signal}): ${this.stderr}`)
+        for (const p of this.pending.values()) p.reject(err)
+        this.pending.clear()
+        exited()
+      },
     })
-    this.child.once('exit', (code, signal) => {
-      const err = new Error(`app-server exited (${code ?? signal}): ${this.stderr}`)
-      for (const p of this.pending.values()) p.reject(err)
-      this.pending.clear()
-    })
-    this.child.stdin.on('error', () => {})
   }
 
   onData(chunk) {
@@ -104,7 +125,7 @@ export class BaselineClient {
   }
 
   write(frame) {
-    this.child.stdin.write(JSON.stringify(frame) + '\n')
+    this.server.write(JSON.stringify(frame) + '\n')
   }
 
   request(method, params) {
@@ -148,8 +169,8 @@ export class BaselineClient {
   }
 
   async close() {
-    this.child.stdin.end()
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 2000)
+    this.server.end()
+    const t = setTimeout(() => this.server.kill(), 2000)
     await this.exited
     clearTimeout(t)
   }

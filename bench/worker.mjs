@@ -4,6 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { BaselineClient } from './baseline-client.mjs'
+import { spawnOnWorkerThread } from './worker-transport.mjs'
 import {
   BENCH_DIR, DELTA, require, codexBinary, window, gc, sleep, now, percentile, indexedDelta, cpuSource,
 } from './lib.mjs'
@@ -47,8 +48,8 @@ async function nativeSetup(server) {
   return { session, thread, close: () => session.close() }
 }
 
-async function baselineSetup(server) {
-  const client = await BaselineClient.start({ command: server.codexPath, env: server.env })
+async function baselineSetup(server, transport) {
+  const client = await BaselineClient.start({ command: server.codexPath, env: server.env, transport })
   const { thread } = await client.request('thread/start', {})
   return { client, threadId: thread.id, close: () => client.close() }
 }
@@ -82,8 +83,16 @@ const consumers = {
   async baseline(ctx, input, sink) {
     await ctx.client.runTurn(ctx.threadId, input, (e) => sink.event(e))
   },
+  // The baseline reading the server's stdout on a worker thread (latency bench only): the
+  // pure-Node form of a reader thread handing events to the JavaScript thread.
+  async baselineOnWorker(ctx, input, sink) {
+    await ctx.client.runTurn(ctx.threadId, input, (e) => sink.event(e))
+  },
 }
-const setupFor = (mode) => (mode === 'baseline' ? baselineSetup : nativeSetup)
+const setupFor = (mode) =>
+  mode === 'baseline' ? baselineSetup
+  : mode === 'baselineOnWorker' ? (server) => baselineSetup(server, spawnOnWorkerThread)
+  : nativeSetup
 
 /** Counts deltas; checks each delta's size and that the turn ends with turn/completed. */
 function countingSink(size) {
