@@ -11,8 +11,9 @@
 //! The ThreadsafeFunction is made once per stream, on its first wait, and kept referenced (so
 //! it keeps Node alive) only from a wait until its wake has reached JavaScript. A napi deferred
 //! per wait would create and tear down a ThreadsafeFunction, a libuv handle and a cleanup hook
-//! every time: most of the JavaScript thread's cost per batch when batches are small. `wake` is a module-level function
-//! of main.js that closes over nothing, so holding it never keeps a turn alive.
+//! every time: most of the JavaScript thread's cost per batch when batches are small. `wake` is
+//! a module-level function of main.js that closes over nothing, so holding it never keeps a
+//! turn alive.
 //!
 //! The price of pulling on the JavaScript thread: the batch's JSON (or text) is joined there,
 //! one copy of its bytes, since only that thread reads the stream.
