@@ -91,12 +91,16 @@ log('payload form (bench/payload.mjs)')
 const payloadRun = spawnSync(process.execPath, [path.join(BENCH_DIR, 'payload.mjs')], { cwd: ROOT, env: workerEnv, encoding: 'utf8', timeout: 120_000 })
 const payloadTable = payloadRun.status === 0 ? payloadRun.stdout.trim() : `payload.mjs failed: ${payloadRun.stderr}`
 
+// Each rate twice: with one warm session per mode (the steady state; the target is judged on
+// it), and with a fresh session per run (each run is its server's first second). See README.md.
+// baselineOnWorker is a reference, not a target: the baseline with its reading moved to a
+// worker thread (bench/worker-transport.mjs), to show what a reader thread's hand-off costs here.
 const latency = []
-for (const { rate, count } of RATES) {
-  log(`latency at ${rate} events/s`)
-  // baselineOnWorker is a reference, not a target: the baseline with its reading moved to a
-  // worker thread (bench/worker-transport.mjs), to show what a reader thread's hand-off costs here
-  latency.push(job({ kind: 'latency', rate, count, runs: RUNS, modes: ['iterator', 'callback', 'baseline', 'baselineOnWorker'], skip: 100 }))
+for (const sessions of ['warm', 'fresh']) {
+  for (const { rate, count } of RATES) {
+    log(`latency at ${rate} events/s, ${sessions} sessions`)
+    latency.push(job({ kind: 'latency', rate, count, runs: RUNS, modes: ['iterator', 'callback', 'baseline', 'baselineOnWorker'], skip: 100, sessions }))
+  }
 }
 
 log('memory: idle sessions')
@@ -192,24 +196,25 @@ for (const v of verification) {
 // latency
 const p99At10k = {}
 for (const l of latency) {
+  const section = `latency ${fmt(l.rate)} events/s, ${l.sessions === 'warm' ? 'one warm session per mode' : 'a fresh session per run'}`
   for (const [mode, list] of Object.entries(l.results)) {
     const p50 = of(list, 'p50')
     const p99 = of(list, 'p99')
     const max = of(list, 'max')
     const name = mode === 'baselineOnWorker' ? 'baseline read on a worker thread (reference)' : mode
-    rows.push([`latency ${fmt(l.rate)} events/s`, `${name}: p50 · p99 · max (ms)`, `${mmm(p50, 3)} · ${mmm(p99, 3)} · ${fmt(max.median, 2)}`, '', ''])
-    if (l.rate === 10000) p99At10k[mode] = p99.median
+    rows.push([section, `${name}: p50 · p99 · max (ms)`, `${mmm(p50, 3)} · ${mmm(p99, 3)} · ${fmt(max.median, 2)}`, '', ''])
+    if (l.rate === 10000 && l.sessions === 'warm') p99At10k[mode] = p99.median
   }
   const achieved = median(Object.values(l.results).flat().map((r) => r.rate))
-  rows.push([`latency ${fmt(l.rate)} events/s`, 'paced rate achieved by the server (events/s)', fmt(achieved), '', ''])
+  rows.push([section, 'paced rate achieved by the server (events/s)', fmt(achieved), '', ''])
   const stolen = Object.values(l.results).flat().map((r) => r.stolen).filter((x) => typeof x === 'number')
   if (stolen.length > 0) {
     const s = { median: median(stolen), min: Math.min(...stolen), max: Math.max(...stolen) }
-    rows.push([`latency ${fmt(l.rate)} events/s`, 'CPU time stolen by the hypervisor during the runs (%)', mmm(s, 1), '', ''])
+    rows.push([section, 'CPU time stolen by the hypervisor during the runs (%)', mmm(s, 1), '', ''])
   }
 }
 for (const mode of ['iterator', 'callback']) {
-  if (p99At10k[mode] !== undefined) targets.push([`p99 latency ≤ 1 ms at 10,000 events/s (${mode})`, `${fmt(p99At10k[mode], 3)} ms`, pass(p99At10k[mode] <= 1)])
+  if (p99At10k[mode] !== undefined) targets.push([`p99 latency ≤ 1 ms at 10,000 events/s (${mode}, steady state)`, `${fmt(p99At10k[mode], 3)} ms`, pass(p99At10k[mode] <= 1)])
 }
 
 // memory

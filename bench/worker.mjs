@@ -238,11 +238,18 @@ function stolenPercent(before, after) {
   return (100 * (after[0] - before[0])) / (after[1] - before[1])
 }
 
-async function latency({ rate, count, runs, modes, skip }) {
+/**
+ * `sessions: 'warm'`: each mode keeps one session (one server process) for all its runs, after a
+ * full-length warm-up turn: the steady state of an app that keeps its session. `'fresh'`: a new
+ * session per run, so each run is its server's first second, when the latency server (a Node
+ * script) is still compiling and growing its heap on threads of its own, on the same cores.
+ */
+async function latency({ rate, count, runs, modes, skip, sessions = 'fresh' }) {
   const server = { codexPath: LATENCY_SERVER, env: {} }
   const out = Object.fromEntries(modes.map((m) => [m, []]))
+  const warm = sessions === 'warm' ? Object.fromEntries(await Promise.all(modes.map(async (m) => [m, await setupFor(m)(server)]))) : null
   const once = async (mode, c) => {
-    const ctx = await setupFor(mode)(server)
+    const ctx = warm ? warm[mode] : await setupFor(mode)(server)
     const lat = []
     let pacing = null
     let seen = 0
@@ -262,19 +269,20 @@ async function latency({ rate, count, runs, modes, skip }) {
       },
     })
     const stolen = stolenPercent(ticksBefore, cpuTicks())
-    await ctx.close()
+    if (!warm) await ctx.close()
     if (seen !== c) throw new Error(`latency: ${seen} of ${c} deltas`)
     const kept = lat.slice(skip)
     return { p50: percentile(kept, 50), p99: percentile(kept, 99), max: Math.max(...kept), rate: pacing?.rate, samples: kept.length, stolen }
   }
-  for (const mode of modes) await once(mode, Math.min(count, 500)) // warm-up
+  for (const mode of modes) await once(mode, warm ? count : Math.min(count, 500)) // warm-up
   for (let r = 0; r < runs; r++) {
     for (let i = 0; i < modes.length; i++) {
       const mode = modes[(i + r) % modes.length]
       out[mode].push(await once(mode, count))
     }
   }
-  return { rate, count, results: out }
+  if (warm) for (const ctx of Object.values(warm)) await ctx.close()
+  return { rate, count, sessions, results: out }
 }
 
 async function memIdle({ sessions, baseline }) {
