@@ -64,7 +64,7 @@ const machine = {
   loadAtStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
 }
 const commit = sh('git rev-parse --short HEAD')
-const dirty = sh('git status --porcelain --untracked-files=no -- src crates main.js index.js Cargo.toml Cargo.lock') !== ''
+const dirty = sh("git status --porcelain --untracked-files=no -- src crates main.js index.js Cargo.toml Cargo.lock bench ':!bench/RESULTS.md'") !== ''
 
 // ---------------------------------------------------------------------------------------------
 // The jobs
@@ -269,7 +269,7 @@ const esc = (s) => String(s).replace(/\|/g, '\\|')
 md.push('# Benchmark results', '')
 md.push(`Written by \`pnpm bench\` (bench/run.mjs)${QUICK ? ' with --quick (smoke run: fewer, smaller runs)' : ''}. Method: bench/README.md.`, '')
 md.push(`- Date: ${new Date().toISOString()}`)
-md.push(`- Commit: ${commit}${dirty ? ' (working tree has uncommitted changes to src/, crates/ or main.js: figures are for the tree as built)' : ''}`)
+md.push(`- Commit: ${commit}${dirty ? ' (working tree has uncommitted changes to the code or the bench: figures are for the tree as built)' : ''}`)
 md.push(`- Build: release addon built ${buildTime.toISOString()}, loaded from a private copy`)
 md.push(`- Machine: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average (1/5/15 min) at start ${machine.loadAtStart}, at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
 if (Math.max(os.loadavg()[0], Number(machine.loadAtStart.split(' ')[0])) > machine.cores / 2) {
