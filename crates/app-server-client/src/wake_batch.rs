@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::connection::lock;
+
 /// Most frames routed before collected wakes fire.
 pub(crate) const MAX_BURST_FRAMES: usize = 256;
 /// Most frame bytes routed before collected wakes fire.
@@ -69,10 +71,6 @@ impl Burst {
             waiters.into_iter().for_each(Waker::wake);
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The reader's collector of wakes (one per connection's read loop).
@@ -135,7 +133,10 @@ impl Drop for WakeBatch {
 
 /// This thread's collection while it lasts; a panic in the routing still fires what was
 /// collected.
-struct Collecting(Option<()>);
+struct Collecting {
+    /// Not yet stopped: dropping it (a panic) fires the collection.
+    armed: bool,
+}
 
 impl Collecting {
     fn start(into: Vec<Waker>) -> Self {
@@ -143,11 +144,11 @@ impl Collecting {
             let previous = c.borrow_mut().replace(into);
             debug_assert!(previous.is_none(), "wake collections do not nest");
         });
-        Collecting(Some(()))
+        Collecting { armed: true }
     }
 
     fn stop(mut self) -> Vec<Waker> {
-        self.0 = None;
+        self.armed = false;
         COLLECTED
             .with(|c| c.borrow_mut().take())
             .unwrap_or_default()
@@ -156,7 +157,7 @@ impl Collecting {
 
 impl Drop for Collecting {
     fn drop(&mut self) {
-        if self.0.is_some() {
+        if self.armed {
             let collected = COLLECTED
                 .with(|c| c.borrow_mut().take())
                 .unwrap_or_default();
