@@ -4,7 +4,7 @@
 // per-listener dispatch of notification batches, and error objects with their `code`.
 
 const path = require('node:path')
-const native = require('./index.js')
+const native = require('./js/native.js').loadNative()
 
 const { Thread, Turn } = native
 const NativeSession = native.Session

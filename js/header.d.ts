@@ -1,4 +1,5 @@
 /* eslint-disable */
+/// <reference types="node" />
 // Public types of codex-native. This header is prepended to the index.d.ts that napi-rs
 // generates; the interfaces below merge with the generated native classes to describe what
 // main.js adds (iteration, signals, listeners). Protocol types come from ./protocol.

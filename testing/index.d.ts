@@ -1,3 +1,4 @@
+/// <reference types="node" />
 // codex-native/testing: a loopback stand-in for the model's Responses API, for tests that
 // drive the real `codex app-server` without a network.
 
