@@ -5,6 +5,10 @@
 //   node scripts/generate.mjs          regenerate protocol/ in place
 //   node scripts/generate.mjs --check  regenerate into a temp dir; exit 1 and list the
 //                                      files that differ when protocol/ is out of date
+//   node scripts/generate.mjs --diff <version> [--markdown | --json]
+//                                      methods and fields added/removed from the pinned
+//                                      protocol/ to that codex version (installed into the
+//                                      compat cache, see scripts/codex-versions.mjs)
 //
 // Everything written is a pure function of the codex binary's output: no timestamps,
 // no absolute paths, stable ordering. protocol/README.md (also generated) documents the
@@ -12,66 +16,29 @@
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { checkVersionArgument, installCodex, locateCodexBinary } from './codex-versions.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROTOCOL_DIR = path.join(ROOT, 'protocol');
 const SCRIPT = 'scripts/generate.mjs';
 
 // ---------------------------------------------------------------------------------------
-// Locating the pinned codex binary (same platform mapping as @openai/codex's bin/codex.js)
+// Locating the pinned codex binary (the platform mapping lives in codex-versions.mjs)
 // ---------------------------------------------------------------------------------------
 
-const PLATFORM_PACKAGE_BY_TARGET = {
-  'x86_64-unknown-linux-musl': '@openai/codex-linux-x64',
-  'aarch64-unknown-linux-musl': '@openai/codex-linux-arm64',
-  'x86_64-apple-darwin': '@openai/codex-darwin-x64',
-  'aarch64-apple-darwin': '@openai/codex-darwin-arm64',
-  'x86_64-pc-windows-msvc': '@openai/codex-win32-x64',
-  'aarch64-pc-windows-msvc': '@openai/codex-win32-arm64',
-};
-
-function targetTriple(platform, arch) {
-  const table = {
-    linux: { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' },
-    android: { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' },
-    darwin: { x64: 'x86_64-apple-darwin', arm64: 'aarch64-apple-darwin' },
-    win32: { x64: 'x86_64-pc-windows-msvc', arm64: 'aarch64-pc-windows-msvc' },
-  };
-  const triple = table[platform]?.[arch];
-  if (!triple) throw new Error(`unsupported platform for codex: ${platform} (${arch})`);
-  return triple;
-}
-
 function findCodex() {
-  const requireFromRoot = createRequire(path.join(ROOT, 'package.json'));
-  let codexPackageJson;
   try {
-    codexPackageJson = requireFromRoot.resolve('@openai/codex/package.json');
-  } catch {
-    throw new Error('@openai/codex is not installed (it is a devDependency): run `pnpm install`');
+    return locateCodexBinary(ROOT);
+  } catch (err) {
+    if (/is not installed/.test(err.message)) {
+      throw new Error('@openai/codex is not installed (it is a devDependency): run `pnpm install`');
+    }
+    throw err;
   }
-  const codexDir = fs.realpathSync(path.dirname(codexPackageJson));
-  const version = JSON.parse(fs.readFileSync(codexPackageJson, 'utf8')).version;
-  const triple = targetTriple(process.platform, process.arch);
-  const platformPackage = PLATFORM_PACKAGE_BY_TARGET[triple];
-  let vendorRoot;
-  try {
-    const platformPackageJson = requireFromRoot.resolve(`${platformPackage}/package.json`, {
-      paths: [codexDir],
-    });
-    vendorRoot = path.join(path.dirname(platformPackageJson), 'vendor');
-  } catch {
-    vendorRoot = path.join(codexDir, 'vendor');
-  }
-  const bin = path.join(vendorRoot, triple, 'bin', process.platform === 'win32' ? 'codex.exe' : 'codex');
-  if (!fs.existsSync(bin)) {
-    throw new Error(`codex binary not found at ${bin} (is ${platformPackage} installed?)`);
-  }
-  return { bin, version };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -724,13 +691,380 @@ function removeEmptyDirs(dir) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Protocol diff against another codex version (--diff <version>)
+// ---------------------------------------------------------------------------------------
+
+// generate-json-schema writes every type into this one bundle too (v2 types under
+// definitions/v2), so one document holds the whole protocol of a version.
+const BUNDLE = 'codex_app_server_protocol.schemas.json';
+const UNION_LABELS = {
+  ClientRequest: 'client requests',
+  ServerRequest: 'server requests',
+  ServerNotification: 'server notifications',
+  ClientNotification: 'client notifications',
+};
+
+function resolvePointer(doc, ref) {
+  if (typeof ref !== 'string' || !ref.startsWith('#/')) throw new Error(`unsupported $ref ${JSON.stringify(ref)}`);
+  let node = doc;
+  for (const raw of ref.slice(2).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) throw new Error(`dangling $ref ${ref}`);
+    node = node[key];
+  }
+  return node;
+}
+
+/** The $ref of a union entry's params: required `X`, or optional `X | null`; null if none. */
+function paramsRefOf(p) {
+  if (!p) return null;
+  if (p.$ref) return p.$ref;
+  const refs = (p.anyOf ?? p.oneOf ?? []).filter((x) => x.$ref);
+  return refs.length === 1 ? refs[0].$ref : null;
+}
+
+/** `#/definitions/<ns>/<name>` for a type name: beside `nearRef` first, then every namespace. */
+function findTypeRef(doc, name, nearRef) {
+  const candidates = [];
+  if (nearRef) candidates.push(`${nearRef.slice(0, nearRef.lastIndexOf('/'))}/${name}`);
+  candidates.push(`#/definitions/${name}`);
+  for (const ns of Object.keys(doc.definitions ?? {}).filter((k) => /^v\d+$/.test(k))) candidates.push(`#/definitions/${ns}/${name}`);
+  for (const ref of candidates) {
+    try {
+      resolvePointer(doc, ref);
+      return ref;
+    } catch {
+      // not there; try the next namespace
+    }
+  }
+  return null;
+}
+
+/**
+ * The methods of a schema bundle: for each union, method -> { params, result } ($refs or
+ * null). Results follow the same rules as the method maps: `<X>Params` -> `<X>Response`,
+ * then PascalCase(method) + `Response`, then RESULT_OVERRIDES.
+ */
+export function protocolSurface(doc) {
+  const surface = {};
+  for (const union of Object.keys(UNION_LABELS)) {
+    const schema = doc.definitions?.[union];
+    if (!schema || !Array.isArray(schema.oneOf)) throw new Error(`schema bundle has no ${union} union`);
+    const methods = new Map();
+    for (const entry of schema.oneOf) {
+      const method = entry.properties?.method?.enum;
+      if (!Array.isArray(method) || method.length !== 1) throw new Error(`${union}: an entry without exactly one method`);
+      const params = paramsRefOf(entry.properties.params);
+      let result = null;
+      if (union === 'ClientRequest' || union === 'ServerRequest') {
+        const name = params ? refName(params) : '';
+        result =
+          (name.endsWith('Params') && findTypeRef(doc, name.replace(/Params$/, 'Response'), params)) ||
+          (union === 'ClientRequest' && findTypeRef(doc, `${pascalCase(method[0])}Response`, params)) ||
+          (union === 'ClientRequest' && RESULT_OVERRIDES[method[0]] && findTypeRef(doc, RESULT_OVERRIDES[method[0]], params)) ||
+          null;
+      }
+      methods.set(method[0], { params, result });
+    }
+    surface[union] = methods;
+  }
+  return surface;
+}
+
+/**
+ * A oneOf/anyOf variant's name in a path, stable when variants are added or reordered: its
+ * title, its `type` tag, another required one-value tag ("mode=show"), its one key, or
+ * (last resort) its index.
+ */
+function variantName(v, i) {
+  if (typeof v.title === 'string') return v.title;
+  const props = v.properties ?? {};
+  const tag = (key) => (Array.isArray(props[key]?.enum) && props[key].enum.length === 1 ? String(props[key].enum[0]) : null);
+  if (tag('type')) return tag('type');
+  const tagged = Object.keys(props).find((k) => (v.required ?? []).includes(k) && tag(k));
+  if (tagged) return `${tagged}=${tag(tagged)}`;
+  const keys = Object.keys(props);
+  if (keys.length === 1 && (v.required ?? []).includes(keys[0])) return keys[0];
+  return `#${i}`;
+}
+
+/**
+ * Every field (and enum value) reachable from `ref`, as JSON-pointer-like paths ("/a/b",
+ * "/items[]", "/x/oneOf(Variant)/y", "/status=\"active\"", "/map/*") -> a signature
+ * ("required string|null") that the diff compares. Recursive types stop where they recur.
+ */
+export function fieldPaths(doc, ref) {
+  const out = new Map();
+  const note = (at, types, required) => {
+    const prev = out.get(at) ?? { types: new Set(), required: false };
+    for (const t of types) prev.types.add(t);
+    prev.required ||= required;
+    out.set(at, prev);
+  };
+  const walk = (schema, at, stack) => {
+    if (schema === true || schema === false || schema === null || typeof schema !== 'object') return;
+    if (schema.$ref) {
+      if (stack.includes(schema.$ref)) return;
+      walk(resolvePointer(doc, schema.$ref), at, [...stack, schema.$ref]);
+      // Siblings of $ref (description, default) do not change the shape.
+      return;
+    }
+    const types = [schema.type ?? []].flat();
+    if (at) note(at, types, false);
+    for (const [key, value] of Object.entries(schema.properties ?? {})) {
+      const child = `${at}/${key}`;
+      note(child, [], (schema.required ?? []).includes(key));
+      walk(value, child, stack);
+    }
+    for (const value of schema.enum ?? []) if (value !== null) out.set(`${at}=${JSON.stringify(value)}`, { types: new Set(), required: false });
+    if (schema.const !== undefined) out.set(`${at}=${JSON.stringify(schema.const)}`, { types: new Set(), required: false });
+    for (const key of ['oneOf', 'anyOf']) {
+      if (!Array.isArray(schema[key])) continue;
+      // `X | null` is nullability, not a variant.
+      const variants = schema[key].filter((v) => !(v && v.type === 'null' && Object.keys(v).length <= 2));
+      if (variants.length < schema[key].length && at) note(at, ['null'], false);
+      if (variants.length > 1 && at) note(at, [key], false);
+      variants.forEach((v, i) => {
+        const named = variants.length > 1 && (v.properties || v.$ref);
+        walk(v, named ? `${at}/${key}(${v.$ref ? refName(v.$ref) : variantName(v, i)})` : at, stack);
+      });
+    }
+    for (const part of schema.allOf ?? []) walk(part, at, stack);
+    if (Array.isArray(schema.items)) schema.items.forEach((it, i) => walk(it, `${at}[${i}]`, stack));
+    else if (schema.items) walk(schema.items, `${at}[]`, stack);
+    if (schema.additionalProperties && typeof schema.additionalProperties === 'object') walk(schema.additionalProperties, `${at}/*`, stack);
+  };
+  walk({ $ref: ref }, '', []);
+  return new Map([...out].map(([p, s]) => [p, `${s.required ? 'required ' : ''}${[...s.types].sort().join('|') || '-'}`]));
+}
+
+/**
+ * What changed from schema bundle `before` to `after`: methods added/removed per union, and
+ * for each method both have, the params/result fields added, removed or changed
+ * (required-ness, type).
+ */
+export function diffProtocols(before, after) {
+  const a = protocolSurface(before);
+  const b = protocolSurface(after);
+  const methods = {};
+  const fields = [];
+  for (const union of Object.keys(UNION_LABELS)) {
+    methods[union] = {
+      added: [...b[union].keys()].filter((m) => !a[union].has(m)).sort(),
+      removed: [...a[union].keys()].filter((m) => !b[union].has(m)).sort(),
+    };
+    for (const [method, was] of a[union]) {
+      const now = b[union].get(method);
+      if (!now) continue;
+      for (const part of ['params', 'result']) {
+        if (!was[part] && !now[part]) continue;
+        const entry = { union, method, part, added: [], removed: [], changed: [] };
+        if (!was[part] || !now[part]) {
+          // e.g. a method that gained params, or whose result type cannot be found.
+          entry.changed.push({ path: '', from: was[part] ? refName(was[part]) : 'none', to: now[part] ? refName(now[part]) : 'none' });
+        } else {
+          const fa = fieldPaths(before, was[part]);
+          const fb = fieldPaths(after, now[part]);
+          entry.added = [...fb.keys()].filter((p) => !fa.has(p)).sort();
+          entry.removed = [...fa.keys()].filter((p) => !fb.has(p)).sort();
+          entry.changed = [...fa.keys()]
+            .filter((p) => fb.has(p) && fa.get(p) !== fb.get(p))
+            .sort()
+            .map((p) => ({ path: p, from: fa.get(p), to: fb.get(p) }));
+        }
+        if (entry.added.length || entry.removed.length || entry.changed.length) fields.push(entry);
+      }
+    }
+  }
+  return { methods, fields };
+}
+
+/** Counts of a diff, for the README table. */
+export function diffCounts(diff) {
+  const sum = (f) => Object.values(diff.methods).reduce((n, m) => n + m[f].length, 0);
+  const sumFields = (f) => diff.fields.reduce((n, e) => n + e[f].length, 0);
+  return {
+    methodsAdded: sum('added'),
+    methodsRemoved: sum('removed'),
+    fieldsAdded: sumFields('added'),
+    fieldsRemoved: sumFields('removed'),
+    fieldsChanged: sumFields('changed'),
+    methodsWithFieldChanges: new Set(diff.fields.map((e) => `${e.union} ${e.method}`)).size,
+  };
+}
+
+/** The experimental diff minus what the stable diff already reports. */
+function experimentalOnly(x, s) {
+  const methods = {};
+  for (const [union, m] of Object.entries(x.methods)) {
+    methods[union] = {
+      added: m.added.filter((v) => !s.methods[union].added.includes(v)),
+      removed: m.removed.filter((v) => !s.methods[union].removed.includes(v)),
+    };
+  }
+  const key = (e) => `${e.union} ${e.method} ${e.part}`;
+  const stable = new Map(s.fields.map((e) => [key(e), e]));
+  const fields = [];
+  for (const e of x.fields) {
+    const se = stable.get(key(e));
+    const seen = (list, p) => (se ? se[list].some((v) => (typeof v === 'string' ? v === p : v.path === p.path && v.to === p.to)) : false);
+    const left = {
+      ...e,
+      added: e.added.filter((p) => !seen('added', p)),
+      removed: e.removed.filter((p) => !seen('removed', p)),
+      changed: e.changed.filter((c) => !seen('changed', c)),
+    };
+    if (left.added.length || left.removed.length || left.changed.length) fields.push(left);
+  }
+  return { methods, fields };
+}
+
+function readBundle(dir, label) {
+  const file = path.join(dir, BUNDLE);
+  if (!fs.existsSync(file)) throw new Error(`${label}: ${BUNDLE} not found in ${dir}`);
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+/** The committed pinned schema (protocol/), which `--check` keeps equal to the pinned codex. */
+function pinnedBundles() {
+  const stable = readBundle(path.join(PROTOCOL_DIR, 'schema'), 'protocol/schema');
+  const xDir = path.join(PROTOCOL_DIR, 'schema-experimental');
+  // schema-experimental/ holds only files that differ from schema/.
+  const experimental = fs.existsSync(path.join(xDir, BUNDLE)) ? readBundle(xDir, 'protocol/schema-experimental') : stable;
+  const version = /codex (\S+)/.exec(stable.$comment ?? '')?.[1];
+  if (!version) throw new Error(`protocol/schema/${BUNDLE} does not say which codex generated it; run \`node ${SCRIPT}\``);
+  return { version, stable, experimental };
+}
+
+/** Both schema bundles of another codex version, installed into the compat cache. */
+function versionBundles(version) {
+  const codex = installCodex(version);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-diff-'));
+  try {
+    const home = path.join(work, 'codex-home');
+    fs.mkdirSync(home, { recursive: true });
+    assertHelpHasExperimental(codex, 'generate-json-schema', home);
+    runCodex(codex, ['app-server', 'generate-json-schema', '--out', path.join(work, 'schema')], home);
+    runCodex(codex, ['app-server', 'generate-json-schema', '--experimental', '--out', path.join(work, 'schemaX')], home);
+    return {
+      version,
+      stable: readBundle(path.join(work, 'schema'), `codex ${version}`),
+      experimental: readBundle(path.join(work, 'schemaX'), `codex ${version} --experimental`),
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The diff from the pinned protocol to `version`'s: { from, to, stable, experimental, counts }. */
+export function diffAgainstPinned(version) {
+  const pinned = pinnedBundles();
+  const other = versionBundles(version);
+  const stable = diffProtocols(pinned.stable, other.stable);
+  const experimental = experimentalOnly(diffProtocols(pinned.experimental, other.experimental), stable);
+  return { from: pinned.version, to: version, stable, experimental, counts: diffCounts(stable), experimentalCounts: diffCounts(experimental) };
+}
+
+function diffText(d) {
+  const lines = [`protocol changes from codex ${d.from} (pinned) to ${d.to}`];
+  const section = (title, diff) => {
+    lines.push('', `${title}:`);
+    let any = false;
+    for (const [union, m] of Object.entries(diff.methods)) {
+      if (!m.added.length && !m.removed.length) continue;
+      any = true;
+      lines.push(`  ${UNION_LABELS[union]}: +${m.added.length} -${m.removed.length}`);
+      for (const v of m.added) lines.push(`    + ${v}`);
+      for (const v of m.removed) lines.push(`    - ${v}`);
+    }
+    for (const e of diff.fields) {
+      any = true;
+      lines.push(`  ${e.method} ${e.part} (${UNION_LABELS[e.union].replace(/s$/, '')}):`);
+      for (const p of e.added) lines.push(`    + ${p}`);
+      for (const p of e.removed) lines.push(`    - ${p}`);
+      for (const c of e.changed) lines.push(`    ~ ${c.path || '(type)'}: ${c.from} -> ${c.to}`);
+    }
+    if (!any) lines.push('  no changes');
+  };
+  section('stable protocol', d.stable);
+  section('experimental API only (experimentalApi: true), beyond the above', d.experimental);
+  const c = d.counts;
+  lines.push(
+    '',
+    `stable: methods +${c.methodsAdded} -${c.methodsRemoved}; fields +${c.fieldsAdded} -${c.fieldsRemoved} ~${c.fieldsChanged} in ${c.methodsWithFieldChanges} method(s)`,
+  );
+  return lines.join('\n');
+}
+
+/** A short summary of a diff (what compat/results keep): method lists and counts. */
+export function diffSummary(d) {
+  const pick = (diff) =>
+    Object.fromEntries(Object.entries(diff.methods).filter(([, m]) => m.added.length || m.removed.length));
+  return {
+    vs: d.from,
+    counts: d.counts,
+    experimentalCounts: d.experimentalCounts,
+    methods: pick(d.stable),
+    experimentalMethods: pick(d.experimental),
+    changedMethods: [...new Set(d.stable.fields.map((e) => e.method))].sort(),
+  };
+}
+
+/** One Markdown bullet for the README compatibility notes, from a diffSummary. */
+export function diffMarkdown(version, s) {
+  const list = (names, max = 8) =>
+    names.length > max ? `${names.slice(0, max).map((n) => `\`${n}\``).join(', ')} and ${names.length - max} more` : names.map((n) => `\`${n}\``).join(', ');
+  const parts = [];
+  for (const [union, m] of Object.entries(s.methods)) {
+    if (m.added.length) parts.push(`${UNION_LABELS[union]} added: ${list(m.added)}`);
+    if (m.removed.length) parts.push(`${UNION_LABELS[union]} removed: ${list(m.removed)}`);
+  }
+  const c = s.counts;
+  if (c.fieldsAdded || c.fieldsRemoved || c.fieldsChanged) {
+    parts.push(`fields +${c.fieldsAdded} / -${c.fieldsRemoved} / changed ${c.fieldsChanged} in ${list(s.changedMethods, 6)}`);
+  }
+  const xc = s.experimentalCounts;
+  const xm = xc.methodsAdded + xc.methodsRemoved;
+  const xf = xc.fieldsAdded + xc.fieldsRemoved + xc.fieldsChanged;
+  if (xm || xf) parts.push(`experimental API: ${xm} method(s) and ${xf} field(s) added, removed or changed beyond that`);
+  return `- **${version}** vs ${s.vs}: ${parts.length ? parts.join('; ') : 'no protocol changes'}.`;
+}
+
+const USAGE = `usage: node ${SCRIPT} [--check]
+       node ${SCRIPT} --diff <codex-version> [--markdown | --json]`;
+
 function main(argv) {
-  const unknown = argv.filter((a) => a !== '--check');
-  if (unknown.length) {
-    console.error(`usage: node ${SCRIPT} [--check]\nunknown argument(s): ${unknown.join(' ')}`);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        check: { type: 'boolean' },
+        diff: { type: 'string' },
+        markdown: { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+    }));
+    if (values.diff !== undefined) {
+      checkVersionArgument(values.diff);
+      if (values.check) throw new Error('--check and --diff do not go together');
+      if (values.markdown && values.json) throw new Error('--markdown and --json do not go together');
+    } else if (values.markdown || values.json) {
+      throw new Error('--markdown and --json need --diff <codex-version>');
+    }
+  } catch (err) {
+    console.error(`${USAGE}\n${err.message}`);
     return 2;
   }
-  const check = argv.includes('--check');
+  if (values.diff !== undefined) {
+    const d = diffAgainstPinned(values.diff);
+    if (values.json) console.log(JSON.stringify({ ...d, summary: diffSummary(d) }, null, 2));
+    else if (values.markdown) console.log(diffMarkdown(values.diff, diffSummary(d)));
+    else console.log(diffText(d));
+    return 0;
+  }
+  const check = values.check === true;
   const { files, protocol, version } = generate();
 
   if (check) {
@@ -783,9 +1117,12 @@ function main(argv) {
   return 0;
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (err) {
-  console.error(`${SCRIPT}: ${err instanceof Error ? err.message : err}`);
-  process.exitCode = 1;
+// Run only as a script: the diff functions are imported by scripts/compat.mjs and the tests.
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    process.exitCode = main(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${SCRIPT}: ${err instanceof Error ? err.message : err}`);
+    process.exitCode = 1;
+  }
 }
