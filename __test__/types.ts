@@ -58,3 +58,16 @@ export async function typed(session: Session): Promise<void> {
   await using disposable = await Session.create({ requestTimeoutMs: 5000 })
   void disposable
 }
+
+// The testing kit's options merge with every SessionOptions key (README's own example).
+export async function standIn(): Promise<void> {
+  const { createModelStandIn } = await import('codex-native/testing')
+  const { ApprovalPolicy } = await import('codex-native')
+  const model = await createModelStandIn()
+  const options = model.sessionOptions({ approvalPolicy: ApprovalPolicy.autoAccept(), handlerTimeoutMs: 5 })
+  const home: string = options.env.CODEX_HOME
+  void home
+  // @ts-expect-error: not a session option
+  model.sessionOptions({ approvalPolicyy: 1 })
+  await (await Session.create(options)).close()
+}

@@ -2,6 +2,8 @@
 // codex-native/testing: a loopback stand-in for the model's Responses API, for tests that
 // drive the real `codex app-server` without a network.
 
+import type { SessionOptions } from '../index.js'
+
 /** Token counts reported in `response.completed` (defaults: 10 input, 5 output, 0 cached/reasoning). */
 export interface ReplyUsage {
   inputTokens?: number
@@ -159,7 +161,7 @@ export interface ModelStandIn {
    * Options for `Session.create`: `env` (a fresh CODEX_HOME + MOCK_KEY) and `config` pointing at
    * the stand-in. `extra.env` / `extra.config` are merged over those; other keys pass through.
    */
-  sessionOptions<T extends { env?: Record<string, string>; config?: Record<string, unknown> } = {}>(
+  sessionOptions<T extends SessionOptions = {}>(
     extra?: T,
   ): Omit<T, 'env' | 'config'> & { env: StandInEnv; config: StandInConfig }
   /** The same config as `['-c', 'key=<TOML>', ...]` for spawning `codex app-server` by hand (plus `extraConfig`). */
