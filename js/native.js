@@ -71,7 +71,8 @@ function loadErrorMessages(err) {
   const out = []
   for (let e = err; e instanceof Error && out.length < 8; e = e.cause) {
     const first = String(e.message).split('\n')[0]
-    if (!first.startsWith('Cannot find native binding')) out.push(first)
+    // This package ships no WASI build: the loader's WASI fallbacks only add noise.
+    if (!first.startsWith('Cannot find native binding') && !/wasi/i.test(first)) out.push(first)
   }
   return out
 }
