@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'ABORTED'
   | 'INVALID_ARGUMENT'
+  /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
+  | 'NATIVE_ADDON_MISSING'
 
 export interface CodexError extends Error {
   code: ErrorCode
@@ -202,6 +204,16 @@ export interface SessionOptions {
   onMessage?: (entry: { direction: 'in' | 'out'; message: unknown }) => void
   /** The spawned server process ended (expectedly or not). */
   onExit?: (exit: { code: number | null; signal: string | null }) => void
+}
+
+/** `session.info`: the server's `initialize` answer, plus the server's version. */
+export type SessionInfo = InitializeResponse & {
+  /**
+   * The server's codex version (`'0.169.0'`), read from `userAgent`
+   * (`<clientInfo.name>/<version> (<os> <os version>; <arch>) <terminal> ...`); null when it
+   * shows none.
+   */
+  serverVersion: string | null
 }
 
 export interface RequestOptions {
