@@ -487,7 +487,7 @@ function stateOf(session) {
 }
 
 const nativeCreate = (...args) => call(() => NativeSession.create(...args))
-const defaultSearchPaths = [__dirname, process.cwd()]
+const defaultSearchPaths = [require('./js/packaging.js').unpackedPath(__dirname), process.cwd()]
 
 Session.create = async function create(options) {
   const { signal, ...rest } = optionsObject(options, 'options')

@@ -62,3 +62,15 @@ test('a platform nothing is published for: says so, and lists what is', () => {
   assert.match(err.message, /no prebuilt native addon is published for freebsd-x64/)
   assert.match(err.message, /Prebuilt: .*darwin-arm64.*win32-x64-msvc.*linux-arm64-musl/)
 })
+
+test('inside a packaged Electron app, codex is looked for under app.asar.unpacked', () => {
+  const { unpackedPath } = require('../js/packaging.js')
+  const sep = path.sep
+  const packed = ['', 'Applications', 'My.app', 'Contents', 'Resources', 'app.asar', 'node_modules', 'codex-native'].join(sep)
+  assert.equal(unpackedPath(packed), packed.replace(`${sep}app.asar${sep}`, `${sep}app.asar.unpacked${sep}`))
+  const plain = ['', 'srv', 'app', 'node_modules', 'codex-native'].join(sep)
+  assert.equal(unpackedPath(plain), plain)
+  // Only a whole path segment named app.asar counts.
+  const lookalike = ['', 'srv', 'my-app.asar', 'node_modules', 'codex-native'].join(sep)
+  assert.equal(unpackedPath(lookalike), lookalike)
+})
