@@ -7,6 +7,7 @@
 
 mod approval;
 mod connection;
+pub mod discovery;
 mod error;
 pub mod frame;
 mod input;
@@ -14,6 +15,7 @@ mod options;
 pub mod process;
 mod router;
 mod server_request;
+pub mod server_version;
 mod session;
 mod toml;
 pub mod transport;
@@ -23,11 +25,12 @@ pub mod ws;
 
 pub use approval::{ApprovalPolicy, PolicyRouter};
 pub use connection::{Connection, Diagnostic, Direction, MessageTap, RetryPolicy};
+pub use discovery::{Arch, CodexPackage, Discovery, HostEnv, HostPlatform, Os};
 pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;
 pub use options::millis;
-pub use process::{Discovery, ExitInfo, SpawnOptions, StderrListener, StderrTail};
+pub use process::{ExitInfo, SpawnOptions, StderrListener, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
 pub use session::{

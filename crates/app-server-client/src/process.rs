@@ -1,4 +1,4 @@
-//! Finding, starting and stopping the `codex app-server` child process.
+//! Starting and stopping the `codex app-server` child process (finding it: `discovery`).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,150 +13,11 @@ use tokio::sync::{mpsc, watch};
 use crate::connection::lock;
 use crate::error::{Error, Result};
 
-/// Where the codex binary may come from, in the order they are consulted.
-#[derive(Debug, Clone, Default)]
-pub struct Discovery {
-    /// An explicit path (the `codexPath` option). When set, nothing else is tried.
-    pub explicit: Option<PathBuf>,
-    /// Directories from which to look upward for `node_modules/@openai/codex`.
-    pub search_roots: Vec<PathBuf>,
-}
+// Callers used to find `Discovery` here; it lives in `discovery` now.
+pub use crate::discovery::Discovery;
 
-/// The npm platform package and Rust target triple the `@openai/codex` launcher would pick.
-fn platform_package() -> Option<(&'static str, &'static str)> {
-    let pair = match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux" | "android", "x86_64") => ("codex-linux-x64", "x86_64-unknown-linux-musl"),
-        ("linux" | "android", "aarch64") => ("codex-linux-arm64", "aarch64-unknown-linux-musl"),
-        ("macos", "x86_64") => ("codex-darwin-x64", "x86_64-apple-darwin"),
-        ("macos", "aarch64") => ("codex-darwin-arm64", "aarch64-apple-darwin"),
-        ("windows", "x86_64") => ("codex-win32-x64", "x86_64-pc-windows-msvc"),
-        ("windows", "aarch64") => ("codex-win32-arm64", "aarch64-pc-windows-msvc"),
-        _ => return None,
-    };
-    Some(pair)
-}
-
-const EXE_NAME: &str = if cfg!(windows) { "codex.exe" } else { "codex" };
-
-impl Discovery {
-    /// Resolves the binary: `explicit`, else env `CODEX_PATH`, else the native binary of an
-    /// installed `@openai/codex` platform package (skipping its Node launcher), else `codex`
-    /// on PATH. The error lists every place tried.
-    pub fn resolve(&self) -> Result<PathBuf> {
-        if let Some(path) = &self.explicit {
-            return check_explicit(path, "codexPath");
-        }
-        if let Some(path) = std::env::var_os("CODEX_PATH").filter(|p| !p.is_empty()) {
-            return check_explicit(Path::new(&path), "CODEX_PATH");
-        }
-        let mut tried = Vec::new();
-        for candidate in self.npm_candidates() {
-            if is_executable(&candidate) {
-                return Ok(candidate);
-            }
-            tried.push(candidate.display().to_string());
-        }
-        match find_on_path(&mut tried) {
-            Some(p) => Ok(p),
-            None => Err(Error::spawn_failed("no codex binary found", tried)),
-        }
-    }
-
-    /// npm, pnpm and yarn layouts: hoisted platform package, platform package nested in
-    /// `@openai/codex`, and (pnpm) the platform package beside the real `@openai/codex` dir.
-    fn npm_candidates(&self) -> Vec<PathBuf> {
-        let Some((package, triple)) = platform_package() else {
-            return Vec::new();
-        };
-        let binary = |pkg_dir: PathBuf| {
-            pkg_dir
-                .join("vendor")
-                .join(triple)
-                .join("bin")
-                .join(EXE_NAME)
-        };
-        let mut out: Vec<PathBuf> = Vec::new();
-        let mut push = |p: PathBuf| {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        };
-        for root in &self.search_roots {
-            for dir in root.ancestors() {
-                let scope = dir.join("node_modules").join("@openai");
-                let launcher = scope.join("codex");
-                if !launcher.is_dir() && !scope.join(package).is_dir() {
-                    continue;
-                }
-                push(binary(scope.join(package)));
-                push(binary(
-                    launcher.join("node_modules").join("@openai").join(package),
-                ));
-                if let Ok(real) = launcher.canonicalize() {
-                    if let Some(real_scope) = real.parent() {
-                        push(binary(real_scope.join(package)));
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-fn check_explicit(path: &Path, source: &str) -> Result<PathBuf> {
-    if is_executable(path) {
-        Ok(path.to_path_buf())
-    } else {
-        let reason = if path.exists() {
-            "is not an executable file"
-        } else {
-            "does not exist"
-        };
-        Err(Error::spawn_failed(
-            format!("{source} {} {reason}", path.display()),
-            vec![format!("{} ({source})", path.display())],
-        ))
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    true
-}
-
-/// PATH lookup. On Windows `codex.exe` is preferred; npm's `codex.cmd` shim is a batch file
-/// that cannot be spawned directly, so it is only accepted when no `.exe` exists and is run
-/// through `cmd.exe /c` (see `command_for`).
-fn find_on_path(tried: &mut Vec<String>) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let names: &[&str] = if cfg!(windows) {
-        &["codex.exe", "codex.cmd"]
-    } else {
-        &["codex"]
-    };
-    for name in names {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if is_executable(&candidate) {
-                return Some(candidate);
-            }
-        }
-        tried.push(format!("{name} on PATH"));
-    }
-    None
-}
-
+/// How to start `binary`. npm's `codex.cmd` shim on Windows (the last resort of discovery) is
+/// a batch file, which CreateProcess cannot start: it goes through `cmd.exe`.
 fn command_for(binary: &Path) -> Command {
     let is_cmd_shim = binary
         .extension()
