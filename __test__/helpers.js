@@ -81,8 +81,13 @@ function tinyPng() {
   ])
 }
 
-/** The pinned codex's native binary (the platform package of @openai/codex). */
+/**
+ * The codex binary that tests spawn themselves (e.g. a websocket listener): CODEX_PATH when
+ * set, as for every session (`pnpm test:compat` runs the tests against another codex that
+ * way), else the pinned codex's native binary (the platform package of @openai/codex).
+ */
 function codexBinary() {
+  if (process.env.CODEX_PATH) return process.env.CODEX_PATH
   const path = require('node:path')
   const fs = require('node:fs')
   const launcher = fs.realpathSync(path.dirname(require.resolve('@openai/codex/package.json')))
