@@ -44,15 +44,21 @@ async function smoke() {
     session = await Session.create({ ...fake, requestTimeoutMs: 20_000 })
     const thread = await session.startThread()
     const turn = await thread.startTurn(INPUT, { inactivityTimeoutMs: 20_000 })
-    const streamed = []
-    for await (const delta of turn.textStream()) streamed.push(delta)
+    // Every event, in server order (textStream() would merge deltas that arrive together).
+    const events = []
+    for await (const event of turn) events.push(event)
     const result = await turn.result()
 
     const problems = []
     if (result.status !== 'completed') problems.push(`turn status ${JSON.stringify(result.status)}, expected "completed"`)
     if (result.text !== REPLY) problems.push(`turn text ${JSON.stringify(result.text)}, expected ${JSON.stringify(REPLY)}`)
-    if (streamed.join('|') !== DELTAS.join('|')) {
-      problems.push(`streamed deltas ${JSON.stringify(streamed)}, expected ${JSON.stringify(DELTAS)}`)
+    const methods = events.map((e) => e.method)
+    if (methods[0] !== 'turn/started' || methods.at(-1) !== 'turn/completed') {
+      problems.push(`events ${JSON.stringify(methods)}, expected turn/started first and turn/completed last`)
+    }
+    const deltas = events.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta)
+    if (deltas.join('|') !== DELTAS.join('|')) {
+      problems.push(`streamed deltas ${JSON.stringify(deltas)}, expected ${JSON.stringify(DELTAS)}`)
     }
     // The fake logs what the client sent: the turn must carry our input.
     const sent = fake.requests('turn/start').map((r) => r.params?.input?.[0]?.text)
