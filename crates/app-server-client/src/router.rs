@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
 use crate::frame::{Notification, ServerRequest};
-use crate::turn::TurnShared;
+use crate::turn::{ClientWait, TurnShared};
 
 pub(crate) type Outlet = mpsc::UnboundedSender<Arc<Notification>>;
 
@@ -30,8 +30,13 @@ pub enum RequestFate {
 struct PendingServerRequest {
     /// The request id as JSON text. Not unique: a server may reuse an id.
     id: String,
+    thread_id: Option<String>,
     turn_id: Option<String>,
     fate: watch::Sender<RequestFate>,
+    /// Pauses its turn's watchdog until the request is forgotten (answered or resolved). Taken
+    /// when the turn is known; a request that came before the `turn/start` answer gets it when
+    /// the turn is registered.
+    wait: Option<ClientWait>,
 }
 
 type TurnKey = (String, String);
@@ -197,12 +202,21 @@ impl Routes {
         }
         self.next_server_request += 1;
         let key = self.next_server_request;
+        let wait = match (req.thread_id.as_deref(), req.turn_id.as_deref()) {
+            (Some(thread_id), Some(turn_id)) => self
+                .turns
+                .get(&(thread_id, turn_id) as &dyn TurnKeyRef)
+                .map(ClientWait::new),
+            _ => None,
+        };
         self.server_requests.insert(
             key,
             PendingServerRequest {
                 id: req.id.get().to_owned(),
+                thread_id: req.thread_id.clone(),
                 turn_id: req.turn_id.clone(),
                 fate,
+                wait,
             },
         );
         (key, rx)
@@ -352,6 +366,15 @@ impl Routes {
         if finished {
             self.end_turn_requests(&turn.turn_id);
         } else {
+            // Requests that arrived before the turn was known wait on the client too.
+            for pending in self.server_requests.values_mut() {
+                if pending.wait.is_none()
+                    && pending.turn_id.as_deref() == Some(turn.turn_id.as_str())
+                    && pending.thread_id.as_deref() == Some(turn.thread_id.as_str())
+                {
+                    pending.wait = Some(ClientWait::new(&turn));
+                }
+            }
             self.turns.insert(key, turn);
         }
     }

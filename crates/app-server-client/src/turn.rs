@@ -64,6 +64,33 @@ pub(crate) struct TurnShared {
     activity: std::sync::atomic::AtomicU64,
     /// The server has completed the turn (a stalled turn has not: it can be interrupted).
     server_done: std::sync::atomic::AtomicBool,
+    /// Server requests of this turn waiting on the client (an approval a human is reading): the
+    /// turn is waiting on us, not stalled, so the watchdog does not count that time.
+    waiting_on_client: std::sync::atomic::AtomicUsize,
+}
+
+/// Held while one server request of a turn is pending on the client; dropping it (the answer
+/// was sent, or the request stopped being pending) restarts the turn's inactivity clock.
+pub(crate) struct ClientWait(Arc<TurnShared>);
+
+impl ClientWait {
+    pub(crate) fn new(turn: &Arc<TurnShared>) -> ClientWait {
+        turn.waiting_on_client
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ClientWait(Arc::clone(turn))
+    }
+}
+
+impl Drop for ClientWait {
+    fn drop(&mut self) {
+        // Activity first: the watchdog must not see "nobody waiting" with the old count.
+        self.0
+            .activity
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .waiting_on_client
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 struct TurnState {
@@ -210,6 +237,7 @@ impl TurnShared {
             started,
             activity: std::sync::atomic::AtomicU64::new(0),
             server_done: std::sync::atomic::AtomicBool::new(false),
+            waiting_on_client: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -274,10 +302,11 @@ impl TurnShared {
     }
 }
 
-/// Ends the turn with `TURN_STALLED` when no event arrives for `limit`. The turn stays routed
-/// and interruptible; only its streams and result give up.
+/// Ends the turn with `TURN_STALLED` when no event arrives for `limit` while nothing of the turn
+/// waits on the client. The turn stays routed and interruptible; only its streams and result
+/// give up.
 pub(crate) async fn watchdog(turn: Arc<TurnShared>, limit: Duration) {
-    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::Ordering::{Relaxed, SeqCst};
     // Looks a few times per `limit`; the quiet time is counted from the look that first saw
     // no change, so a turn is never failed early, and at most half of `limit` late.
     let step = (limit / 4).max(Duration::from_millis(1));
@@ -288,8 +317,9 @@ pub(crate) async fn watchdog(turn: Arc<TurnShared>, limit: Duration) {
         tokio::select! {
             _ = outcome.wait_for(Option::is_some) => return,
             _ = tokio::time::sleep(step) => {
+                let waiting = turn.waiting_on_client.load(SeqCst) > 0;
                 let now = turn.activity.load(Relaxed);
-                if now != seen {
+                if now != seen || waiting {
                     seen = now;
                     quiet_since = tokio::time::Instant::now();
                 } else if quiet_since.elapsed() >= limit {

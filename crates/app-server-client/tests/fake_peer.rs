@@ -779,3 +779,107 @@ async fn a_consumer_looking_mid_burst_waits_for_the_burst_and_takes_it_whole() {
     };
     assert_eq!(batch.len(), 200);
 }
+
+/// Answers every server request only when the test says so (a human reading the prompt).
+struct HeldHandler {
+    release: Arc<tokio::sync::Notify>,
+    arrived: mpsc::UnboundedSender<String>,
+}
+
+impl app_server_client::ServerRequestHandler for HeldHandler {
+    fn handle(
+        &self,
+        request: app_server_client::ServerRequest,
+    ) -> app_server_client::transport::BoxFuture<'static, app_server_client::Reply> {
+        let release = Arc::clone(&self.release);
+        let _ = self.arrived.send(request.method.clone());
+        Box::pin(async move {
+            release.notified().await;
+            let accept = serde_json::value::RawValue::from_string(r#"{"decision":"accept"}"#.into());
+            app_server_client::Reply::Result(accept.expect("valid JSON"))
+        })
+    }
+}
+
+/// A turn whose approval is pending on a held handler, with a 60 ms watchdog. Returns once the
+/// handler has the request.
+async fn turn_waiting_on_a_held_approval(
+    before_turn_start_answer: bool,
+) -> (
+    Session,
+    Peer,
+    app_server_client::Turn,
+    Arc<tokio::sync::Notify>,
+) {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (arrived, mut arrivals) = mpsc::unbounded_channel();
+    let handler = HeldHandler { release: Arc::clone(&release), arrived };
+    let (session, mut peer) = connect_with(SessionOptions {
+        server_requests: Some(Arc::new(handler)),
+        ..SessionOptions::default()
+    })
+    .await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let setup = TurnSetup {
+        inactivity_timeout: Some(Duration::from_millis(60)),
+        ..Default::default()
+    };
+    let approval = json!({"id": 7, "method": "item/commandExecution/requestApproval", "params": {"threadId": "t", "turnId": "u", "itemId": "i"}});
+    let ((turn, _), ()) = tokio::join!(
+        async { thread.start_turn(Input::from("x"), Map::new(), setup).await.unwrap() },
+        async {
+            let (id, _) = peer.expect("turn/start").await;
+            if before_turn_start_answer {
+                peer.send(approval.clone()).await;
+            }
+            peer.answer(&id, json!({"turn": {"id": "u"}})).await;
+            if !before_turn_start_answer {
+                peer.send(approval.clone()).await;
+            }
+        }
+    );
+    assert_eq!(
+        arrivals.recv().await.as_deref(),
+        Some("item/commandExecution/requestApproval")
+    );
+    (session, peer, turn, release)
+}
+
+// Time is paused: tokio advances the clock whenever every task is idle, so ten watchdog limits
+// pass at once and exactly.
+#[tokio::test(start_paused = true)]
+async fn a_turn_waiting_on_the_client_is_not_stalled_however_long_the_client_takes() {
+    for before_turn_start_answer in [false, true] {
+        let (_session, mut peer, turn, release) =
+            turn_waiting_on_a_held_approval(before_turn_start_answer).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(
+            !turn.is_finished(),
+            "stalled while the client decided (request before the turn/start answer: {before_turn_start_answer})"
+        );
+        release.notify_one();
+        assert_eq!(
+            peer.recv().await,
+            json!({"id": 7, "result": {"decision": "accept"}})
+        );
+        peer.send(completed("t", "u", "completed")).await;
+        let result = turn.result(None).await.expect("the turn completes");
+        assert_eq!(result.status, "completed");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_client_answers_a_silent_server_stalls_the_turn_a_full_limit_later() {
+    let (_session, mut peer, turn, release) = turn_waiting_on_a_held_approval(false).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    release.notify_one();
+    assert_eq!(peer.recv().await["result"]["decision"], "accept");
+    let answered = tokio::time::Instant::now();
+    let err = turn.result(None).await.unwrap_err();
+    assert_eq!(err.code(), "TURN_STALLED");
+    let quiet = answered.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(60) && quiet <= Duration::from_millis(100),
+        "stalled {quiet:?} after the answer; the clock restarts at the answer"
+    );
+}
