@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'ABORTED'
   | 'INVALID_ARGUMENT'
+  /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
+  | 'NATIVE_ADDON_MISSING'
 
 export interface CodexError extends Error {
   code: ErrorCode
@@ -204,6 +206,16 @@ export interface SessionOptions {
   onExit?: (exit: { code: number | null; signal: string | null }) => void
 }
 
+/** `session.info`: the server's `initialize` answer, plus the server's version. */
+export type SessionInfo = InitializeResponse & {
+  /**
+   * The server's codex version (`'0.169.0'`), read from `userAgent`
+   * (`<clientInfo.name>/<version> (<os> <os version>; <arch>) <terminal> ...`); null when it
+   * shows none.
+   */
+  serverVersion: string | null
+}
+
 export interface RequestOptions {
   timeoutMs?: number
   signal?: AbortSignal
@@ -281,8 +293,11 @@ export declare class Session {
    * (Natively it also takes the callbacks main.js passes: see `SessionHooks` there.)
    */
   static create(options?: SessionOptions): Promise<Session>
-  /** The server's `initialize` response: userAgent, codexHome, platformFamily, platformOs. */
-  get info(): InitializeResponse
+  /**
+   * The server's `initialize` response (userAgent, codexHome, platformFamily, platformOs),
+   * plus `serverVersion`, read from userAgent (null if it shows none).
+   */
+  get info(): SessionInfo
   /** True once the session is closed or its connection is gone. */
   get closed(): boolean
   /** The app-server's process id, when this session spawned it. */

@@ -9,6 +9,18 @@ const { Session, reply, withStandIn, withSession, createSession, rejection, isAl
 
 const T = { timeout: 60_000 }
 
+/**
+ * The version of the codex the sessions run: the pinned @openai/codex, or under
+ * `pnpm test:compat` (which sets CODEX_PATH) what that binary says it is.
+ */
+function expectedServerVersion() {
+  if (process.env.CODEX_PATH) {
+    const out = require('node:child_process').execFileSync(process.env.CODEX_PATH, ['--version'], { encoding: 'utf8' })
+    return out.trim().split(/\s+/).pop()
+  }
+  return require('@openai/codex/package.json').version
+}
+
 test('create reports the server info', T, async () => {
   await withSession(async (session) => {
     assert.equal(session.closed, false)
@@ -16,6 +28,7 @@ test('create reports the server info', T, async () => {
     assert.equal(session.info.platformOs, 'linux')
     assert.match(session.info.userAgent, /^codex-native\//)
     assert.ok(path.isAbsolute(session.info.codexHome))
+    assert.equal(session.info.serverVersion, expectedServerVersion())
     assert.ok(Number.isInteger(session.pid) && isAlive(session.pid))
   })
 })

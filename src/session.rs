@@ -178,7 +178,10 @@ impl Session {
                     }
                 });
             }
-            let info = raw_to_value(inner.info())?;
+            let mut info = raw_to_value(inner.info())?;
+            if let Value::Object(fields) = &mut info {
+                fields.insert("serverVersion".into(), inner.server_version().into());
+            }
             if let Ok(mut slot) = teardown_slot.lock() {
                 *slot = Some(inner.downgrade());
             }
@@ -186,8 +189,9 @@ impl Session {
         })
     }
 
-    /// The server's `initialize` response: userAgent, codexHome, platformFamily, platformOs.
-    #[napi(getter, ts_return_type = "InitializeResponse")]
+    /// The server's `initialize` response (userAgent, codexHome, platformFamily, platformOs),
+    /// plus `serverVersion`, read from userAgent (null if it shows none).
+    #[napi(getter, ts_return_type = "SessionInfo")]
     pub fn info(&self) -> Value {
         self.info.clone()
     }

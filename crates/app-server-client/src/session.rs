@@ -19,6 +19,7 @@ use crate::input::Input;
 use crate::process::{ChildProcess, SpawnOptions, StderrTail};
 use crate::router::Outlet;
 use crate::server_request::{self, ServerRequestHandler};
+use crate::server_version;
 use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT_MAX_FRAME_BYTES};
 use crate::turn::{EventStream, Turn, TurnShared};
 
@@ -143,6 +144,8 @@ struct SessionInner {
     conn: Connection,
     /// The `initialize` response, raw.
     info: Box<RawValue>,
+    /// The server's version, from the response's `userAgent` (None if it has none).
+    server_version: Option<String>,
     child: Mutex<Option<ChildProcess>>,
     exit: Option<tokio::sync::watch::Receiver<Option<crate::process::ExitInfo>>>,
     policies: Arc<PolicyRouter>,
@@ -291,6 +294,7 @@ impl Session {
             conn: conn.clone(),
             info: RawValue::from_string("null".into())
                 .map_err(|e| Error::Protocol(e.to_string()))?,
+            server_version: None,
             exit: child.as_ref().map(ChildProcess::exit_watch),
             child: Mutex::new(child),
             policies,
@@ -319,7 +323,11 @@ impl Session {
             Ok::<_, Error>(info)
         };
         match handshake.await {
-            Ok(info) => session.info = info,
+            Ok(info) => {
+                session.server_version =
+                    server_version::from_initialize(&info, &options.client_info.name);
+                session.info = info;
+            }
             Err(e) => {
                 // Release everything we started before reporting.
                 let session = Session {
@@ -337,6 +345,11 @@ impl Session {
     /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON.
     pub fn info(&self) -> &RawValue {
         &self.inner.info
+    }
+
+    /// The server's version (`0.169.0`), read from `userAgent`; None if it shows none.
+    pub fn server_version(&self) -> Option<&str> {
+        self.inner.server_version.as_deref()
     }
 
     /// The approval policies: session-wide, per thread, and per-method overrides.
