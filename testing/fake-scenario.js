@@ -17,7 +17,9 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-const FAKE_PATH = path.join(__dirname, 'fake-app-server.js')
+// Windows runs no script through its #! line: there the client starts a .cmd shim (through
+// cmd.exe, as it does npm's codex.cmd), which runs the same script with node.
+const FAKE_PATH = path.join(__dirname, process.platform === 'win32' ? 'fake-app-server.cmd' : 'fake-app-server.js')
 
 function readJsonLines(file) {
   let text
