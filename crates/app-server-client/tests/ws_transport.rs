@@ -555,6 +555,7 @@ impl Codex {
         .await;
     }
 
+    #[cfg(unix)]
     async fn wait_unix(&mut self, path: &Path) {
         let path = path.to_owned();
         self.wait_until(&path.display().to_string(), || {
