@@ -27,6 +27,7 @@ if [[ ! -f "$XB/debroot/.done" ]]; then
   apt-cache show "libstd-rust-web-$RUST_SERIES" >/dev/null 2>&1 || apt-get update -qq
   (cd "$XB/debs" && apt-get download -q -o APT::Sandbox::User=root "${DEBS[@]}" >/dev/null)
   for f in "$XB"/debs/*.deb; do dpkg -x "$f" "$XB/debroot"; done
+  rm -rf "$XB/debs"   # 130 MB; the unpacked tree is what is used
   # Debian's rustc lacks rust-objcopy (cargo strips with it on Apple targets) and gcc-ld:
   # borrow the host tools of rustup's toolchain, which does not depend on their version.
   rs="$(rustup run stable rustc --print sysroot)"
