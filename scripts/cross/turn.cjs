@@ -14,6 +14,8 @@
 //   win-cmd     discovery of npm's codex.cmd shim on PATH (no codex.exe anywhere), which the
 //               client must run through `cmd.exe /d /s /c`; the shim starts node.exe the same way
 //   win-cmd-space  the same with a space in the shim's directory, as in C:\Users\Jane Doe\...
+//   <mode>-kill a server that ignores stdin EOF and SIGTERM: close() must kill it (on Windows
+//               TerminateProcess, the core's `#[cfg(not(unix))]` path) and nothing may survive
 //
 // The result goes to <resultFile> as JSON (Wine gives EBADF on a stdout pipe): {ok, steps, error}.
 // Exit code 0 only when every assertion held.
@@ -50,11 +52,11 @@ function serverDir(root) {
   return dir
 }
 
-/** Session options for `mode`; `expect` describes how the server must have been started. */
+/** Session options for `base`: where the client finds the server and how it starts it. */
 function sessionOptions(fake, root) {
   delete process.env.CODEX_PATH // discovery must not stop at an inherited one
-  if (mode === 'direct') return { codexPath: fake.codexPath, env: fake.env }
-  if (mode === 'win-vendor') {
+  if (base === 'direct') return { codexPath: fake.codexPath, env: fake.env }
+  if (base === 'win-vendor') {
     const scope = path.join(root, 'app', 'node_modules', '@openai')
     fs.mkdirSync(path.join(scope, 'codex'), { recursive: true })
     fs.writeFileSync(path.join(scope, 'codex', 'package.json'), '{"name":"@openai/codex","version":"0.0.0-fake"}\n')
@@ -64,9 +66,9 @@ function sessionOptions(fake, root) {
     step(`codex.exe at ${path.join(bin, 'codex.exe')}`)
     return { codexSearchPaths: [path.join(root, 'app')], cwd: serverDir(root), env: fake.env }
   }
-  if (mode === 'win-cmd' || mode === 'win-cmd-space') {
+  if (base === 'win-cmd' || base === 'win-cmd-space') {
     // Where `npm i -g` puts the shim (%APPDATA%\npm); user names often have a space.
-    const shimDir = path.join(root, mode === 'win-cmd' ? 'npm-global' : 'npm global')
+    const shimDir = path.join(root, base === 'win-cmd' ? 'npm-global' : 'npm global')
     fs.mkdirSync(shimDir, { recursive: true })
     fs.writeFileSync(path.join(shimDir, 'codex.cmd'), `@"${process.execPath}" %*\r\n`)
     process.env.PATH = `${shimDir};${process.env.PATH}`
@@ -75,8 +77,11 @@ function sessionOptions(fake, root) {
     fs.mkdirSync(empty)
     return { codexSearchPaths: [empty], cwd: serverDir(root), env: fake.env }
   }
-  throw new Error(`unknown mode ${JSON.stringify(mode)} (direct | win-vendor | win-cmd | win-cmd-space)`)
+  throw new Error(`unknown mode ${JSON.stringify(mode)} (direct | win-vendor | win-cmd | win-cmd-space, each optionally with -kill)`)
 }
+
+const kill = mode !== undefined && mode.endsWith('-kill')
+const base = kill ? mode.slice(0, -'-kill'.length) : mode
 
 async function main() {
   if (!pkgDir || !resultFile || !mode) throw new Error('usage: node turn.cjs <pkgDir> <resultFile> <mode>')
@@ -85,8 +90,10 @@ async function main() {
   step(`addon loaded in ${result.platform} node ${process.version}`)
 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-foreign-'))
-  const fake = fakeServer({}, { dir: path.join(root, 'fake') })
-  session = await Session.create({ ...sessionOptions(fake, root), requestTimeoutMs: 60_000 })
+  const scenario = kill ? { ignoreStdinEof: true, ignoreSigterm: true } : {}
+  const fake = fakeServer(scenario, { dir: path.join(root, 'fake') })
+  const grace = kill ? { shutdownGraceMs: 300 } : {}
+  session = await Session.create({ ...sessionOptions(fake, root), ...grace, requestTimeoutMs: 60_000 })
   const clientPid = session.pid
   check(Number.isInteger(clientPid), `session created, server pid ${clientPid}`)
 
@@ -99,10 +106,10 @@ async function main() {
   const starts = fake.starts()
   check(starts.length === 1, `one server process started (got ${starts.length})`)
   const serverPid = starts[0].pid
-  if (mode !== 'direct') {
+  if (base !== 'direct') {
     check(path.resolve(starts[0].cwd) === path.resolve(path.join(root, 'server')), `server ran in its cwd (${starts[0].cwd})`)
   }
-  if (mode.startsWith('win-cmd')) {
+  if (base.startsWith('win-cmd')) {
     // The client started cmd.exe; node.exe (the server) is its child.
     check(clientPid !== serverPid, `started through cmd.exe (pid ${clientPid}), server node pid ${serverPid}`)
   } else {
@@ -111,7 +118,7 @@ async function main() {
 
   await session.close()
   check(session.closed === true, 'session closed')
-  check(fake.sawEof(), 'server saw stdin EOF (graceful shutdown)')
+  check(fake.sawEof(), kill ? 'server saw stdin EOF (and ignored it)' : 'server saw stdin EOF (graceful shutdown)')
   // close() resolves after the client reaped its child, so no waiting here.
   check(!isAlive(clientPid), `child process ${clientPid} gone after close()`)
   check(!isAlive(serverPid), `server process ${serverPid} gone after close()`)
