@@ -86,7 +86,8 @@ def check_elf(b, cpu, kind):
         glibc_libs = [l for l in libs if l == "libc.so.6" or l.startswith("ld-linux")]
         if glibc_libs:
             problems.append(f"a musl build links glibc libraries {glibc_libs}")
-        # zig names musl's libc "libc.so"; Alpine's own toolchain says libc.musl-<arch>.so.1.
+        # zig links musl's libc as "libc.so", a name musl's loader resolves to itself (the node
+        # process's musl); Alpine's own toolchain writes libc.musl-<arch>.so.1.
         if not any(l == "libc.so" or l.startswith("libc.musl-") or l.startswith("ld-musl-") for l in libs):
             problems.append(f"does not link musl's libc; DT_NEEDED: {libs}")
     return problems

@@ -53,11 +53,11 @@ case "$target" in
     # (Cargo.toml, windows only) it imports no node symbols at link time and loads in the
     # official (MSVC) node.exe. The release pipeline builds the real MSVC one on Windows.
     platform=win32-x64-msvc; zig_target=x86_64-pc-windows-gnu; lib=codex_native.dll
-    # mimalloc's C uses __DATE__; zig's clang makes that an error for reproducibility.
+    # mimalloc's C uses __DATE__; zig's clang makes that an error on Windows targets.
     env_vars+=(LIBNODE_PATH="$XB/libnode-stub" CFLAGS_x86_64_pc_windows_gnu=-Wno-error=date-time) ;;
   aarch64-pc-windows-msvc)
     platform=win32-arm64-msvc; zig_target=aarch64-pc-windows-gnullvm; lib=codex_native.dll
-    env_vars+=(LIBNODE_PATH="$XB/libnode-stub") ;;
+    env_vars+=(LIBNODE_PATH="$XB/libnode-stub" CFLAGS_aarch64_pc_windows_gnullvm=-Wno-error=date-time) ;;
   *) echo "cross.sh: unknown target '$target'" >&2; usage ;;
 esac
 build_target=${zig_target%.2.17}
