@@ -152,13 +152,26 @@ test('file changes: accepted -> written; declined -> not written (per-thread pol
 
 test('malformed answers and handler timeouts decline, and are reported', T, async () => {
   const errors = []
+  // Every message to and from codex: what the client answered each approval request with.
+  const messages = []
+  const answerTo = (method) => {
+    const asked = messages.filter((m) => m.direction === 'in' && m.message.method === method).at(-1)
+    assert.ok(asked, `codex sent no ${method}`)
+    const answers = messages.filter((m) => m.direction === 'out' && m.message.id === asked.message.id && !m.message.method)
+    assert.equal(answers.length, 1, 'answered exactly once')
+    return answers[0].message
+  }
   const policy = ApprovalPolicy.custom({ onCommandExecution: () => ({ verdict: 'yes please' }) })
-  await withApprovals({ approvalPolicy: policy, onError: (e) => errors.push(e), handlerTimeoutMs: 300 }, async (session, model) => {
+  const options = { approvalPolicy: policy, onError: (e) => errors.push(e), onMessage: (m) => messages.push(m), handlerTimeoutMs: 300 }
+  await withApprovals(options, async (session, model) => {
     const cwd = workspace()
     model.enqueue(reply.execCommand('touch malformed.txt'), reply.text('no'))
-    await (await session.startThread(asking(cwd))).run('x')
+    const malformed = await (await session.startThread(asking(cwd))).run('x')
     assert.equal(fs.existsSync(path.join(cwd, 'malformed.txt')), false)
     assert.match(errors[0].message, /needs `decision`/)
+    // Declined by the client, not the malformed answer passed on for codex to reject.
+    assert.deepEqual(answerTo('item/commandExecution/requestApproval').result, { decision: 'decline' })
+    assert.equal(malformed.items.find((i) => i.type === 'commandExecution').status, 'declined')
 
     let aborted
     const slow = ApprovalPolicy.custom({
@@ -177,6 +190,7 @@ test('malformed answers and handler timeouts decline, and are reported', T, asyn
     assert.equal(fs.existsSync(path.join(cwd, 'late.txt')), false)
     assert.equal(aborted, true, 'the handler was told to stop')
     assert.ok(errors.some((e) => e.code === 'REQUEST_TIMEOUT' && /handler for item\/commandExecution/.test(e.message)))
+    assert.deepEqual(answerTo('item/commandExecution/requestApproval').result, { decision: 'decline' })
   })
 })
 
@@ -242,11 +256,17 @@ test('requestUserInput (fake server): the answer reaches the server; the signal 
       2: { hang: true, deltas: 1, at: { 1: [{ do: 'approval', command: 'ls', await: false }] } },
     },
   })
-  let abortedByTurnEnd = false
+  let abortedByTurnEnd
+  const handlerAborted = new Promise((resolve) => (abortedByTurnEnd = resolve))
   const policy = ApprovalPolicy.custom({
     onToolRequestUserInput: (params) => toolAnswers({ [params.questions[0].id]: 'blue' }),
     onCommandExecution: (_p, { signal }) =>
-      new Promise((resolve) => signal.addEventListener('abort', () => ((abortedByTurnEnd = true), resolve({ decision: 'accept' })))),
+      new Promise((resolve) =>
+        signal.addEventListener('abort', () => {
+          abortedByTurnEnd()
+          resolve({ decision: 'accept' })
+        }),
+      ),
   })
   const session = await Session.create({ ...fake, approvalPolicy: policy })
   try {
@@ -262,8 +282,15 @@ test('requestUserInput (fake server): the answer reaches the server; the signal 
     }
     await turn.interrupt()
     assert.equal((await turn.result()).status, 'interrupted')
-    await session.close()
-    assert.equal(abortedByTurnEnd, true)
+    // The end of the turn aborts the handler, with the session still open (close() aborts
+    // everything too, so checking after it would prove nothing). The abort reaches JavaScript
+    // by its own queue, so it may land just after the result: wait for it, within a bound.
+    let timer
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the handler was not aborted within 5 s of the turn ending')), 5000)
+    })
+    await Promise.race([handlerAborted, late]).finally(() => clearTimeout(timer))
+    assert.equal(session.closed, false)
   } finally {
     await session.close()
     fake.cleanup()
