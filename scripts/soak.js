@@ -23,8 +23,8 @@ function collectGarbage() {
 
 function memory() {
   collectGarbage()
-  const { rss, heapUsed } = process.memoryUsage()
-  return { rss, heapUsed }
+  const { rss, heapUsed, external } = process.memoryUsage()
+  return { rss, heapUsed, external }
 }
 
 /** Runs `turns` turns, alternating iterator, callback and plain run; returns the figures. */
@@ -61,6 +61,8 @@ async function soak({ turns = 10_000, warmup = 200 } = {}) {
       elapsedMs,
       rssGrowth: after.rss - before.rss,
       heapGrowth: after.heapUsed - before.heapUsed,
+      // Buffers and other memory V8 does not hold in its heap, but counts.
+      externalGrowth: after.external - before.external,
       stats: session._stats(),
     }
   } finally {
@@ -89,7 +91,9 @@ if (require.main === module) {
     const live = await liveCallbackTasks()
     const mb = (b) => `${(b / 1048576).toFixed(1)} MB`
     console.log(`${r.turns} turns in ${r.elapsedMs} ms (${Math.round(r.turns / (r.elapsedMs / 1000))} turns/s)`)
-    console.log(`RSS growth ${mb(r.rssGrowth)}, V8 heap growth ${mb(r.heapGrowth)}`)
+    console.log(`RSS growth ${mb(r.rssGrowth)}, V8 heap growth ${mb(r.heapGrowth)}, external growth ${mb(r.externalGrowth)}`)
+    const perTurn = (b) => `${Math.round(b / r.turns)} B`
+    console.log(`per turn: RSS ${perTurn(r.rssGrowth)}, heap + external ${perTurn(r.heapGrowth + r.externalGrowth)}`)
     console.log(`counters ${JSON.stringify(r.stats)}, live callback tasks ${live}`)
     const ok = r.heapGrowth < 8 * 1048576 && r.rssGrowth < 64 * 1048576 && live === 0 && Object.values(r.stats).every((v) => v === 0)
     console.log(ok ? 'soak: ok' : 'soak: FAILED')
