@@ -489,11 +489,25 @@ function stateOf(session) {
 const nativeCreate = (...args) => call(() => NativeSession.create(...args))
 const defaultSearchPaths = [require('./js/packaging.js').unpackedPath(__dirname), process.cwd()]
 
+let nextStartId = 1
+
 Session.create = async function create(options) {
   const { signal, ...rest } = optionsObject(options, 'options')
   checkSignal(signal, 'signal')
   if (signal?.aborted) throw abortError(signal)
-  const session = await createSession(rest)
+  // An abort stops the start where it is (spawn, connect or initialize), not after it.
+  const startId = signal ? (nextStartId = (nextStartId % 0xffffffff) + 1) : undefined
+  const onAbort = () => NativeSession._abortStart(startId)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  let session
+  try {
+    session = await createSession(rest, startId)
+  } catch (err) {
+    if (signal?.aborted) throw abortError(signal)
+    throw err
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
   // Aborted while starting: release everything the start made, then report the abort.
   if (signal?.aborted) {
     await session.close()
@@ -502,7 +516,7 @@ Session.create = async function create(options) {
   return session
 }
 
-async function createSession(options) {
+async function createSession(options, startId) {
   const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = options
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
@@ -511,6 +525,8 @@ async function createSession(options) {
   checkFunction(onExit, 'onExit')
   const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
   if (data.codexSearchPaths === undefined) data.codexSearchPaths = defaultSearchPaths
+  // Here too, since Infinity/NaN do not survive the trip to Rust as numbers.
+  checkTimeout(data.startupTimeoutMs, 'startupTimeoutMs')
   const state = new SessionState(onError)
   if (onNotification) state.add('*', onNotification)
   if (policy) {
@@ -532,6 +548,7 @@ async function createSession(options) {
       return { direction: tagged.slice(0, nl) === 'in' ? 'in' : 'out', message: JSON.parse(tagged.slice(nl + 1)) }
     }),
     onExit: guarded(onExit, (json) => JSON.parse(json)),
+    startId: startId ?? null,
   }
   for (const key of Object.keys(hooks)) if (hooks[key] === null) delete hooks[key]
   const session = await nativeCreate(data, hooks)

@@ -157,11 +157,14 @@ export interface SessionOptions {
   /**
    * How to reach the server. `stdio` (default) spawns it and owns it. `websocket` and `unix`
    * connect to a running `codex app-server --listen ...`: `close()` only disconnects. The
-   * token is sent as `Authorization: Bearer` and never appears in errors.
+   * token is sent as `Authorization: Bearer` and never appears in errors. A `ws://` URL whose
+   * host is not loopback (127.0.0.0/8, ::1, localhost) is refused unless `allowInsecureRemote`
+   * is true: ws:// is unencrypted, so the token would cross the network in clear text
+   * (`wss://` is not supported).
    */
   transport?:
     | { type: 'stdio' }
-    | { type: 'websocket'; url: string; token?: string }
+    | { type: 'websocket'; url: string; token?: string; allowInsecureRemote?: boolean }
     | { type: 'unix'; path?: string; token?: string }
   /** The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH. */
   codexPath?: string
@@ -178,6 +181,12 @@ export interface SessionOptions {
   optOutNotificationMethods?: string[]
   /** Default timeout of every request (none by default). */
   requestTimeoutMs?: number
+  /**
+   * Limit on the whole start: spawn (or connect) and the `initialize` answer (default 30000).
+   * A server that does not answer in time is stopped, and `create` rejects `SPAWN_FAILED`
+   * (`TRANSPORT_CLOSED` for a websocket or unix socket).
+   */
+  startupTimeoutMs?: number
   /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
   shutdownGraceMs?: number
   /** Largest message accepted from the server (default 64 MiB); larger ones are skipped and reported. */

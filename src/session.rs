@@ -37,6 +37,22 @@ impl Drop for Session {
     }
 }
 
+/// Starts in progress that JavaScript may abort (`Session.create({ signal })`), by the id main.js
+/// gave them: aborting stops the start at once, whatever stage it is in, instead of after it.
+static STARTS: std::sync::LazyLock<Mutex<std::collections::HashMap<u32, tokio::sync::watch::Sender<bool>>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+/// Takes a start out of [`STARTS`] when it ends, however it ends.
+struct StartEntry(Option<u32>);
+
+impl Drop for StartEntry {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(mut starts)) = (self.0, STARTS.lock()) {
+            starts.remove(&id);
+        }
+    }
+}
+
 pub(crate) fn params_object(name: &str, params: Option<Value>) -> Result<Map<String, Value>> {
     match params {
         None | Some(Value::Null) => Ok(Map::new()),
@@ -89,6 +105,18 @@ impl Session {
         let on_stderr = hook("onStderr")?;
         let on_message = hook("onMessage")?;
         let on_exit = hook("onExit")?;
+        let start_id = match &hooks {
+            Some(h) => h.get::<u32>("startId")?,
+            None => None,
+        };
+        let start_cancel = start_id.map(|id| {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            if let Ok(mut starts) = STARTS.lock() {
+                starts.insert(id, tx);
+            }
+            rx
+        });
+        let start_entry = StartEntry(start_id);
         let bridge = match &hooks {
             Some(h) => match (
                 h.get::<Function<String, Promise<String>>>("dispatch")?,
@@ -129,6 +157,8 @@ impl Session {
                 options.approval_policy = policy_from_json(policy, bridge.as_ref()).js()?;
             }
             options.listen_from_start = sink.is_some();
+            options.start_cancel = start_cancel;
+            let _start_entry = start_entry;
             if let Some(callback) = on_diagnostic {
                 // Protocol problems that belong to no request (malformed or oversized frames,
                 // answers to unknown ids) are reported to the app, never dropped silently.
@@ -187,6 +217,16 @@ impl Session {
             }
             Ok(Session { inner, info, notification_pump: Mutex::new(pump), bridge, exit_reported })
         })
+    }
+
+    /// Aborts the start `id` (see `STARTS`); a start that has ended is left alone.
+    #[napi(js_name = "_abortStart", skip_typescript)]
+    pub fn abort_start(id: u32) {
+        if let Ok(starts) = STARTS.lock() {
+            if let Some(tx) = starts.get(&id) {
+                tx.send_replace(true);
+            }
+        }
     }
 
     /// The server's `initialize` response (userAgent, codexHome, platformFamily, platformOs),

@@ -14,6 +14,8 @@ export interface CallFilter {
 export type Action = CallFilter &
   (
     | { do: 'stderr'; text: string }
+    /** About `bytes` of numbered stderr lines (`lineBytes` each, default 100), then a `$stderrFlood` log record. */
+    | { do: 'stderr'; bytes: number; lineBytes?: number }
     | { do: 'sleep'; ms: number }
     /** Final. Flush stdout, write `stderr` (default "fake: crashing now"), then exit(code=1) or kill self with `signal`. */
     | { do: 'crash'; code?: number; signal?: NodeJS.Signals; stderr?: string }
@@ -127,6 +129,7 @@ export type LogRecord =
   | { $malformed: string }
   | { $eof: true }
   | { $signal: 'SIGTERM' }
+  | { $stderrFlood: { bytes: number; lines: number; lastLine: string; ms: number; at: number } }
 
 export declare class FakeServer {
   /** Enumerable: spread the object into Session options. */
@@ -168,6 +171,7 @@ type Opts<K extends Action['do'], Omitted extends string = never> = Omit<Of<K>, 
 
 export declare const act: {
   stderr(text: string, filter?: CallFilter): Action
+  stderrFlood(bytes: number, opts?: CallFilter & { lineBytes?: number }): Action
   sleep(ms: number, filter?: CallFilter): Action
   crash(opts?: Opts<'crash'>): Action
   exit(code?: number, opts?: Opts<'exit', 'code'>): Action

@@ -68,6 +68,10 @@
 // turn it stops the turn where it is: respond/error answer the turn/start request, a second time
 // if it was already answered, and the turn never completes).
 //   stderr      {text}                   write a line to stderr
+//               {bytes, lineBytes=100}   or: about `bytes` of numbered lines ("fake stderr
+//                                        000001 xxx..."), written synchronously (a reader that
+//                                        stops reading stalls it right there), then logs
+//                                        {"$stderrFlood":{bytes,lines,lastLine,ms,at}} (at: Date.now())
 //   sleep       {ms}
 //   crash       {code=1 | signal, stderr="fake: crashing now"}  final. Flushes stdout, writes the
 //                                        stderr line, then process.exit(code) or kills itself
@@ -147,6 +151,32 @@ function stderrLine(text) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2)
     }
   }
+}
+
+/** About `bytes` of numbered stderr lines, each `lineBytes` long (newline included). */
+function stderrFlood(bytes, lineBytes) {
+  const t0 = performance.now()
+  const width = Math.max(lineBytes, 24)
+  const lines = Math.max(1, Math.round(bytes / width))
+  const line = (n) => `fake stderr ${String(n).padStart(8, '0')} `.padEnd(width - 1, 'x') + '\n'
+  let written = 0
+  for (let n = 1; n <= lines; ) {
+    let chunk = ''
+    for (; n <= lines && chunk.length < 1 << 16; n++) chunk += line(n)
+    const buf = Buffer.from(chunk)
+    for (let off = 0; off < buf.length; ) {
+      try {
+        off += fs.writeSync(2, buf, off)
+      } catch (e) {
+        if (e.code !== 'EAGAIN') throw e
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)
+      }
+    }
+    written += buf.length
+  }
+  logRecord({
+    $stderrFlood: { bytes: written, lines, lastLine: line(lines).trimEnd(), ms: round(performance.now() - t0), at: Date.now() },
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,7 +538,8 @@ async function runAction(a, ctx) {
   const req = ctx.req
   switch (a.do) {
     case 'stderr':
-      stderrLine(a.text ?? '')
+      if (a.bytes !== undefined) stderrFlood(a.bytes, a.lineBytes ?? 100)
+      else stderrLine(a.text ?? '')
       return
     case 'sleep':
       await turnSleep(ctx.turn, a.ms ?? 0)

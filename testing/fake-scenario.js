@@ -154,6 +154,8 @@ function writeScenario(scenario, file) {
 // Action builders. `filter` is {call?, calls?, times?} for `on` lists.
 const act = {
   stderr: (text, filter) => ({ do: 'stderr', text, ...filter }),
+  /** About `bytes` of numbered stderr lines, written synchronously, then a `$stderrFlood` log record. */
+  stderrFlood: (bytes, opts = {}) => ({ do: 'stderr', bytes, ...opts }),
   sleep: (ms, filter) => ({ do: 'sleep', ms, ...filter }),
   crash: (opts = {}) => ({ do: 'crash', ...opts }),
   exit: (code = 0, opts = {}) => ({ do: 'exit', code, ...opts }),

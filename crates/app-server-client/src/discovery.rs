@@ -369,18 +369,173 @@ fn describe_miss(candidate: &Path) -> String {
 
 fn check_explicit(platform: HostPlatform, path: &Path, source: &str) -> Result<PathBuf> {
     if platform.is_executable(path) {
-        Ok(path.to_path_buf())
-    } else {
-        let reason = if path.exists() {
-            "is not an executable file"
-        } else {
-            "does not exist"
-        };
-        Err(Error::spawn_failed(
-            format!("{source} {} {reason}", path.display()),
-            vec![format!("{} ({source})", path.display())],
-        ))
+        return Ok(path.to_path_buf());
     }
+    let reason = match std::fs::metadata(path) {
+        Err(_) => "does not exist",
+        Ok(meta) if meta.is_dir() => "is a directory, not the codex binary",
+        Ok(meta) if !meta.is_file() => "is not a regular file",
+        Ok(_) => "is not an executable file (no execute permission: chmod +x it)",
+    };
+    Err(Error::spawn_failed(
+        format!("{source} {} {reason}", path.display()),
+        vec![format!("{} ({source})", path.display())],
+    ))
+}
+
+/// Why exec of `path` failed, in words, when its first bytes tell: the OS only says "Exec format
+/// error" or, for a script or binary whose interpreter is missing, a puzzling "No such file or
+/// directory" about a file that plainly exists. Asked only after a spawn has failed (a
+/// foreign binary can run under binfmt_misc + qemu, so it is no reason to refuse one up front).
+/// None when the file looks runnable here (the OS error then stands as it is).
+pub fn why_exec_failed(path: &Path) -> Option<String> {
+    use std::io::Read;
+    if cfg!(windows) {
+        return None; // no #! lines, no ELF: CreateProcess's own error is as good as it gets
+    }
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .ok()?
+        .take(4096)
+        .read_to_end(&mut head)
+        .ok()?;
+    if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let interpreter = line.split_whitespace().next().unwrap_or("");
+        return interpreter_problem(Path::new(interpreter))
+            .map(|problem| format!("its interpreter #!{interpreter} {problem}"));
+    }
+    const FOREIGN: &str = "is not a program for this machine (exec format error)";
+    if head.starts_with(b"\x7fELF") {
+        let elf = elf_header(&head)?;
+        let here = std::env::consts::ARCH;
+        if cfg!(target_os = "macos") {
+            return Some(format!("{FOREIGN}: it is a Linux (ELF) binary"));
+        }
+        if elf.machine_name != here {
+            return Some(format!(
+                "{FOREIGN}: it is an ELF binary for {}, and this machine is {here}",
+                elf.machine_name
+            ));
+        }
+        // Right machine: a missing program interpreter (a glibc binary on musl, or the
+        // reverse) is the other classic.
+        let interp = elf.interpreter?;
+        return interpreter_problem(Path::new(&interp)).map(|problem| {
+            format!("its ELF interpreter {interp} {problem} (a binary built for another libc?)")
+        });
+    }
+    let kind = if head.starts_with(b"MZ") {
+        "a Windows executable".to_owned()
+    } else if [
+        [0xcf, 0xfa, 0xed, 0xfe],
+        [0xca, 0xfe, 0xba, 0xbe],
+        [0xce, 0xfa, 0xed, 0xfe],
+    ]
+    .iter()
+    .any(|magic| head.starts_with(magic))
+    {
+        "a macOS (Mach-O) binary".to_owned()
+    } else {
+        "neither a binary this system runs nor a script with a #! line".to_owned()
+    };
+    if cfg!(target_os = "macos") && kind.contains("Mach-O") {
+        return None; // another slice or a damaged binary: the OS error says it as well as we could
+    }
+    Some(format!("{FOREIGN}: it is {kind}"))
+}
+
+/// `None` when `path` is a file that can be executed.
+fn interpreter_problem(path: &Path) -> Option<&'static str> {
+    if path.as_os_str().is_empty() {
+        return Some("is empty");
+    }
+    match std::fs::metadata(path) {
+        Err(_) => Some("does not exist"),
+        Ok(meta) if !meta.is_file() => Some("is not a file"),
+        Ok(_) if !HostPlatform::current().is_executable(path) => Some("is not executable"),
+        Ok(_) => None,
+    }
+}
+
+struct ElfHeader {
+    /// In `std::env::consts::ARCH` spelling where known.
+    machine_name: String,
+    /// PT_INTERP, if the program headers are within the bytes read.
+    interpreter: Option<String>,
+}
+
+/// The parts of an ELF header that explain a failed exec. None if `head` is too short.
+fn elf_header(head: &[u8]) -> Option<ElfHeader> {
+    let wide = *head.get(4)? == 2; // EI_CLASS: 1 = 32-bit, 2 = 64-bit
+    let little = *head.get(5)? == 1; // EI_DATA: 1 = little-endian
+    let u16_at = |at: usize| -> Option<u64> {
+        let b: [u8; 2] = head.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(u64::from(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }))
+    };
+    let u32_at = |at: usize| -> Option<u64> {
+        let b: [u8; 4] = head.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(u64::from(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }))
+    };
+    let u64_at = |at: usize| -> Option<u64> {
+        let b: [u8; 8] = head.get(at..at.checked_add(8)?)?.try_into().ok()?;
+        Some(if little {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        })
+    };
+    let word = |at: usize| if wide { u64_at(at) } else { u32_at(at) };
+    let machine = u16_at(18)?;
+    let machine_name = match (machine, wide) {
+        (62, _) => "x86_64".to_owned(),
+        (3, _) => "x86".to_owned(),
+        (183, _) => "aarch64".to_owned(),
+        (40, _) => "arm".to_owned(),
+        (243, true) => "riscv64".to_owned(),
+        (21, true) => "powerpc64".to_owned(),
+        (22, _) => "s390x".to_owned(),
+        (other, _) => format!("machine type {other}"),
+    };
+    // Program headers: e_phoff, e_phentsize, e_phnum; PT_INTERP = 3.
+    let interpreter = (|| {
+        let (phoff, entsize, count) = if wide {
+            (u64_at(32)?, u16_at(54)?, u16_at(56)?)
+        } else {
+            (u32_at(28)?, u16_at(42)?, u16_at(44)?)
+        };
+        // Offsets come from the file: checked, so a hostile header is no panic.
+        for i in 0..count {
+            let at = usize::try_from(phoff.checked_add(i.checked_mul(entsize)?)?).ok()?;
+            if u32_at(at)? != 3 {
+                continue;
+            }
+            let field = |delta: usize| word(at.checked_add(delta)?);
+            let (offset, size) = if wide {
+                (field(8)?, field(32)?)
+            } else {
+                (field(4)?, field(16)?)
+            };
+            let start = usize::try_from(offset).ok()?;
+            let bytes = head.get(start..start.checked_add(usize::try_from(size).ok()?)?)?;
+            let name = bytes.split(|b| *b == 0).next()?;
+            return Some(String::from_utf8_lossy(name).into_owned());
+        }
+        None
+    })();
+    Some(ElfHeader {
+        machine_name,
+        interpreter,
+    })
 }
 
 #[cfg(test)]
@@ -412,6 +567,84 @@ mod tests {
             linux.split_path_list(std::ffi::OsStr::new("/a::/b;c:")),
             vec![PathBuf::from("/a"), PathBuf::from("/b;c")]
         );
+    }
+
+    /// A 64-bit little-endian ELF header for `machine` with one PT_INTERP program header.
+    fn elf(machine: u16, interpreter: &str) -> Vec<u8> {
+        let mut b = vec![0u8; 64 + 56];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2; // 64-bit
+        b[5] = 1; // little-endian
+        b[6] = 1;
+        b[16] = 2; // ET_EXEC
+        b[18..20].copy_from_slice(&machine.to_le_bytes());
+        b[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        b[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        b[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        b[64..68].copy_from_slice(&3u32.to_le_bytes()); // PT_INTERP
+        let at = b.len() as u64;
+        b[64 + 8..64 + 16].copy_from_slice(&at.to_le_bytes());
+        b[64 + 32..64 + 40].copy_from_slice(&(interpreter.len() as u64 + 1).to_le_bytes());
+        b.extend_from_slice(interpreter.as_bytes());
+        b.push(0);
+        b
+    }
+
+    #[test]
+    fn elf_headers_give_machine_and_interpreter() {
+        let h = elf_header(&elf(183, "/lib/ld-musl-aarch64.so.1")).unwrap();
+        assert_eq!(h.machine_name, "aarch64");
+        assert_eq!(h.interpreter.as_deref(), Some("/lib/ld-musl-aarch64.so.1"));
+        let h = elf_header(&elf(62, "/lib64/ld-linux-x86-64.so.2")).unwrap();
+        assert_eq!(h.machine_name, "x86_64");
+        // Truncated or absurd headers are no panic, just no answer.
+        assert!(elf_header(b"\x7fELF\x02\x01").is_none());
+        let mut bad = elf(62, "x");
+        bad[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(elf_header(&bad).unwrap().interpreter, None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn failed_execs_are_explained_from_the_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cn-why-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let foreign = if std::env::consts::ARCH == "aarch64" {
+            62
+        } else {
+            183
+        };
+        let why = why_exec_failed(&write("foreign", &elf(foreign, "/lib/ld.so"))).unwrap();
+        assert!(
+            why.contains("is not a program for this machine (exec format error)"),
+            "{why}"
+        );
+        let why = why_exec_failed(&write("script", b"#!/nonexistent/sh -e\necho hi\n")).unwrap();
+        assert_eq!(why, "its interpreter #!/nonexistent/sh does not exist");
+        let why = why_exec_failed(&write("text", b"echo no shebang\n")).unwrap();
+        assert!(
+            why.contains("neither a binary this system runs nor a script"),
+            "{why}"
+        );
+        let native = if std::env::consts::ARCH == "aarch64" {
+            183
+        } else {
+            62
+        };
+        let why = why_exec_failed(&write("libc", &elf(native, "/lib/ld-nowhere.so.9"))).unwrap();
+        assert!(
+            why.contains("its ELF interpreter /lib/ld-nowhere.so.9 does not exist"),
+            "{why}"
+        );
+        assert_eq!(why_exec_failed(&write("ok", b"#!/bin/sh\n")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl SessionOptions {
                     options.turn_inactivity_timeout = Some(millis(key, v)?)
                 }
                 "handlerTimeoutMs" => options.handler_timeout = Some(millis(key, v)?),
+                "startupTimeoutMs" => options.startup_timeout = millis(key, v)?,
                 "overloadRetry" => options.overload_retry = retry_policy(v)?,
                 "stderrTailLines" => {
                     let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
@@ -171,7 +172,7 @@ fn transport(v: &Value) -> Result<TransportKind> {
         field("type")?.ok_or_else(|| Error::invalid_argument("transport.type", "is required"))?;
     let allowed: &[&str] = match kind.as_str() {
         "stdio" => &["type"],
-        "websocket" => &["type", "url", "token"],
+        "websocket" => &["type", "url", "token", "allowInsecureRemote"],
         "unix" => &["type", "path", "token"],
         other => {
             return Err(Error::invalid_argument(
@@ -187,17 +188,63 @@ fn transport(v: &Value) -> Result<TransportKind> {
         ));
     }
     Ok(match kind.as_str() {
-        "websocket" => TransportKind::WebSocket {
-            url: field("url")?
-                .ok_or_else(|| Error::invalid_argument("transport.url", "is required"))?,
-            token: field("token")?,
-        },
+        "websocket" => {
+            let url = field("url")?
+                .ok_or_else(|| Error::invalid_argument("transport.url", "is required"))?;
+            let allow_remote = match obj.get("allowInsecureRemote") {
+                None | Some(Value::Null) => false,
+                Some(v) => boolean("transport.allowInsecureRemote", v)?,
+            };
+            if !allow_remote {
+                refuse_insecure_remote(&url)?;
+            }
+            TransportKind::WebSocket {
+                url,
+                token: field("token")?,
+            }
+        }
         "unix" => TransportKind::Unix {
             path: field("path")?.map(PathBuf::from),
             token: field("token")?,
         },
         _ => TransportKind::Stdio,
     })
+}
+
+/// Plain `ws://` to another machine would carry the bearer token (and every message) in clear
+/// text, so it takes an explicit opt-in. Loopback (127.0.0.0/8, ::1, localhost) never leaves
+/// the machine. A URL that does not parse is left to the connect step, which names the fault.
+fn refuse_insecure_remote(url: &str) -> Result<()> {
+    let Some(host) = crate::ws::url_host(url) else {
+        return Ok(());
+    };
+    if is_loopback_host(&host) {
+        return Ok(());
+    }
+    Err(Error::invalid_argument(
+        "transport.url",
+        format!(
+            "{host} is not a loopback address, and ws:// is not encrypted: the token and every \
+             message would cross the network in clear text (wss:// is not supported: codex \
+             listens on plain ws://). Tunnel it (e.g. ssh -L) and connect to 127.0.0.1, or set \
+             transport.allowInsecureRemote: true"
+        ),
+    ))
+}
+
+/// 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and `localhost` (RFC 6761: always loopback).
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 /// `obj[name]`: absent or null is `None`; anything but a string names `parent.name`.
@@ -284,6 +331,51 @@ mod tests {
         assert!(err(json!({"overloadRetry": {"maxAttempts": 0}}))
             .contains("`overloadRetry.maxAttempts`"));
         assert!(err(json!({"overloadRetry": {"tries": 3}})).contains("`overloadRetry.tries`"));
+        assert!(err(json!({"startupTimeoutMs": 0})).contains("`startupTimeoutMs`"));
+        assert!(err(
+            json!({"transport": {"type": "websocket", "url": "ws://127.0.0.1:1",
+            "allowInsecureRemote": "yes"}})
+        )
+        .contains("`transport.allowInsecureRemote`"));
+    }
+
+    #[test]
+    fn plain_ws_to_another_machine_needs_an_opt_in() {
+        let ws =
+            |url: &str| json!({"transport": {"type": "websocket", "url": url, "token": "t0k"}});
+        for url in [
+            "ws://10.0.0.5:4500",
+            "ws://example.com:4500/x",
+            "ws://[2001:db8::1]:4500",
+            "ws://0.0.0.0:4500",
+            "ws://127.0.0.1.example.com:1",
+        ] {
+            let message = err(ws(url));
+            assert!(message.contains("`transport.url`"), "{url}: {message}");
+            assert!(message.contains("allowInsecureRemote"), "{message}");
+            assert!(!message.contains("t0k"), "{message}");
+        }
+        for url in [
+            "ws://127.0.0.1:4500",
+            "ws://127.8.9.10:1",
+            "ws://[::1]:4500",
+            "ws://localhost:4500",
+            "ws://LOCALHOST.:4500",
+            "ws://[::ffff:127.0.0.1]:1",
+        ] {
+            assert!(SessionOptions::from_json(&ws(url)).is_ok(), "{url}");
+        }
+        let mut opted_in = ws("ws://10.0.0.5:4500");
+        opted_in["transport"]["allowInsecureRemote"] = json!(true);
+        assert!(SessionOptions::from_json(&opted_in).is_ok());
+    }
+
+    #[test]
+    fn startup_timeout_defaults_to_30_s() {
+        let o = SessionOptions::from_json(&json!({})).unwrap();
+        assert_eq!(o.startup_timeout, Duration::from_secs(30));
+        let o = SessionOptions::from_json(&json!({"startupTimeoutMs": 250})).unwrap();
+        assert_eq!(o.startup_timeout, Duration::from_millis(250));
     }
 
     #[test]

@@ -345,8 +345,18 @@ impl Routes {
             None => Vec::new(),
         };
         let Some(turn) = turn else { return };
-        if let Some(e) = &self.closed {
-            turn.fail(e.clone());
+        if let Some(e) = self.closed.clone() {
+            // The answer and the turn's first events can come in the same read as the end of
+            // the connection: what arrived is the turn's all the same, then the error.
+            let mut finished = false;
+            for n in early {
+                if n.turn_id() == Some(turn.turn_id.as_str()) && !finished {
+                    finished = turn.deliver(n);
+                }
+            }
+            if !finished {
+                turn.fail(e);
+            }
             return;
         }
         let key = (turn.thread_id.clone(), turn.turn_id.clone());
@@ -385,7 +395,8 @@ impl Routes {
         for (_, turn) in self.turns.drain() {
             turn.fail(reason.clone());
         }
-        self.starting.clear();
+        // `starting` stays: a turn/start answered just before the end still gets the events
+        // that came with it (finish_turn_start empties it; every start calls it).
         self.listeners.clear();
         for (_, pending) in self.server_requests.drain() {
             pending.fate.send_replace(RequestFate::Closed);

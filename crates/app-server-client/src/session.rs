@@ -104,6 +104,12 @@ pub struct SessionOptions {
     pub message_tap: Option<crate::connection::MessageTap>,
     /// Receives each line the server writes to stderr (owned processes only).
     pub stderr_listener: Option<crate::process::StderrListener>,
+    /// Limit on the whole start (spawn or connect, then `initialize`): a server that never
+    /// answers must not hold `open` for ever. Default 30 s.
+    pub startup_timeout: Duration,
+    /// Becoming `true` stops a start in progress: it fails `ABORTED` after releasing what it
+    /// started (the process is stopped as by `close`).
+    pub start_cancel: Option<watch::Receiver<bool>>,
 }
 
 impl Default for SessionOptions {
@@ -130,8 +136,27 @@ impl Default for SessionOptions {
             overload_retry: crate::connection::RetryPolicy::default(),
             message_tap: None,
             stderr_listener: None,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            start_cancel: None,
         }
     }
+}
+
+/// Default of [`SessionOptions::startup_timeout`].
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Resolves when `cancel` turns true; never without one (or once its sender is gone).
+async fn cancelled(cancel: Option<watch::Receiver<bool>>) {
+    if let Some(mut cancel) = cancel {
+        if cancel.wait_for(|c| *c).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+fn start_aborted() -> Error {
+    Error::Aborted("the session was still starting; everything it started is released".into())
 }
 
 /// A connected, initialized session. Cheap to clone; `close` ends it for every clone.
@@ -162,15 +187,21 @@ impl Session {
     /// Opens the session over `options.transport`: spawns the server (stdio) or connects to a
     /// running one (websocket, unix socket), then initializes.
     pub async fn open(options: SessionOptions) -> Result<Session> {
-        let connect_timeout = options.request_timeout.unwrap_or(Duration::from_secs(30));
+        let deadline = tokio::time::Instant::now() + options.startup_timeout;
+        let connect_timeout = options
+            .request_timeout
+            .map_or(options.startup_timeout, |t| t.min(options.startup_timeout));
+        let cancel = options.start_cancel.clone();
         let connected = match options.transport.clone() {
             TransportKind::Stdio => return Session::spawn(options).await,
             TransportKind::WebSocket { url, token } => {
-                tokio::time::timeout(
-                    connect_timeout,
-                    crate::ws::connect_tcp(&url, token.as_deref(), options.max_frame_bytes),
-                )
-                .await
+                tokio::select! {
+                    r = tokio::time::timeout(
+                        connect_timeout,
+                        crate::ws::connect_tcp(&url, token.as_deref(), options.max_frame_bytes),
+                    ) => r,
+                    () = cancelled(cancel) => return Err(start_aborted()),
+                }
             }
             TransportKind::Unix { path, token } => {
                 let path = match path {
@@ -179,11 +210,13 @@ impl Session {
                 };
                 #[cfg(unix)]
                 {
-                    tokio::time::timeout(
-                        connect_timeout,
-                        crate::ws::connect_unix(&path, token.as_deref(), options.max_frame_bytes),
-                    )
-                    .await
+                    tokio::select! {
+                        r = tokio::time::timeout(
+                            connect_timeout,
+                            crate::ws::connect_unix(&path, token.as_deref(), options.max_frame_bytes),
+                        ) => r,
+                        () = cancelled(cancel) => return Err(start_aborted()),
+                    }
                 }
                 #[cfg(not(unix))]
                 {
@@ -202,12 +235,26 @@ impl Session {
             ),
             stderr_tail: String::new(),
         })??;
-        Session::connect(reader, writer, options).await
+        Session::start(
+            reader,
+            writer,
+            options,
+            None,
+            StderrTail::default(),
+            None,
+            deadline,
+        )
+        .await
     }
 
     /// Spawns `codex app-server` and initializes it.
     pub async fn spawn(options: SessionOptions) -> Result<Session> {
+        let deadline = tokio::time::Instant::now() + options.startup_timeout;
+        check_codex_home(&options.spawn.env)?;
         let mut spawn = options.spawn.clone();
+        // Resolved here so that a failed exec can be explained from the file (see below).
+        let binary = spawn.discovery.resolve()?;
+        spawn.discovery.explicit = Some(binary.clone());
         let mut config_args = Vec::with_capacity(options.config.len() * 2);
         for (key, value) in &options.config {
             config_args.push("-c".to_owned());
@@ -216,25 +263,73 @@ impl Session {
         config_args.append(&mut spawn.args);
         spawn.args = config_args;
 
-        let (child, pipes) = ChildProcess::spawn(&spawn)?;
+        let (child, pipes) = ChildProcess::spawn(&spawn).map_err(|e| match e {
+            // The OS says "Exec format error" or, for a missing interpreter, "No such file or
+            // directory" about a file that exists; the file's first bytes say which it was.
+            Error::SpawnFailed {
+                reason,
+                tried,
+                stderr_tail,
+            } => Error::SpawnFailed {
+                reason: match crate::discovery::why_exec_failed(&binary) {
+                    Some(why) => format!("{} could not be started: {why}", binary.display()),
+                    None => reason,
+                },
+                tried,
+                stderr_tail,
+            },
+            other => other,
+        })?;
         let stderr = child.stderr.clone();
-        stderr.set_listener(options.stderr_listener.clone());
+        // The last `Error:` line codex wrote, for the message if it dies during start-up: codex
+        // follows it with a backtrace that can push it out of a short tail.
+        let last_error_line: Arc<Mutex<Option<String>>> = Arc::default();
+        let user_listener = options.stderr_listener.clone();
+        let seen = Arc::clone(&last_error_line);
+        stderr.set_listener(Some(Arc::new(move |line: &str| {
+            if line.starts_with("Error:") {
+                *lock(&seen) = Some(line.trim().to_owned());
+            }
+            if let Some(listener) = &user_listener {
+                listener(line);
+            }
+        })));
         let pid = child.pid;
         let reader = Box::new(LineReader::new(
             BufReader::with_capacity(64 * 1024, pipes.stdout),
             options.max_frame_bytes,
         ));
         let writer = Box::new(LineWriter::new(pipes.stdin));
-        let result =
-            Session::start(reader, writer, options, Some(child), stderr.clone(), pid).await;
+        let result = Session::start(
+            reader,
+            writer,
+            options,
+            Some(child),
+            stderr.clone(),
+            pid,
+            deadline,
+        )
+        .await;
         if let Err(Error::TransportClosed {
             reason,
             stderr_tail,
         }) = result
         {
             // The child died during the handshake: that is a failure to spawn a working server.
+            // A file that is no program for this machine gets here too: on ENOEXEC, execvp
+            // hands it to /bin/sh, which fails in its turn.
+            let reason = match crate::discovery::why_exec_failed(&binary) {
+                Some(why) => format!("{} could not be started: {why}", binary.display()),
+                None => {
+                    let why = lock(&last_error_line)
+                        .as_deref()
+                        .map(|l| format!(": {l}"))
+                        .unwrap_or_default();
+                    format!("codex app-server exited during initialize ({reason}){why}")
+                }
+            };
             return Err(Error::SpawnFailed {
-                reason: format!("codex app-server exited during initialize ({reason})"),
+                reason,
                 tried: Vec::new(),
                 stderr_tail,
             });
@@ -249,7 +344,17 @@ impl Session {
         writer: Box<dyn FrameWriter>,
         options: SessionOptions,
     ) -> Result<Session> {
-        Session::start(reader, writer, options, None, StderrTail::default(), None).await
+        let deadline = tokio::time::Instant::now() + options.startup_timeout;
+        Session::start(
+            reader,
+            writer,
+            options,
+            None,
+            StderrTail::default(),
+            None,
+            deadline,
+        )
+        .await
     }
 
     async fn start(
@@ -259,6 +364,7 @@ impl Session {
         child: Option<ChildProcess>,
         stderr: StderrTail,
         pid: Option<u32>,
+        deadline: tokio::time::Instant,
     ) -> Result<Session> {
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let tail = stderr.clone();
@@ -290,6 +396,7 @@ impl Session {
             .listen_from_start
             .then(|| EventStream::for_connection(lock(&conn.inner.routes).listen(), conn.clone()));
         let (close_done, _) = watch::channel(false);
+        let owned = child.is_some();
         let mut session = SessionInner {
             conn: conn.clone(),
             info: RawValue::from_string("null".into())
@@ -322,7 +429,16 @@ impl Session {
             conn.notify("initialized", None)?;
             Ok::<_, Error>(info)
         };
-        match handshake.await {
+        let startup_timeout = options.startup_timeout;
+        let outcome = tokio::select! {
+            r = handshake => r,
+            () = tokio::time::sleep_until(deadline) => Err(Error::RequestTimeout {
+                method: "initialize".into(),
+                timeout: startup_timeout,
+            }),
+            () = cancelled(options.start_cancel.clone()) => Err(start_aborted()),
+        };
+        match outcome {
             Ok(info) => {
                 session.server_version =
                     server_version::from_initialize(&info, &options.client_info.name);
@@ -334,7 +450,36 @@ impl Session {
                     inner: Arc::new(session),
                 };
                 session.close().await;
-                return Err(e);
+                return Err(match e {
+                    // The startup limit, not a request's own timeout (REQUEST_TIMEOUT as ever).
+                    Error::RequestTimeout { method, timeout }
+                        if method == "initialize" && timeout == startup_timeout =>
+                    {
+                        let reason = format!(
+                            "the server did not answer initialize within {} ms \
+                             (startupTimeoutMs); it was stopped",
+                            startup_timeout.as_millis()
+                        );
+                        let stderr_tail = session
+                            .inner
+                            .stderr
+                            .settled_text(Duration::from_millis(250))
+                            .await;
+                        if owned {
+                            Error::SpawnFailed {
+                                reason: format!("codex app-server started, but {reason}"),
+                                tried: Vec::new(),
+                                stderr_tail,
+                            }
+                        } else {
+                            Error::TransportClosed {
+                                reason,
+                                stderr_tail,
+                            }
+                        }
+                    }
+                    e => e,
+                });
             }
         }
         Ok(Session {
@@ -591,6 +736,48 @@ impl Session {
         }
         self.inner.close_done.send_replace(true);
     }
+}
+
+/// A `CODEX_HOME` (from the session's env, else inherited) that is missing, not a directory or
+/// not writable makes codex exit during start-up with a message that does not always name it
+/// ("failed to initialize sqlite state runtime under ..."), after a backtrace; say it plainly,
+/// before spawning. Unset, codex uses (and creates) `~/.codex` itself.
+fn check_codex_home(env: &[(String, String)]) -> Result<()> {
+    let (home, source) = match env.iter().rev().find(|(k, _)| k == "CODEX_HOME") {
+        Some((_, v)) => (PathBuf::from(v), "env.CODEX_HOME"),
+        None => match std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()) {
+            Some(v) => (PathBuf::from(v), "CODEX_HOME (inherited)"),
+            None => return Ok(()),
+        },
+    };
+    let problem = match std::fs::metadata(&home) {
+        Err(_) => "does not exist (codex does not create it: create it first)",
+        Ok(meta) if !meta.is_dir() => "is not a directory",
+        Ok(_) if !writable_dir(&home) => {
+            "is not writable (codex keeps its state database and sessions there)"
+        }
+        Ok(_) => return Ok(()),
+    };
+    Err(Error::spawn_failed(
+        format!("{source} {} {problem}", home.display()),
+        Vec::new(),
+    ))
+}
+
+#[cfg(unix)]
+fn writable_dir(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path; access(2) only reads it. It answers for this process's
+    // real uid, which is the child's, and knows read-only mounts (EROFS) even for root.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+#[cfg(not(unix))]
+fn writable_dir(dir: &std::path::Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|m| !m.permissions().readonly())
 }
 
 /// Where `codex app-server --listen unix://` puts its socket by default:

@@ -158,6 +158,11 @@ struct WsTarget {
     label: String,
 }
 
+/// The host of a `ws://` URL (IPv6 without brackets), if it parses; for the option checks.
+pub(crate) fn url_host(url: &str) -> Option<String> {
+    parse_ws_url(url).ok().map(|t| t.host)
+}
+
 fn parse_ws_url(url: &str) -> Result<WsTarget> {
     let bad = |message: String| Error::invalid_argument("url", message);
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
