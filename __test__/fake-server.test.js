@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { Session } = require('../main.js')
-const { fakeServer } = require('../testing/fake-scenario.js')
+const { fakeServer, act } = require('../testing/fake-scenario.js')
 const { rejection, isAlive } = require('./helpers.js')
 
 const T = { timeout: 60_000 }
@@ -32,20 +32,34 @@ async function drain(turn, into = []) {
 test('1,000 concurrent turns with interleaved events: each gets all of its own, in order', { timeout: 120_000 }, async () => {
   const TURNS = 1000
   const DELTAS = 5
-  await withFake({ batch: { size: TURNS, deltas: DELTAS } }, async (session) => {
+  await withFake({ batch: { size: TURNS, deltas: DELTAS } }, async (session, fake) => {
     const threads = await Promise.all(Array.from({ length: TURNS }, () => session.startThread()))
     const turns = await Promise.all(threads.map((t, i) => t.startTurn(`turn ${i}`)))
+    // turns[i] is the turn the server started on threads[i], for input "turn i".
+    const inputByThread = new Map(fake.requests('turn/start').map((r) => [r.params.threadId, r.params.input]))
+    assert.equal(inputByThread.size, TURNS, 'one turn/start per thread')
+    threads.forEach((thread, i) => {
+      assert.equal(turns[i].threadId, thread.id, `turn ${i} is on its thread`)
+      assert.deepEqual(inputByThread.get(thread.id)?.map((x) => x.text), [`turn ${i}`], `thread ${i} got its own input`)
+    })
     const perTurn = await Promise.all(turns.map((turn) => drain(turn)))
     perTurn.forEach((events, i) => {
       const turn = turns[i]
-      for (const e of events) assert.equal(e.params.turnId ?? e.params.turn?.id, turn.id, 'misrouted event')
+      for (const e of events) {
+        assert.equal(e.params.turnId ?? e.params.turn?.id, turn.id, 'misrouted event')
+        assert.equal(e.params.threadId, threads[i].id, 'event of another thread')
+      }
       assert.equal(events[0].method, 'turn/started')
       assert.equal(events.at(-1).method, 'turn/completed')
       const deltas = events.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta)
       assert.deepEqual(deltas, Array.from({ length: DELTAS }, (_, j) => `${turn.id}:${j};`), 'lost or reordered deltas')
     })
     const results = await Promise.all(turns.map((t) => t.result()))
-    results.forEach((r, i) => assert.equal(r.turnId, turns[i].id))
+    results.forEach((r, i) => {
+      assert.equal(r.turnId, turns[i].id)
+      assert.equal(r.threadId, threads[i].id)
+      assert.equal(r.text, Array.from({ length: DELTAS }, (_, j) => `${turns[i].id}:${j};`).join(''))
+    })
     assert.deepEqual(session._stats(), { liveTurns: 0, listeners: 0, pendingRequests: 0, pendingServerRequests: 0 })
   })
 })
@@ -102,6 +116,36 @@ test('a malformed line and an answer to an unknown id are reported and skipped',
       assert.match(errors[1].message, /424242/)
     },
     { onError: (e) => errors.push(e) },
+  )
+})
+
+test('a line that is not UTF-8 is a PROTOCOL_ERROR to onError, skipped; the session and the turn go on', T, async () => {
+  const errors = []
+  // Well-formed JSON around bytes that are not UTF-8: 0xff never occurs in UTF-8, and 0xc3 0x28
+  // is a lead byte followed by a non-continuation.
+  const notUtf8 = (tag) => Buffer.concat([Buffer.from(`{"method":"fake/${tag}","params":{"s":"`), Buffer.from([0xff, 0xc3, 0x28]), Buffer.from('"}}')])
+  const scenario = {
+    on: { 'thread/start': [act.rawBytes(notUtf8('beforeThread'))] },
+    turns: { 1: { deltas: ['a', 'b', 'c'], at: { 1: [act.rawBytes(notUtf8('midTurn'))] } } },
+  }
+  const seen = []
+  await withFake(
+    scenario,
+    async (session) => {
+      const thread = await session.startThread()
+      const turn = await thread.startTurn('x')
+      const events = await drain(turn)
+      assert.deepEqual(events.filter((e) => e.method === 'item/agentMessage/delta').map((e) => e.params.delta), ['a', 'b', 'c'])
+      assert.equal((await turn.result()).text, 'abc')
+      assert.equal(errors.length, 2, errors.map((e) => e.message).join('; '))
+      for (const e of errors) {
+        assert.equal(e.code, 'PROTOCOL_ERROR')
+        assert.match(e.message, /UTF-8/)
+      }
+      assert.ok(!seen.some((m) => m.startsWith('fake/')), 'an undecodable line reached a listener')
+      assert.equal(await thread.ask('still works'), 'echo: still works')
+    },
+    { onError: (e) => errors.push(e), onNotification: (n) => seen.push(n.method) },
   )
 })
 
@@ -199,8 +243,70 @@ test('stdout closed while the process runs on: TRANSPORT_CLOSED; close() escalat
 test('a slow consumer loses nothing: 200,000 events buffered while JS reads nothing, then read in order', { timeout: 120_000 }, async () => {
   const { slowConsumer } = require('../scripts/slow-consumer.js')
   const r = await slowConsumer({ events: 200_000 })
+  // The turn ended (result() settled) before JavaScript read one event: a reader that waited
+  // on JavaScript could not have passed 20 MB through the 64 KiB pipe, and the test would hang
+  // until its timeout. The next two tests show the server is not held back, with times.
   assert.equal(r.delivered, 200_000)
-  assert.ok(r.server.floodLines >= 200_000, 'the server wrote the whole flood before anything was read')
+})
+
+/** Busy-waits: the JavaScript thread runs nothing else for `ms`. */
+function blockJs(ms) {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    // spin
+  }
+  return Date.now()
+}
+
+/** Checks a flood turn's events: every delta, in order, then the server's end-of-flood report. */
+function checkFlood(turn, events, lines) {
+  let j = 0
+  for (const e of events) {
+    if (e.method !== 'item/agentMessage/delta') continue
+    if (e.params.delta !== `${turn.id}:${j};`) assert.fail(`delta ${j} lost or out of order: ${e.params.delta}`)
+    j++
+  }
+  assert.equal(j, lines, 'every delta delivered')
+  const report = events.find((e) => e.method === 'fake/flood/ended')
+  assert.equal(report.params.lines, lines)
+  return report.params.at
+}
+
+// 100,000 deltas (9 MB) take the server well under a second to write when nothing holds it back;
+// JavaScript is then blocked for 3 s. A reader that waited on JavaScript would hold the flood at
+// the pipe (64 KiB) until JavaScript ran again.
+const FLOOD = 100_000
+const BLOCK_MS = 3000
+
+test('JavaScript blocked by a busy loop: the server finishes its flood meanwhile, and nothing is lost', T, async () => {
+  await withFake({ turn: { flood: FLOOD, indexed: true, floodReport: true } }, async (session) => {
+    const turn = await (await session.startThread()).startTurn('flood')
+    const unblockedAt = blockJs(BLOCK_MS)
+    const events = await drain(turn)
+    const floodEndedAt = checkFlood(turn, events, FLOOD)
+    assert.ok(floodEndedAt < unblockedAt, `the flood ended ${floodEndedAt - unblockedAt} ms after JavaScript was unblocked`)
+    const result = await turn.result()
+    assert.equal(result.text.length, events.filter((e) => e.method === 'item/agentMessage/delta').reduce((n, e) => n + e.params.delta.length, 0))
+  })
+})
+
+test('JavaScript blocked in a slow onEvent callback: the server finishes its flood meanwhile, and nothing is lost', T, async () => {
+  await withFake({ turn: { flood: FLOOD, indexed: true, floodReport: true } }, async (session) => {
+    const events = []
+    let unblockedAt = 0
+    const onEvent = (e) => {
+      events.push(e)
+      // The first delta's callback takes 3 s; JavaScript does nothing else meanwhile.
+      if (e.method === 'item/agentMessage/delta' && unblockedAt === 0) unblockedAt = blockJs(BLOCK_MS)
+    }
+    const turn = await (await session.startThread()).startTurn('flood', { onEvent })
+    const result = await turn.result() // settles after onEvent has seen every event
+    const floodEndedAt = checkFlood(turn, events, FLOOD)
+    assert.ok(unblockedAt > 0)
+    assert.ok(floodEndedAt < unblockedAt, `the flood ended ${floodEndedAt - unblockedAt} ms after JavaScript was unblocked`)
+    assert.equal(result.status, 'completed')
+    assert.equal(events.at(-1).method, 'turn/completed')
+  })
 })
 
 test('unknown notifications, fields and item types pass through unchanged', T, async () => {

@@ -25,6 +25,8 @@ export type Action = CallFilter &
     | { do: 'raw'; text: string }
     /** A line that is not JSON (default `{"method":"broken", `). */
     | { do: 'malformed'; text?: string }
+    /** The bytes (base64) + "\n" verbatim: e.g. a line that is not UTF-8. */
+    | { do: 'rawBytes'; base64: string }
     /** One line of `bytes` (or `mib`, default 64) bytes + "\n", streamed in `chunkKiB` (1024) chunks. */
     | { do: 'bigLine'; mib?: number; bytes?: number; chunkKiB?: number; valid?: boolean; method?: string }
     | { do: 'send'; frame: Record<string, unknown> }
@@ -72,6 +74,8 @@ export interface TurnSpec {
   indexed?: boolean
   /** Each flood delta (default "x"). */
   deltaText?: string
+  /** After the flood's last delta, notify `fake/flood/ended` {threadId, turnId, at: Date.now(), lines}. */
+  floodReport?: boolean
   status?: 'completed' | 'failed'
   error?: { message?: string; codexErrorInfo?: unknown; additionalDetails?: string | null }
   /** thread/tokenUsage/updated payload; null: not sent. */
@@ -110,6 +114,8 @@ export interface FakeStats {
   maxBlockedMs: number
   writeMs: number
   floodMs: number
+  /** Date.now() when the last flood / batch had written its last delta line (0: none yet). */
+  floodEndedAt: number
   turnsStarted: number
   elapsedMs: number
 }
@@ -177,6 +183,7 @@ export declare const act: {
   exit(code?: number, opts?: Opts<'exit', 'code'>): Action
   raw(text: string, filter?: CallFilter): Action
   malformed(text?: string, filter?: CallFilter): Action
+  rawBytes(bytes: Uint8Array | readonly number[], filter?: CallFilter): Action
   bigLine(mib?: number, opts?: Opts<'bigLine', 'mib'>): Action
   send(frame: Record<string, unknown>, filter?: CallFilter): Action
   notify(method: string, params?: unknown, filter?: CallFilter): Action

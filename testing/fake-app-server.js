@@ -53,6 +53,8 @@
 //   "flood": N,                instead of text/deltas: N deltas written in big batched chunks,
 //                              respecting backpressure; each delta is "deltaText" (default "x"),
 //                              or "<turnId>:<j>;" with "indexed": true; stats are reported after
+//   "floodReport": false,      after the flood's last delta, notify fake/flood/ended
+//                              {threadId, turnId, at: Date.now(), lines}
 //   "status": "completed" | "failed",  with "error": {message, ...} for a failed turn
 //   "usage": ThreadTokenUsage, the thread/tokenUsage/updated payload (null: not sent)
 //   "before": [Action...],     after receiving turn/start, before anything is sent
@@ -79,6 +81,7 @@
 //   exit        {code=0}                 final. Flush stdout, exit quietly
 //   raw         {text}                   write text + "\n" verbatim
 //   malformed   {text='{"method":"broken", '}  a line that is not JSON
+//   rawBytes    {base64}                 write the decoded bytes + "\n" verbatim (e.g. not UTF-8)
 //   bigLine     {mib=64 | bytes, chunkKiB=1024, valid=true, method="fake/bigLine"}  one line of
 //                                        exactly that many bytes (+ "\n"), streamed in chunks;
 //                                        valid: a notification {"method","params":{"pad":"aaa.."}},
@@ -216,6 +219,9 @@ const stats = {
   maxBlockedMs: 0, // longest single wait
   writeMs: 0, // time spent inside stdout.write calls on the flood paths
   floodMs: 0, // wall time of the flood / batch streaming
+  // Wall clock (Date.now()) when the last flood / batch had written its last delta line: a
+  // test compares it with when its JavaScript thread was unblocked.
+  floodEndedAt: 0,
   turnsStarted: 0,
   elapsedMs: 0,
 }
@@ -555,6 +561,9 @@ async function runAction(a, ctx) {
       return
     case 'malformed':
       writeLines(`${a.text ?? '{"method":"broken", '}\n`)
+      return
+    case 'rawBytes':
+      writeLines(Buffer.concat([Buffer.from(a.base64 ?? '', 'base64'), Buffer.from('\n')]))
       return
     case 'bigLine':
       await bigLine(a)
@@ -920,7 +929,12 @@ async function runFlood(turn, spec) {
     sent = n
   }
   stats.floodMs += performance.now() - t
+  stats.floodEndedAt = Date.now()
   floodHappened = true
+  if (spec.floodReport === true) {
+    // In-band, so it is ordered with the flood: the client reads it only after every delta.
+    notify('fake/flood/ended', { threadId: turn.threadId, turnId: turn.id, at: stats.floodEndedAt, lines: sent })
+  }
   const text = () => (indexed ? texts.slice(0, sent).join('') : deltaText.repeat(sent))
   if (turn.interrupted) {
     endInterrupted(turn, text())
@@ -981,6 +995,7 @@ async function runBatch(entries) {
     sent.fill(d)
   }
   stats.floodMs += performance.now() - t
+  stats.floodEndedAt = Date.now()
   floodHappened = true
   const textOf = (i) => {
     const parts = []

@@ -160,6 +160,8 @@ const act = {
   crash: (opts = {}) => ({ do: 'crash', ...opts }),
   exit: (code = 0, opts = {}) => ({ do: 'exit', code, ...opts }),
   raw: (text, filter) => ({ do: 'raw', text, ...filter }),
+  /** Raw bytes (a Buffer or an array of byte values) written as one line, e.g. not UTF-8. */
+  rawBytes: (bytes, filter) => ({ do: 'rawBytes', base64: Buffer.from(bytes).toString('base64'), ...filter }),
   malformed: (text, filter) => (text === undefined ? { do: 'malformed', ...filter } : { do: 'malformed', text, ...filter }),
   bigLine: (mib = 64, opts = {}) => ({ do: 'bigLine', mib, ...opts }),
   send: (frame, filter) => ({ do: 'send', frame, ...filter }),
