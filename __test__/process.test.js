@@ -125,6 +125,8 @@ test('worker threads: each has its own session; terminating one kills its server
     assert.equal(await (await session.startThread()).ask('main'), 'echo: main')
     await session.close()
     await b.worker.terminate()
+    // Before fake.cleanup(): a server still exiting may write its stats file into the dir.
+    assert.ok(await waitGone(b.pid, 2000), "the other worker's server is gone once it is terminated")
   } finally {
     fake.cleanup()
   }

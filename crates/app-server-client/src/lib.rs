@@ -7,6 +7,7 @@
 
 mod approval;
 mod connection;
+mod contain;
 pub mod discovery;
 mod error;
 pub mod frame;

@@ -1,4 +1,49 @@
 //! Starting and stopping the `codex app-server` child process (finding it: `discovery`).
+//!
+//! # Containment: nothing codex starts outlives it
+//!
+//! codex runs commands (and MCP servers) in sessions and process groups of their own (measured
+//! with 0.169.0: `bash -lc <cmd>` is a session leader), so a process group around codex does
+//! not hold them, and when codex dies without cleaning up (SIGKILL, a crash, its owner killed)
+//! they are re-parented to init and keep running. What each OS gets (`contain.rs` has the
+//! mechanics):
+//!
+//! - **Linux**: the child we spawn is a *supervisor*: in `pre_exec` (after fork, before exec)
+//!   it makes itself a child subreaper, takes a parent-death signal of its own, forks codex
+//!   (which execs, with SIGKILL as its parent-death signal: it dies with the supervisor) and
+//!   never returns. It closes every inherited fd (stdio becomes /dev/null, so codex alone holds
+//!   the pipes and EOF means what it meant), blocks its signals and waits for them:
+//!   - codex exits (SIGCHLD): it SIGKILLs its children until none are left (as a subreaper it
+//!     inherits every orphan of the tree, whatever its group or session), then exits as codex
+//!     did (same code, or re-raising codex's signal), so `onExit` reports codex's exit;
+//!   - its owner dies (SIGUSR2, the parent-death signal: it fires when the *thread* that
+//!     spawned it ends, so a terminated worker thread counts too): SIGKILL to codex, then as
+//!     above;
+//!   - the client stops it: SIGTERM is forwarded to codex (graceful), SIGUSR1 kills codex at
+//!     once; the tree goes when codex has gone. The client never SIGKILLs the supervisor:
+//!     that would orphan the tree.
+//!
+//!   Why not a process-group/session wrapper (`process-wrap`, measured): it has groups,
+//!   sessions, kill-on-drop and Windows job objects, but nothing that survives codex's
+//!   commands leaving the group, nor anything that acts when *we* are SIGKILLed. A PID
+//!   namespace needs unprivileged user namespaces (restricted on Ubuntu 24.04), cgroups need
+//!   delegation; a separate supervisor executable would have to be shipped per platform. The
+//!   fork costs no exec and adds nothing measurable to `Session.create` (bench numbers in the
+//!   commit); its price is memory the supervisor keeps from the fork of this process
+//!   (copy-on-write: measured 15 MB private after a 230 MB Node process churned its heap).
+//!   `ChildProcess::pid` is codex's pid (the supervisor's parent is us, codex's is the
+//!   supervisor), so signalling it from JavaScript reaches codex and still cleans up.
+//! - **macOS**: codex leads its own process group; a kqueue `EVFILT_PROC`/`NOTE_EXIT` watch
+//!   kills the group when codex exits (before reaping it, so the group id cannot have been
+//!   reused). Not covered: what codex starts in other groups or sessions, and anything when
+//!   this process is SIGKILLed (no parent-death signal; codex then sees stdin EOF and cleans
+//!   up itself, as far as it does).
+//! - **Windows**: codex is put in a job object with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE` right
+//!   after spawn; the reaper holds the only handle, so the job's processes die when codex has
+//!   exited, when the session is dropped, and when this process dies however it dies.
+//!
+//! Every signal goes out from the reaper task, which owns the child's `wait`: a pid that has
+//! been reaped (and maybe reused) is never signalled.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -11,6 +56,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 
 use crate::connection::lock;
+use crate::contain::{self, Stop};
 use crate::error::{Error, Result};
 
 // Callers used to find `Discovery` here; it lives in `discovery` now.
@@ -131,15 +177,15 @@ impl From<ExitStatus> for ExitInfo {
 }
 
 /// A running app-server child. A reaper task owns the process: it publishes the exit as soon
-/// as it happens, and kills the child when every handle is gone (`kill_on_drop` semantics).
-/// On Linux the child also dies with the thread that started it (parent-death signal), so it
-/// cannot outlive its owner.
+/// as it happens, and kills the child and its tree when every handle is gone. See the module
+/// docs for what dies with what on each OS.
 pub struct ChildProcess {
+    /// codex's pid (on Linux not the spawned supervisor's: see the module docs).
     pub pid: Option<u32>,
     pub binary: PathBuf,
     pub stderr: StderrTail,
     exit: watch::Receiver<Option<ExitInfo>>,
-    kill: mpsc::UnboundedSender<()>,
+    kill: mpsc::UnboundedSender<Stop>,
 }
 
 pub struct ChildPipes {
@@ -155,22 +201,30 @@ impl ChildProcess {
             .args(&options.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         if let Some(cwd) = &options.cwd {
             cmd.current_dir(cwd);
         }
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
-        set_parent_death_signal(&mut cmd);
-        let mut child = cmd.spawn().map_err(|e| {
+        let failed = |e: std::io::Error| {
             Error::spawn_failed(
                 format!("{} could not be started: {e}", binary.display()),
                 vec![binary.display().to_string()],
             )
-        })?;
-        let pid = child.id();
+        };
+        let prepared = contain::prepare(&mut cmd).map_err(failed)?;
+        let mut child = cmd.spawn().map_err(failed)?;
+        let (containment, pid) = match prepared.finish(&child) {
+            Ok(done) => done,
+            Err(e) => {
+                // Only at spawn, before codex has started anything: killing the child (on
+                // Linux the supervisor, which takes codex with it) leaves nothing behind.
+                let _ = child.start_kill();
+                return Err(failed(e));
+            }
+        };
         let (stdin, stdout, stderr) =
             match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
                 (Some(i), Some(o), Some(e)) => (i, o, e),
@@ -192,7 +246,7 @@ impl ChildProcess {
         tokio::spawn(pump_stderr(stderr, stderr_tail.clone(), done_tx));
         let (exit_tx, exit) = watch::channel(None);
         let (kill, kill_rx) = mpsc::unbounded_channel();
-        tokio::spawn(reap(child, exit_tx, kill_rx));
+        tokio::spawn(reap(Owned { child, containment }, exit_tx, kill_rx));
         Ok((
             ChildProcess {
                 pid,
@@ -247,66 +301,67 @@ impl ChildProcess {
         self.exited().await
     }
 
-    /// SIGKILL without waiting.
+    /// Kills codex and everything it started, without waiting.
     pub fn kill_now(&self) {
-        let _ = self.kill.send(());
+        let _ = self.kill.send(Stop::Kill);
     }
 
+    /// Asks codex to stop (SIGTERM; a kill on Windows). Sent by the reaper, which owns the
+    /// child's wait: a pid that was reaped (and maybe reused) is never signalled.
     fn terminate(&self) {
-        #[cfg(unix)]
-        if let (Some(pid), None) = (self.pid, self.exit_info()) {
-            // SAFETY: plain syscall. The reaper has not reaped the pid (no exit published), so
-            // it still names our child.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
-        }
-        #[cfg(not(unix))]
-        self.kill_now();
+        let _ = self.kill.send(Stop::Term);
     }
 }
 
-/// Owns the child: publishes its exit, and kills it when asked or when every handle is gone.
+/// The child with its containment. Dropped unreaped (the runtime shut down under the reaper),
+/// it kills the tree: tokio's `kill_on_drop` would SIGKILL the Linux supervisor, orphaning it.
+struct Owned {
+    child: Child,
+    containment: contain::Containment,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if self.child.id().is_some() {
+            self.containment.signal(&mut self.child, Stop::Kill);
+        }
+    }
+}
+
+/// Owns the child: publishes its exit, and stops it when asked or when every handle is gone.
+/// Signals go from here only: `child.wait()` cannot have reaped the pid while a request is
+/// being handled, so the pid still names our child.
 async fn reap(
-    mut child: Child,
+    mut owned: Owned,
     exit: watch::Sender<Option<ExitInfo>>,
-    mut kill: mpsc::UnboundedReceiver<()>,
+    mut requests: mpsc::UnboundedReceiver<Stop>,
 ) {
+    let mut handles_gone = false;
+    // macOS watches codex's exit itself (kqueue) so that its process group is killed before
+    // codex is reaped; elsewhere the reap is the exit.
+    let watches_exit = owned.containment.watches_exit();
     let status = loop {
         tokio::select! {
-            status = child.wait() => break status.ok(),
-            request = kill.recv() => {
-                let _ = child.start_kill();
-                if request.is_none() {
-                    // Every handle is gone: the kill is sent; wait for the exit without listening.
-                    break child.wait().await.ok();
+            status = owned.child.wait(), if !watches_exit => break status.ok(),
+            () = owned.containment.server_exited(), if watches_exit => {
+                break owned.child.wait().await.ok();
+            }
+            request = requests.recv(), if !handles_gone => {
+                let Owned { child, containment } = &mut owned;
+                match request {
+                    Some(stop) => containment.signal(child, stop),
+                    None => {
+                        // Every handle is gone: kill, then wait for the exit without listening.
+                        containment.signal(child, Stop::Kill);
+                        handles_gone = true;
+                    }
                 }
             }
         }
     };
+    owned.containment.after_reap();
     exit.send_replace(status.map(ExitInfo::from));
 }
-
-#[cfg(target_os = "linux")]
-fn set_parent_death_signal(cmd: &mut Command) {
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    let parent = std::process::id() as libc::pid_t;
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl: then nobody will signal us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn set_parent_death_signal(_cmd: &mut Command) {}
 
 async fn pump_stderr(stderr: ChildStderr, tail: StderrTail, done: watch::Sender<bool>) {
     let mut lines = BufReader::new(stderr);

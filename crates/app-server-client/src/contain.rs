@@ -1,0 +1,713 @@
+//! Process-tree containment of the `codex app-server` child, per OS. The why and the
+//! guarantees are described in `process.rs`; this module is the mechanics.
+//!
+//! - Linux: the spawned child is a supervisor (a fork of this process that never execs) that
+//!   is a child subreaper, forks codex and kills every descendant when codex or its owner dies.
+//! - macOS: codex leads its own process group; a kqueue `NOTE_EXIT` watch kills the group when
+//!   codex exits, before it is reaped (so the group id cannot have been reused).
+//! - Windows: codex is assigned to a job object with `KILL_ON_JOB_CLOSE`; the reaper holds the
+//!   only handle, so the job's processes die when codex has exited or this process dies.
+
+/// What the client asks of the child. Sent only by the reaper, which owns the child's wait:
+/// the child has not been reaped, so its pid cannot name another process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Graceful: SIGTERM to codex (no such thing on Windows: there it is `Kill`).
+    Term,
+    /// Codex and everything it started, now.
+    Kill,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linux
+
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{prepare, Containment};
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::fs::File;
+    use std::io::{self, Read};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use libc::{c_int, c_long, pid_t, sigset_t};
+    use tokio::process::{Child, Command};
+
+    use super::Stop;
+
+    /// The supervisor forwards this to codex (graceful stop).
+    const SIG_STOP: c_int = libc::SIGTERM;
+    /// The supervisor kills codex and the tree at once.
+    const SIG_KILL_TREE: c_int = libc::SIGUSR1;
+    /// The supervisor's parent-death signal: its owner (the thread that spawned it) is gone.
+    const SIG_OWNER_DIED: c_int = libc::SIGUSR2;
+
+    /// Before spawn: the pipe on which the supervisor reports codex's pid.
+    pub(crate) struct Prepared {
+        pid_read: OwnedFd,
+        pid_write: OwnedFd,
+    }
+
+    pub(crate) struct Containment {
+        /// The supervisor (the tokio `Child`); never SIGKILLed by us: that would orphan the tree.
+        supervisor: u32,
+    }
+
+    pub(crate) fn prepare(cmd: &mut Command) -> io::Result<Prepared> {
+        let mut fds = [0 as c_int; 2];
+        // Non-blocking: the pid is written before spawn() returns, so reading never waits.
+        // SAFETY: plain syscall on a local array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 just returned these two fds, owned by nobody else.
+        let (pid_read, pid_write) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let report_fd = pid_write.as_raw_fd();
+        let owner = std::process::id() as pid_t;
+        // SAFETY: the closure runs in the forked child, which has one thread; it makes only
+        // raw syscalls on stack memory (no allocation, no locks, no std I/O).
+        unsafe {
+            cmd.pre_exec(move || become_supervisor(owner, report_fd));
+        }
+        Ok(Prepared {
+            pid_read,
+            pid_write,
+        })
+    }
+
+    impl Prepared {
+        /// After a successful spawn: codex's pid, from the supervisor.
+        pub(crate) fn finish(self, child: &Child) -> io::Result<(Containment, Option<u32>)> {
+            drop(self.pid_write);
+            let mut buf = [0u8; 4];
+            File::from(self.pid_read)
+                .read_exact(&mut buf)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("the supervisor did not report codex's pid: {e}"),
+                    )
+                })?;
+            let codex = i32::from_ne_bytes(buf);
+            let supervisor = child
+                .id()
+                .ok_or_else(|| io::Error::other("the supervisor is gone"))?;
+            Ok((Containment { supervisor }, u32::try_from(codex).ok()))
+        }
+    }
+
+    impl Containment {
+        /// Only from the reaper, before it has reaped the supervisor.
+        pub(crate) fn signal(&self, _child: &mut Child, stop: Stop) {
+            let sig = match stop {
+                Stop::Term => SIG_STOP,
+                Stop::Kill => SIG_KILL_TREE,
+            };
+            // SAFETY: plain syscall; the supervisor is unreaped, so the pid is still ours.
+            unsafe {
+                libc::kill(self.supervisor as pid_t, sig);
+            }
+        }
+
+        pub(crate) fn watches_exit(&self) -> bool {
+            false
+        }
+
+        pub(crate) async fn server_exited(&mut self) {
+            std::future::pending::<()>().await
+        }
+
+        /// Nothing to do: the supervisor killed the tree before it exited.
+        pub(crate) fn after_reap(&mut self) {}
+    }
+
+    fn errno() -> io::Error {
+        io::Error::last_os_error()
+    }
+
+    /// Runs in the child of fork. Returns Ok(()) only in the grandchild, which goes on to exec
+    /// codex; the supervisor never returns.
+    fn become_supervisor(owner: pid_t, report_fd: c_int) -> io::Result<()> {
+        // SAFETY (whole function): raw syscalls on stack memory; see `prepare`.
+        unsafe {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+                return Err(errno());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, SIG_OWNER_DIED, 0, 0, 0) != 0 {
+                return Err(errno());
+            }
+            // The owner may have died between fork and prctl: then nobody will signal us.
+            if libc::getppid() != owner {
+                libc::_exit(1);
+            }
+            let me = libc::getpid();
+            // Block what we wait for before forking, so that nothing is missed; codex gets the
+            // mask std gave us back.
+            let mut wanted: sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut wanted);
+            for sig in [
+                libc::SIGCHLD,
+                SIG_STOP,
+                SIG_KILL_TREE,
+                SIG_OWNER_DIED,
+                // A terminal's ^C/^\ or hangup reach the whole foreground group: codex decides
+                // for itself; the supervisor stays to clean up after it.
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGHUP,
+            ] {
+                libc::sigaddset(&mut wanted, sig);
+            }
+            let mut original: sigset_t = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_BLOCK, &wanted, &mut original);
+            // A raw fork: glibc's fork() would run atfork handlers, which may take locks.
+            let codex = libc::syscall(libc::SYS_clone, libc::SIGCHLD as c_long, 0, 0, 0, 0);
+            if codex < 0 {
+                let e = errno();
+                libc::sigprocmask(libc::SIG_SETMASK, &original, std::ptr::null_mut());
+                return Err(e);
+            }
+            if codex == 0 {
+                // codex: dies with the supervisor, whatever kills it.
+                libc::sigprocmask(libc::SIG_SETMASK, &original, std::ptr::null_mut());
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(errno());
+                }
+                if libc::getppid() != me {
+                    libc::_exit(1);
+                }
+                return Ok(());
+            }
+            supervise(me, codex as pid_t, report_fd, &wanted)
+        }
+    }
+
+    /// The supervisor's life: report codex's pid, drop every inherited fd, then wait.
+    unsafe fn supervise(me: pid_t, codex: pid_t, report_fd: c_int, wanted: &sigset_t) -> ! {
+        let bytes = codex.to_ne_bytes();
+        libc::write(report_fd, bytes.as_ptr().cast(), bytes.len());
+        // stdio to /dev/null (codex holds the real pipes: their EOF is codex's alone), then
+        // close every other fd: std's exec-error pipe (spawn() returns once it is closed
+        // everywhere) and every fd of this process, CLOEXEC or not (we never exec).
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+        }
+        close_from(3);
+        libc::prctl(libc::PR_SET_NAME, c"codex-supervise".as_ptr(), 0, 0, 0);
+
+        let mut codex_status: Option<c_int> = None;
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigwaitinfo(wanted, &mut info);
+            match sig {
+                libc::SIGCHLD => reap_all(codex, &mut codex_status),
+                SIG_STOP if codex_status.is_none() => {
+                    libc::kill(codex, libc::SIGTERM);
+                }
+                SIG_KILL_TREE | SIG_OWNER_DIED if codex_status.is_none() => {
+                    libc::kill(codex, libc::SIGKILL);
+                }
+                _ => {}
+            }
+            if let Some(status) = codex_status {
+                kill_descendants(me);
+                exit_like(status);
+            }
+        }
+    }
+
+    /// Reaps every exited child (orphans re-parented to us too), noting codex's status.
+    unsafe fn reap_all(codex: pid_t, codex_status: &mut Option<c_int>) {
+        loop {
+            let mut status: c_int = 0;
+            let pid = libc::waitpid(-1, &mut status, libc::WNOHANG);
+            if pid <= 0 {
+                return;
+            }
+            if pid == codex {
+                *codex_status = Some(status);
+            }
+        }
+    }
+
+    /// SIGKILLs our children until there are none. As a subreaper we inherit every orphan of
+    /// the tree (whatever its process group or session), so killing the children we have,
+    /// reaping them and looking again reaches every descendant: a process's children are
+    /// re-parented to us before we can reap it. Bounded (about 10 s) so that a process stuck in
+    /// the kernel cannot keep the supervisor, and so the client's exit report, forever.
+    unsafe fn kill_descendants(me: pid_t) {
+        let mut sigchld: sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut sigchld);
+        libc::sigaddset(&mut sigchld, libc::SIGCHLD);
+        for _ in 0..500 {
+            for_each_number_in(c"/proc", |pid, _| {
+                if pid != me && parent_of(pid) == Some(me) {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            });
+            loop {
+                let mut status: c_int = 0;
+                let pid = libc::waitpid(-1, &mut status, libc::WNOHANG);
+                if pid > 0 {
+                    continue;
+                }
+                if pid < 0 {
+                    return; // ECHILD: nothing left
+                }
+                break; // children remain
+            }
+            // Wait for the next death (or 20 ms, for one the scan missed), then look again.
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 20_000_000,
+            };
+            libc::sigtimedwait(&sigchld, std::ptr::null_mut(), &pause);
+        }
+    }
+
+    /// Ends the supervisor the way codex ended, so the client's `onExit` reports codex's exit.
+    unsafe fn exit_like(status: c_int) -> ! {
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            // No core file of the supervisor when codex dumped core.
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut only: sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut only);
+            libc::sigaddset(&mut only, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+            libc::_exit(128 + sig);
+        }
+        libc::_exit(if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            1
+        })
+    }
+
+    /// Closes every fd >= `first`: close_range (Linux 5.9), else the entries of /proc/self/fd.
+    unsafe fn close_from(first: c_int) {
+        if libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) == 0 {
+            return;
+        }
+        // Closing while listing is fine: entries come in fd order and we only close those seen.
+        for_each_number_in(c"/proc/self/fd", |fd, listing| {
+            if fd >= first && fd != listing {
+                libc::close(fd);
+            }
+        });
+    }
+
+    /// Calls `f(number, fd of the listing)` with every all-digits name in `dir` (getdents64
+    /// into a stack buffer).
+    unsafe fn for_each_number_in(dir: &std::ffi::CStr, mut f: impl FnMut(c_int, c_int)) {
+        let fd = libc::open(
+            dir.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return;
+        }
+        // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, NUL-terminated name.
+        let mut buf = [0u64; 1024];
+        loop {
+            let n = libc::syscall(
+                libc::SYS_getdents64,
+                fd,
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+            );
+            if n <= 0 {
+                break;
+            }
+            let bytes = std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize);
+            let mut at = 0usize;
+            while at + 19 < bytes.len() {
+                let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = &bytes[at + 19..(at + reclen).min(bytes.len())];
+                if let Some(number) = parse_number(name) {
+                    f(number, fd);
+                }
+                at += reclen;
+            }
+        }
+        libc::close(fd);
+    }
+
+    /// The leading decimal number of a NUL-terminated name, if it is all digits.
+    fn parse_number(name: &[u8]) -> Option<c_int> {
+        let mut value: c_int = 0;
+        let mut digits = 0;
+        for &b in name {
+            match b {
+                0 => break,
+                b'0'..=b'9' => {
+                    value = value.checked_mul(10)?.checked_add(c_int::from(b - b'0'))?;
+                    digits += 1;
+                }
+                _ => return None,
+            }
+        }
+        (digits > 0).then_some(value)
+    }
+
+    /// The ppid field of /proc/<pid>/stat: "pid (comm) S ppid ...". comm may hold spaces and
+    /// parentheses, so the fields start after the last ')'.
+    unsafe fn parent_of(pid: pid_t) -> Option<pid_t> {
+        let mut path = [0u8; 32];
+        let prefix = b"/proc/";
+        path[..prefix.len()].copy_from_slice(prefix);
+        let mut at = prefix.len();
+        let mut digits = [0u8; 12];
+        let mut n = 0;
+        let mut rest = pid;
+        loop {
+            digits[n] = b'0' + (rest % 10) as u8;
+            n += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        while n > 0 {
+            n -= 1;
+            path[at] = digits[n];
+            at += 1;
+        }
+        let suffix = b"/stat\0";
+        path[at..at + suffix.len()].copy_from_slice(suffix);
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let mut buf = [0u8; 512];
+        let len = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        if len <= 0 {
+            return None;
+        }
+        let stat = &buf[..len as usize];
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        // ") S ppid "
+        let fields = stat.get(close + 4..)?;
+        let end = fields.iter().position(|&b| b == b' ')?;
+        parse_number(&fields[..end])
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_stat_numbers() {
+            assert_eq!(parse_number(b"123\0junk"), Some(123));
+            assert_eq!(parse_number(b"self\0"), None);
+            assert_eq!(parse_number(b"\0"), None);
+            assert_eq!(parse_number(b"99999999999999\0"), None);
+            let me = std::process::id() as pid_t;
+            // SAFETY: reads /proc like the supervisor does.
+            assert_eq!(unsafe { parent_of(me) }, Some(unsafe { libc::getppid() }));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// macOS
+
+#[cfg(target_os = "macos")]
+pub(crate) use macos::{prepare, Containment};
+
+#[cfg(target_os = "macos")]
+mod macos {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use libc::pid_t;
+    use tokio::io::unix::AsyncFd;
+    use tokio::process::{Child, Command};
+
+    use super::Stop;
+
+    pub(crate) struct Prepared;
+
+    pub(crate) struct Containment {
+        /// codex's pid, which is also its process group id.
+        group: pid_t,
+        /// A kqueue with an EVFILT_PROC/NOTE_EXIT watch on codex; None if it could not be set
+        /// up (then the group is killed after the reap, as well as can be).
+        exit_watch: Option<AsyncFd<OwnedFd>>,
+    }
+
+    pub(crate) fn prepare(cmd: &mut Command) -> io::Result<Prepared> {
+        // Its own group, so that what it starts in that group can be killed with it.
+        cmd.process_group(0);
+        Ok(Prepared)
+    }
+
+    impl Prepared {
+        pub(crate) fn finish(self, child: &Child) -> io::Result<(Containment, Option<u32>)> {
+            let pid = child
+                .id()
+                .ok_or_else(|| io::Error::other("codex is gone"))?;
+            let group = pid as pid_t;
+            Ok((
+                Containment {
+                    group,
+                    exit_watch: watch_exit(group).ok(),
+                },
+                Some(pid),
+            ))
+        }
+    }
+
+    fn watch_exit(pid: pid_t) -> io::Result<AsyncFd<OwnedFd>> {
+        // SAFETY: plain syscalls on local memory; the kqueue fd is owned from its creation.
+        unsafe {
+            let kq = libc::kqueue();
+            if kq < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let kq = OwnedFd::from_raw_fd(kq);
+            let change = libc::kevent {
+                ident: pid as libc::uintptr_t,
+                filter: libc::EVFILT_PROC,
+                flags: libc::EV_ADD | libc::EV_ONESHOT,
+                fflags: libc::NOTE_EXIT,
+                data: 0,
+                udata: std::ptr::null_mut(),
+            };
+            let r = libc::kevent(
+                kq.as_raw_fd(),
+                &change,
+                1,
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null(),
+            );
+            if r < 0 {
+                // ESRCH: it has exited already; the caller kills the group after the reap.
+                return Err(io::Error::last_os_error());
+            }
+            // The AsyncFd owns the kqueue fd from here on; it stays open and the same.
+            AsyncFd::register_with_interest(kq, tokio::io::Interest::READABLE)
+                .map_err(io::Error::from)
+        }
+    }
+
+    impl Containment {
+        pub(crate) fn signal(&self, child: &mut Child, stop: Stop) {
+            match stop {
+                // SAFETY: plain syscall; codex is unreaped, so the pid is still ours.
+                Stop::Term => unsafe {
+                    libc::kill(self.group, libc::SIGTERM);
+                },
+                Stop::Kill => {
+                    let _ = child.start_kill();
+                    self.kill_group();
+                }
+            }
+        }
+
+        fn kill_group(&self) {
+            // SAFETY: plain syscall. Called while codex is unreaped (a zombie at worst), so the
+            // group id cannot have been reused.
+            unsafe {
+                libc::killpg(self.group, libc::SIGKILL);
+            }
+        }
+
+        pub(crate) fn watches_exit(&self) -> bool {
+            self.exit_watch.is_some()
+        }
+
+        /// Resolves once codex has exited (not yet reaped), after killing its group.
+        pub(crate) async fn server_exited(&mut self) {
+            let Some(watch) = &self.exit_watch else {
+                return std::future::pending().await;
+            };
+            loop {
+                let Ok(mut ready) = watch.readable().await else {
+                    break;
+                };
+                let mut event: libc::kevent = unsafe { std::mem::zeroed() };
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: plain syscall on local memory.
+                let n = unsafe {
+                    libc::kevent(watch.as_raw_fd(), std::ptr::null(), 0, &mut event, 1, &zero)
+                };
+                if n > 0 {
+                    break;
+                }
+                ready.clear_ready();
+            }
+            self.kill_group();
+            self.exit_watch = None;
+        }
+
+        /// After the reap, when no watch was possible: best effort.
+        pub(crate) fn after_reap(&mut self) {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Windows
+
+#[cfg(windows)]
+pub(crate) use windows::{prepare, Containment};
+
+#[cfg(windows)]
+mod windows {
+    use std::io;
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+
+    use tokio::process::{Child, Command};
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+        SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    };
+
+    use super::Stop;
+
+    pub(crate) struct Prepared;
+
+    pub(crate) struct Containment {
+        /// The only handle to the job (not inheritable): closing it, when the reaper ends or
+        /// this process dies, kills every process still in the job.
+        job: Option<OwnedHandle>,
+    }
+
+    pub(crate) fn prepare(_cmd: &mut Command) -> io::Result<Prepared> {
+        Ok(Prepared)
+    }
+
+    impl Prepared {
+        /// Assigns codex to a new kill-on-close job right after spawn: codex starts commands
+        /// only once a turn asks for them, long after this. Processes it started meanwhile
+        /// would not be in the job (std cannot create it suspended without its thread handle).
+        pub(crate) fn finish(self, child: &Child) -> io::Result<(Containment, Option<u32>)> {
+            // Without a job (creation or assignment refused) codex still runs, uncontained:
+            // refusing to start would be worse than what Windows gives without one.
+            let job = new_job().ok().filter(|job| {
+                child.raw_handle().is_some_and(|process| {
+                    // SAFETY: both handles are live for the duration of the call.
+                    unsafe { AssignProcessToJobObject(job.as_raw_handle(), process) != 0 }
+                })
+            });
+            Ok((Containment { job }, child.id()))
+        }
+    }
+
+    fn new_job() -> io::Result<OwnedHandle> {
+        // SAFETY: plain Win32 calls; the handle is owned from here on.
+        unsafe {
+            let raw = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+            if raw.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let job = OwnedHandle::from_raw_handle(raw);
+            let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+            limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            if SetInformationJobObject(
+                job.as_raw_handle(),
+                JobObjectExtendedLimitInformation,
+                (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            ) == 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(job)
+        }
+    }
+
+    impl Containment {
+        pub(crate) fn signal(&self, child: &mut Child, _stop: Stop) {
+            // No SIGTERM on Windows: both are a kill, of the whole job when there is one.
+            match &self.job {
+                // SAFETY: the handle is live.
+                Some(job) => unsafe {
+                    TerminateJobObject(job.as_raw_handle(), 1);
+                },
+                None => {
+                    let _ = child.start_kill();
+                }
+            }
+        }
+
+        pub(crate) fn watches_exit(&self) -> bool {
+            false
+        }
+
+        pub(crate) async fn server_exited(&mut self) {
+            std::future::pending::<()>().await
+        }
+
+        /// codex has exited: close the job, killing whatever it left running.
+        pub(crate) fn after_reap(&mut self) {
+            self.job = None;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elsewhere (other Unixes): the child alone.
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+pub(crate) use other::{prepare, Containment};
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+mod other {
+    use super::Stop;
+    use std::io;
+    use tokio::process::{Child, Command};
+
+    pub(crate) struct Prepared;
+    pub(crate) struct Containment;
+
+    pub(crate) fn prepare(_cmd: &mut Command) -> io::Result<Prepared> {
+        Ok(Prepared)
+    }
+
+    impl Prepared {
+        pub(crate) fn finish(self, child: &Child) -> io::Result<(Containment, Option<u32>)> {
+            Ok((Containment, child.id()))
+        }
+    }
+
+    impl Containment {
+        pub(crate) fn signal(&self, child: &mut Child, stop: Stop) {
+            match (stop, child.id()) {
+                // SAFETY: plain syscall; the child is unreaped.
+                (Stop::Term, Some(pid)) => unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                },
+                _ => {
+                    let _ = child.start_kill();
+                }
+            }
+        }
+        pub(crate) fn watches_exit(&self) -> bool {
+            false
+        }
+        pub(crate) async fn server_exited(&mut self) {
+            std::future::pending::<()>().await
+        }
+        pub(crate) fn after_reap(&mut self) {}
+    }
+}
