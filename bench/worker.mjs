@@ -69,8 +69,8 @@ const consumers = {
       },
     })
     // The callback alone keeps nothing alive (a weak ThreadsafeFunction, by design): hold the
-    // loop open until turn/completed was delivered. (Not `await turn.result()`: it settles
-    // before the last batch reached the callback, and it would add the cost of materialising
+    // loop open until turn/completed was delivered. (Not `await turn.result()`: it too settles
+    // only after the callback has seen every event, but it would add the cost of materialising
     // the result, which the other consumers do not pay.)
     const hold = setInterval(() => {}, 1 << 30)
     await finished

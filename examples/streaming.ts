@@ -52,12 +52,10 @@ async function main(): Promise<void> {
         if (event.method === 'item/completed' && event.params.item.type === 'agentMessage') {
           console.log(`agent message completed: ${event.params.item.text}`)
         }
-        // Count here rather than after run(): callbacks are delivered in order, but not
-        // necessarily before run()'s promise settles.
-        if (event.method === 'turn/completed') console.log(`callback saw ${seen.length} events, the last turn/completed`)
       },
     })
-    console.log(`run() result: status ${result3.status}`)
+    // run()'s promise settles only after the callback has seen every event, in order.
+    console.log(`run() result: status ${result3.status}; the callback saw ${seen.length} events, the last ${seen.at(-1)?.method}`)
   } finally {
     await session.close()
     await model?.close()
