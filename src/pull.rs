@@ -19,7 +19,7 @@
 //! one copy of its bytes, since only that thread reads the stream.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use app_server_client as core;
@@ -28,6 +28,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status};
 
 use crate::errors::to_napi;
+use crate::lock;
 use crate::pump::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
 use crate::text::JsText;
 
@@ -232,8 +233,4 @@ impl Shared {
         };
         debug_assert_eq!(status, napi::sys::Status::napi_ok);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::approval::{policy_from_json, JsBridge, JsHandler};
 use crate::errors::{json_promise, raw_text, raw_to_value, to_napi, IntoJs};
+use crate::lock;
 use crate::pump::{self, batch_callback, BatchCallback};
 use crate::thread::Thread;
 
@@ -26,12 +27,7 @@ pub struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(p) = self
-            .notification_pump
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-        {
+        if let Some(p) = lock(&self.notification_pump).take() {
             p.abort();
         }
     }
@@ -47,8 +43,8 @@ struct StartEntry(Option<u32>);
 
 impl Drop for StartEntry {
     fn drop(&mut self) {
-        if let (Some(id), Ok(mut starts)) = (self.0, STARTS.lock()) {
-            starts.remove(&id);
+        if let Some(id) = self.0 {
+            lock(&STARTS).remove(&id);
         }
     }
 }
@@ -111,9 +107,7 @@ impl Session {
         };
         let start_cancel = start_id.map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(false);
-            if let Ok(mut starts) = STARTS.lock() {
-                starts.insert(id, tx);
-            }
+            lock(&STARTS).insert(id, tx);
             rx
         });
         let start_entry = StartEntry(start_id);
@@ -140,12 +134,7 @@ impl Session {
         // session is open, its server goes with it.
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
         env.add_env_cleanup_hook(Arc::clone(&teardown_slot), |slot| {
-            if let Some(session) = slot
-                .lock()
-                .ok()
-                .and_then(|s| s.clone())
-                .and_then(|w| w.upgrade())
-            {
+            if let Some(session) = lock(&slot).clone().and_then(|w| w.upgrade()) {
                 napi::bindgen_prelude::within_runtime_if_available(|| session.kill_now());
             }
         })?;
@@ -212,9 +201,7 @@ impl Session {
             if let Value::Object(fields) = &mut info {
                 fields.insert("serverVersion".into(), inner.server_version().into());
             }
-            if let Ok(mut slot) = teardown_slot.lock() {
-                *slot = Some(inner.downgrade());
-            }
+            *lock(&teardown_slot) = Some(inner.downgrade());
             Ok(Session { inner, info, notification_pump: Mutex::new(pump), bridge, exit_reported })
         })
     }
@@ -222,10 +209,8 @@ impl Session {
     /// Aborts the start `id` (see `STARTS`); a start that has ended is left alone.
     #[napi(js_name = "_abortStart", skip_typescript)]
     pub fn abort_start(id: u32) {
-        if let Ok(starts) = STARTS.lock() {
-            if let Some(tx) = starts.get(&id) {
-                tx.send_replace(true);
-            }
+        if let Some(tx) = lock(&STARTS).get(&id) {
+            tx.send_replace(true);
         }
     }
 
@@ -492,10 +477,7 @@ impl Session {
         sink: Option<Function<String, ()>>,
         on_end: Option<Function<String, ()>>,
     ) -> Result<()> {
-        let mut slot = self
-            .notification_pump
-            .lock()
-            .map_err(|_| napi::Error::new(Status::GenericFailure, "poisoned"))?;
+        let mut slot = lock(&self.notification_pump);
         if let Some(old) = slot.take() {
             old.abort();
         }
@@ -513,9 +495,7 @@ impl Session {
     #[napi(js_name = "_notificationBarrier", skip_typescript)]
     pub fn notification_barrier(&self) -> u32 {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        let Ok(slot) = self.notification_pump.lock() else {
-            return 0;
-        };
+        let slot = lock(&self.notification_pump);
         let Some(pump) = slot.as_ref() else { return 0 };
         let id = NEXT_ID
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -580,12 +560,8 @@ impl Session {
     /// EOF, then SIGTERM, then SIGKILL. Idempotent.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        if let Some(p) = self
-            .notification_pump
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-        {
+        let pump = lock(&self.notification_pump).take();
+        if let Some(p) = pump {
             p.abort();
         }
         self.inner.close().await;
