@@ -20,12 +20,8 @@ cd "$(dirname "$0")/.."
 #   win-cmd-space: process.rs runs the codex.cmd shim as `cmd.exe /d /s /c <path> app-server`
 #   with <path> quoted by Rust; /s strips the first and the last quote of the command line, so a
 #   shim path with a space (C:\Users\Jane Doe\AppData\Roaming\npm\codex.cmd) is split at the space.
-#   win-cmd-kill: when the server ignores stdin EOF, close() kills cmd.exe (TerminateProcess), but
-#   not the node/codex process the shim started: it keeps running, orphaned. (A Job object with
-#   JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, or `taskkill /T /F`, would take the whole tree down.)
 declare -A known_broken=(
   [win-cmd-space]="is not recognized|Can't recognize"
-  [win-cmd-kill]="assertion failed: server process [0-9]+ gone after close"
 )
 repo=$PWD
 
