@@ -104,22 +104,28 @@ test('a custom async handler can take its time while other turns keep streaming'
   })
 })
 
-test('a throwing handler declines the request and the error reaches onError', T, async () => {
+test('a throwing handler declines the request and the error reaches onError; so does a rejecting one', T, async () => {
   const errors = []
+  let calls = 0
   const policy = ApprovalPolicy.custom({
     onCommandExecution: () => {
-      throw new Error('handler exploded')
+      // The first call throws; the second returns a Promise that rejects.
+      if (++calls === 1) throw new Error('handler exploded')
+      return Promise.reject(new Error('handler rejected'))
     },
   })
   await withApprovals({ approvalPolicy: policy, onError: (e) => errors.push(e) }, async (session, model) => {
     const cwd = workspace()
-    model.enqueue(reply.execCommand('touch boom.txt'), reply.text('declined then'))
-    const result = await (await session.startThread(asking(cwd))).run('x')
-    assert.equal(result.status, 'completed')
-    assert.equal(fs.existsSync(path.join(cwd, 'boom.txt')), false)
-    assert.equal(result.items.find((i) => i.type === 'commandExecution').status, 'declined')
-    assert.equal(errors.length, 1)
-    assert.match(errors[0].message, /handler exploded/)
+    for (const [file, message] of [['boom.txt', /handler exploded/], ['rejected.txt', /handler rejected/]]) {
+      model.enqueue(reply.execCommand(`touch ${file}`), reply.text('declined then'))
+      const result = await (await session.startThread(asking(cwd))).run('x')
+      assert.equal(result.status, 'completed')
+      assert.equal(fs.existsSync(path.join(cwd, file)), false)
+      assert.equal(result.items.find((i) => i.type === 'commandExecution').status, 'declined')
+      assert.equal(errors.length, 1)
+      assert.match(errors.shift().message, message)
+    }
+    assert.equal(calls, 2)
   })
 })
 
