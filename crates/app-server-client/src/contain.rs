@@ -161,6 +161,21 @@ mod linux {
             }
             let mut original: sigset_t = std::mem::zeroed();
             libc::sigprocmask(libc::SIG_BLOCK, &wanted, &mut original);
+            // The handlers are Node's (libuv writes to fds we are about to close): defaults
+            // here. SIGCHLD must not stay ignored (SIG_IGN / SA_NOCLDWAIT, if the host set
+            // them): the kernel would then reap codex unseen and send us nothing.
+            for sig in 1..=64 {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                    continue; // not a signal, or one libc keeps for itself
+                }
+                let handled =
+                    old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+                if handled || sig == libc::SIGCHLD {
+                    let default: libc::sigaction = std::mem::zeroed(); // SIG_DFL, no flags
+                    libc::sigaction(sig, &default, std::ptr::null_mut());
+                }
+            }
             // A raw fork: glibc's fork() would run atfork handlers, which may take locks.
             let codex = libc::syscall(libc::SYS_clone, libc::SIGCHLD as c_long, 0, 0, 0, 0);
             if codex < 0 {
