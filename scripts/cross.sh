@@ -21,7 +21,8 @@ target="$1"
 
 bash scripts/cross/toolchain.sh
 . scripts/cross/env.sh
-export CARGO_TARGET_DIR="$PWD/target/cross"
+# CI points this into its cache (scripts/ci-cross.sh): std built from source is then reused.
+export CARGO_TARGET_DIR="${CODEX_NATIVE_CROSS_TARGET_DIR:-$PWD/target/cross}"
 
 # zig_target: what cargo-zigbuild gets (a glibc suffix sets the floor); build_target: the rust
 # target it compiles for; lib: the cdylib's file name; std: build std from source or not.

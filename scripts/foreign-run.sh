@@ -45,6 +45,7 @@ pkg="$work/pkg"
 mkdir -p "$pkg"
 cp -r main.js index.js package.json js testing "$pkg/"
 cp "$artifact" "$pkg/"
+chmod +x "$pkg/testing/fake-app-server.js"   # run as codexPath; a checkout may lack the x bit
 
 status=0
 for mode in "${modes[@]}"; do
