@@ -135,6 +135,8 @@ export interface StandInConfig {
 export interface StandInEnv {
   /** A fresh temporary directory, removed by `close()`. */
   CODEX_HOME: string
+  /** The same directory: codex's login shells run none of this machine's dotfiles. */
+  HOME: string
   MOCK_KEY: 'mock'
   [key: string]: string
 }
@@ -158,7 +160,7 @@ export interface ModelStandIn {
    */
   nextRequest(options?: { timeoutMs?: number }): Promise<ModelRequest>
   /**
-   * Options for `Session.create`: `env` (a fresh CODEX_HOME + MOCK_KEY) and `config` pointing at
+   * Options for `Session.create`: `env` (a fresh CODEX_HOME, also as HOME, + MOCK_KEY) and `config` pointing at
    * the stand-in. `extra.env` / `extra.config` are merged over those; other keys pass through.
    */
   sessionOptions<T extends SessionOptions = {}>(

@@ -622,7 +622,10 @@ async function createModelStandIn(options) {
       const { env: extraEnv, config: extraConfig, ...rest } = extra ?? {}
       return {
         ...rest,
-        env: { CODEX_HOME: home, MOCK_KEY: 'mock', ...(extraEnv ?? {}) },
+        // HOME too: codex runs commands in login shells, which would run this machine's
+        // dotfiles (slow, and a `pyenv rehash` killed with a session's process tree leaves a
+        // lock that stalls every later login shell for a minute).
+        env: { CODEX_HOME: home, HOME: home, MOCK_KEY: 'mock', ...(extraEnv ?? {}) },
         config: { ...baseConfig(), ...(extraConfig ?? {}) },
       }
     },
