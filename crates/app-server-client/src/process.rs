@@ -9,9 +9,9 @@
 //! mechanics):
 //!
 //! - **Linux**: the child we spawn is a *supervisor*: in `pre_exec` (after fork, before exec)
-//!   it makes itself a child subreaper, takes a parent-death signal of its own, forks codex
-//!   (which execs, with SIGKILL as its parent-death signal: it dies with the supervisor) and
-//!   never returns. It closes every inherited fd (stdio becomes /dev/null, so codex alone holds
+//!   it makes itself a child subreaper, takes a parent-death signal of its own, starts codex
+//!   (a vfork-style clone that execs it, with SIGKILL as its parent-death signal: it dies with
+//!   the supervisor) and never returns. It closes every inherited fd (stdio becomes /dev/null, so codex alone holds
 //!   the pipes and EOF means what it meant), blocks its signals and waits for them:
 //!   - codex exits (SIGCHLD): it SIGKILLs its children until none are left (as a subreaper it
 //!     inherits every orphan of the tree, whatever its group or session), then exits as codex
@@ -27,10 +27,11 @@
 //!   sessions, kill-on-drop and Windows job objects, but nothing that survives codex's
 //!   commands leaving the group, nor anything that acts when *we* are SIGKILLed. A PID
 //!   namespace needs unprivileged user namespaces (restricted on Ubuntu 24.04), cgroups need
-//!   delegation; a separate supervisor executable would have to be shipped per platform. The
-//!   fork costs no exec and adds nothing measurable to `Session.create` (bench numbers in the
-//!   commit); its price is memory the supervisor keeps from the fork of this process
-//!   (copy-on-write: measured 15 MB private after a 230 MB Node process churned its heap).
+//!   delegation; a separate supervisor executable would have to be shipped per platform.
+//!   Cost: about 1 ms per spawn in a small process, and a 200 MB one spawns faster than
+//!   before (codex's vfork-style start copies no page tables; numbers in the commits); the
+//!   price is memory the supervisor keeps from the fork of this process (copy-on-write:
+//!   measured 15 MB private after a 230 MB Node process churned its heap).
 //!   `ChildProcess::pid` is codex's pid (the supervisor's parent is us, codex's is the
 //!   supervisor), so signalling it from JavaScript reaches codex and still cleans up.
 //! - **macOS**: codex leads its own process group; a kqueue `EVFILT_PROC`/`NOTE_EXIT` watch
