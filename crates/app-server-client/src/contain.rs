@@ -52,8 +52,10 @@ mod linux {
     }
 
     pub(crate) struct Containment {
-        /// The supervisor (the tokio `Child`); never SIGKILLed by us: that would orphan the tree.
-        supervisor: u32,
+        /// The tokio `Child`: the supervisor, never SIGKILLed by us (that would orphan the
+        /// tree); or codex itself where no supervisor could be made.
+        child: u32,
+        supervised: bool,
     }
 
     pub(crate) fn prepare(cmd: &mut Command) -> io::Result<Prepared> {
@@ -82,36 +84,55 @@ mod linux {
     }
 
     impl Prepared {
-        /// After a successful spawn: codex's pid, from the supervisor.
+        /// After a successful spawn: codex's pid, from the supervisor. Nothing on the pipe
+        /// (spawn() has returned, so the supervisor would have written it) means there is no
+        /// supervisor: the child is codex.
         pub(crate) fn finish(self, child: &Child) -> io::Result<(Containment, Option<u32>)> {
             drop(self.pid_write);
-            let mut buf = [0u8; 4];
-            File::from(self.pid_read)
-                .read_exact(&mut buf)
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("the supervisor did not report codex's pid: {e}"),
-                    )
-                })?;
-            let codex = i32::from_ne_bytes(buf);
-            let supervisor = child
+            let id = child
                 .id()
-                .ok_or_else(|| io::Error::other("the supervisor is gone"))?;
-            Ok((Containment { supervisor }, u32::try_from(codex).ok()))
+                .ok_or_else(|| io::Error::other("the child is gone"))?;
+            let mut buf = [0u8; 4];
+            match File::from(self.pid_read).read_exact(&mut buf) {
+                Ok(()) => {
+                    let codex = u32::try_from(i32::from_ne_bytes(buf)).ok();
+                    let containment = Containment {
+                        child: id,
+                        supervised: true,
+                    };
+                    Ok((containment, codex))
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::UnexpectedEof
+                    ) =>
+                {
+                    let containment = Containment {
+                        child: id,
+                        supervised: false,
+                    };
+                    Ok((containment, Some(id)))
+                }
+                Err(e) => Err(io::Error::new(
+                    e.kind(),
+                    format!("the supervisor did not report codex's pid: {e}"),
+                )),
+            }
         }
     }
 
     impl Containment {
         /// Only from the reaper, before it has reaped the supervisor.
         pub(crate) fn signal(&self, _child: &mut Child, stop: Stop) {
-            let sig = match stop {
-                Stop::Term => SIG_STOP,
-                Stop::Kill => SIG_KILL_TREE,
+            let sig = match (stop, self.supervised) {
+                (Stop::Term, _) => SIG_STOP,
+                (Stop::Kill, true) => SIG_KILL_TREE,
+                (Stop::Kill, false) => libc::SIGKILL,
             };
-            // SAFETY: plain syscall; the supervisor is unreaped, so the pid is still ours.
+            // SAFETY: plain syscall; the child is unreaped, so the pid is still ours.
             unsafe {
-                libc::kill(self.supervisor as pid_t, sig);
+                libc::kill(self.child as pid_t, sig);
             }
         }
 
@@ -242,7 +263,17 @@ mod linux {
         // SAFETY (whole function): raw syscalls on stack memory; see `prepare`.
         unsafe {
             if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
-                return Err(errno());
+                // No subreaper here (qemu-user 7.2 answers EINVAL, kernels before 3.4 lack it):
+                // no supervisor either. codex becomes this process, as before containment: it
+                // dies with its owner's thread; what it starts is not contained. The parent
+                // sees no pid on the pipe and signals codex directly.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(errno());
+                }
+                if libc::getppid() != owner {
+                    libc::_exit(1);
+                }
+                return Ok(());
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, SIG_OWNER_DIED, 0, 0, 0) != 0 {
                 return Err(errno());
