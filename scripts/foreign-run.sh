@@ -21,14 +21,8 @@ cd "$(dirname "$0")/.."
 #   win32-x64:win-cmd-space: process.rs runs the codex.cmd shim as `cmd.exe /d /s /c <path> app-server`
 #   with <path> quoted by Rust; /s strips the first and the last quote of the command line, so a
 #   shim path with a space (C:\Users\Jane Doe\AppData\Roaming\npm\codex.cmd) is split at the space.
-#   linux-arm64:*: since the Linux supervisor (contain.rs, f2e42aa) every spawn fails under
-#   qemu-user 7.2 (Debian's), which answers prctl(PR_SET_CHILD_SUBREAPER) with EINVAL (checked
-#   with a 10-line C program; PR_SET_PDEATHSIG and the raw clone work). Real arm64 kernels have
-#   it; emulated hosts (amd64 containers on Apple Silicon via qemu, gVisor) may not.
 declare -A known_broken=(
   [win32-x64:win-cmd-space]="is not recognized|Can't recognize"
-  [linux-arm64:direct]="could not be started: Invalid argument \\(os error 22\\)"
-  [linux-arm64:direct-kill]="could not be started: Invalid argument \\(os error 22\\)"
 )
 repo=$PWD
 
