@@ -18,11 +18,7 @@ cd "$(dirname "$0")/.."
 # Each still runs: it must fail that way (a pass means the bug is fixed and the mode belongs with
 # the others; another error is a new failure), and it never counts as a pass.
 # Keys are <platform>:<mode>.
-#   win32-x64:win-cmd-space: process.rs runs the codex.cmd shim as `cmd.exe /d /s /c <path> app-server`
-#   with <path> quoted by Rust; /s strips the first and the last quote of the command line, so a
-#   shim path with a space (C:\Users\Jane Doe\AppData\Roaming\npm\codex.cmd) is split at the space.
 declare -A known_broken=(
-  [win32-x64:win-cmd-space]="is not recognized|Can't recognize"
 )
 repo=$PWD
 

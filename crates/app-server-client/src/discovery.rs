@@ -122,7 +122,7 @@ impl HostPlatform {
     }
 
     /// Names looked for on PATH, best first. npm's `codex.cmd` shim is a batch file that cannot
-    /// be spawned directly (it is run through `cmd.exe`, see `process::command_for`), so it only
+    /// be spawned directly (std runs it through `cmd.exe`, see `ChildProcess::spawn`), so it only
     /// counts when no `codex.exe` is on PATH at all.
     fn path_names(self) -> &'static [&'static str] {
         if self.is_windows() {

@@ -47,7 +47,7 @@
 //! been reaped (and maybe reused) is never signalled.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,19 +65,6 @@ pub use crate::discovery::Discovery;
 
 /// How to start `binary`. npm's `codex.cmd` shim on Windows (the last resort of discovery) is
 /// a batch file, which CreateProcess cannot start: it goes through `cmd.exe`.
-fn command_for(binary: &Path) -> Command {
-    let is_cmd_shim = binary
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("cmd"));
-    if cfg!(windows) && is_cmd_shim {
-        let mut c = Command::new("cmd.exe");
-        c.arg("/d").arg("/s").arg("/c").arg(binary);
-        c
-    } else {
-        Command::new(binary)
-    }
-}
-
 /// What to start.
 #[derive(Debug, Clone, Default)]
 pub struct SpawnOptions {
@@ -197,7 +184,12 @@ pub struct ChildPipes {
 impl ChildProcess {
     pub fn spawn(options: &SpawnOptions) -> Result<(ChildProcess, ChildPipes)> {
         let binary = options.discovery.resolve()?;
-        let mut cmd = command_for(&binary);
+        // npm's `codex.cmd` shim is a batch file: Rust's std (>= 1.77.2) runs `.cmd`/`.bat`
+        // programs through `cmd.exe /e:ON /v:OFF /d /c` with the quoting cmd.exe needs, and
+        // refuses arguments it cannot pass safely. Our own `cmd.exe /d /s /c "<path>"` lost the
+        // path's quotes under `/s`: a shim in `C:\Users\Jane Doe\...` failed to start (found
+        // under Wine by scripts/foreign-run.sh).
+        let mut cmd = Command::new(&binary);
         cmd.arg("app-server")
             .args(&options.args)
             .stdin(Stdio::piped())
