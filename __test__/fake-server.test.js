@@ -5,7 +5,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { Session } = require('../main.js')
+const { Session, ApprovalPolicy, declineCommand } = require('../main.js')
 const { fakeServer, act } = require('../testing/fake-scenario.js')
 const { rejection, isAlive } = require('./helpers.js')
 
@@ -212,6 +212,43 @@ test('server requests: unknown methods get -32601, approvals are declined by def
     assert.equal(answers[0].error.code, -32601)
     assert.deepEqual(answers[1].result, { decision: 'decline' })
   })
+})
+
+test('two pending requests with one id: each handler is aborted when its own request is resolved', T, async () => {
+  // The protocol lets a server reuse a request id; the core resolves the oldest pending one of
+  // that id. Each JavaScript handler must keep its own AbortSignal.
+  const approval = (itemId) =>
+    act.serverRequest('item/commandExecution/requestApproval', { threadId: '$threadId', turnId: '$turnId', itemId, command: itemId }, { id: 5, await: false })
+  const resolved = act.notify('serverRequest/resolved', { threadId: '$threadId', requestId: 5 })
+  const scenario = {
+    turn: { hang: true, at: { 0: [approval('first'), approval('second')] } },
+    on: { 'fake/resolveOne': [resolved, act.respond({})] },
+  }
+  const handlers = new Map() // itemId -> { signal, aborted: Promise }
+  let bothRunning
+  const running = new Promise((resolve) => (bothRunning = resolve))
+  const policy = ApprovalPolicy.custom({
+    onCommandExecution: (params, { signal }) => {
+      const aborted = new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      handlers.set(params.itemId, { signal, aborted })
+      if (handlers.size === 2) bothRunning()
+      return aborted.then(() => declineCommand())
+    },
+  })
+  await withFake(scenario, async (session) => {
+    const thread = await session.startThread()
+    const turn = await thread.startTurn('x')
+    // A pending result() keeps Node alive while the handlers wait (close() settles it).
+    const settled = turn.result().catch((err) => err.code)
+    await running
+    await session.request('fake/resolveOne', {})
+    await handlers.get('first').aborted
+    assert.equal(handlers.get('second').signal.aborted, false, 'resolving the first request aborted the second handler')
+    await session.request('fake/resolveOne', {})
+    await handlers.get('second').aborted
+    await session.close()
+    assert.equal(await settled, 'SESSION_CLOSED')
+  }, { approvalPolicy: policy })
 })
 
 test('a server that exits during initialize is SPAWN_FAILED with its stderr tail', T, async () => {

@@ -69,6 +69,13 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A key no other request of this process has had.
+fn next_request_key() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string()
+}
+
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
@@ -78,7 +85,10 @@ impl core::ServerRequestHandler for JsHandler {
         &self,
         request: core::ServerRequest,
     ) -> core::transport::BoxFuture<'static, core::Reply> {
-        let request_key = request.id.get().to_owned();
+        // JavaScript files each handler's AbortController under this key. Not the server's
+        // request id: the protocol lets a server reuse one, and two pending requests with one id
+        // would share (and overwrite) a controller.
+        let request_key = next_request_key();
         let payload = format!(
             "{{\"key\":{},\"requestKey\":{},\"id\":{},\"method\":{},\"threadId\":{},\"turnId\":{},\"params\":{}}}",
             json_string(&self.key),
