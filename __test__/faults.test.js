@@ -12,7 +12,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { Session, ApprovalPolicy } = require('../main.js')
 const { fakeServer, act } = require('../testing/fake-scenario.js')
-const { rejection, isAlive, waitGone, codexBinary } = require('./helpers.js')
+const { rejection, isAlive, codexBinary } = require('./helpers.js')
 
 const T = { timeout: 60_000 }
 const linux = process.platform === 'linux'

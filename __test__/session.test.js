@@ -3,7 +3,6 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const fs = require('node:fs')
 const path = require('node:path')
 const { Session, reply, withStandIn, withSession, createSession, rejection, isAlive } = require('./helpers.js')
 

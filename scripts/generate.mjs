@@ -505,7 +505,7 @@ function indexDts(header, protocol, stableNames, experimentalNames) {
   );
 
   const { lines: reexports, collisions } = flatReexports('./types', root, v2);
-  for (const name of [...imported.root]) {
+  for (const name of imported.root) {
     if (collisions.includes(name)) throw new Error(`map type ${name} is ambiguous (root and v2)`);
   }
   const importLines = (names, from) =>

@@ -35,8 +35,9 @@ impl Drop for Session {
 
 /// Starts in progress that JavaScript may abort (`Session.create({ signal })`), by the id main.js
 /// gave them: aborting stops the start at once, whatever stage it is in, instead of after it.
-static STARTS: std::sync::LazyLock<Mutex<std::collections::HashMap<u32, tokio::sync::watch::Sender<bool>>>> =
-    std::sync::LazyLock::new(Mutex::default);
+static STARTS: std::sync::LazyLock<
+    Mutex<std::collections::HashMap<u32, tokio::sync::watch::Sender<bool>>>,
+> = std::sync::LazyLock::new(Mutex::default);
 
 /// Takes a start out of [`STARTS`] when it ends, however it ends.
 struct StartEntry(Option<u32>);

@@ -225,7 +225,6 @@ const stats = {
   turnsStarted: 0,
   elapsedMs: 0,
 }
-let floodHappened = false
 
 function statsJson() {
   stats.elapsedMs = round(performance.now() - T0)
@@ -863,7 +862,7 @@ async function runTurn(req, turn, spec) {
   emitItemCompleted(turn, full)
   emitUsage(turn, spec)
   if (spec.status === 'failed') {
-    const error = { message: 'fake turn failure', codexErrorInfo: null, additionalDetails: null, ...(spec.error || {}) }
+    const error = { message: 'fake turn failure', codexErrorInfo: null, additionalDetails: null, ...spec.error }
     notify('error', { threadId: turn.threadId, turnId: turn.id, error, willRetry: false })
     finishTurn(turn, 'failed', error)
   } else {
@@ -930,7 +929,6 @@ async function runFlood(turn, spec) {
   }
   stats.floodMs += performance.now() - t
   stats.floodEndedAt = Date.now()
-  floodHappened = true
   if (spec.floodReport === true) {
     // In-band, so it is ordered with the flood: the client reads it only after every delta.
     notify('fake/flood/ended', { threadId: turn.threadId, turnId: turn.id, at: stats.floodEndedAt, lines: sent })
@@ -996,7 +994,6 @@ async function runBatch(entries) {
   }
   stats.floodMs += performance.now() - t
   stats.floodEndedAt = Date.now()
-  floodHappened = true
   const textOf = (i) => {
     const parts = []
     for (let j = 0; j < sent[i]; j++) parts.push(`${entries[i].turn.id}:${j};`)
@@ -1030,7 +1027,7 @@ function handleBuiltin(req) {
         codexHome: process.env.CODEX_HOME || path.join(os.tmpdir(), 'fake-codex-home'),
         platformFamily: 'unix',
         platformOs: 'linux',
-        ...(scenario.initialize || {}),
+        ...scenario.initialize,
       })
       return
     }
@@ -1084,7 +1081,7 @@ function handleBuiltin(req) {
       respond(id, {})
       if (turn && !turn.done && !turn.interrupted) {
         turn.interrupted = true
-        for (const wake of [...turn.wakers]) wake()
+        for (const wake of Array.from(turn.wakers)) wake()
         turn.wakers.clear()
       }
       return

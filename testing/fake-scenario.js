@@ -64,7 +64,7 @@ class FakeServer {
       CODEX_FAKE_SCENARIO: scenarioPath,
       CODEX_FAKE_LOG: logPath,
       CODEX_FAKE_STATS: statsPath,
-      ...(options.env || {}),
+      ...options.env,
     }
   }
 

@@ -129,7 +129,7 @@ const reply = {
     if (opts.arguments !== undefined && (opts.arguments === null || typeof opts.arguments !== 'object')) {
       throw new TypeError('reply.execCommand: arguments must be an object')
     }
-    const args = { cmd, ...(opts.workdir !== undefined ? { workdir: opts.workdir } : {}), ...(opts.arguments ?? {}) }
+    const args = { cmd, ...(opts.workdir !== undefined ? { workdir: opts.workdir } : {}), ...opts.arguments }
     return reply.functionCall('exec_command', args, { callId: opts.callId, usage: opts.usage })
   },
 
@@ -625,13 +625,13 @@ async function createModelStandIn(options) {
         // HOME too: codex runs commands in login shells, which would run this machine's
         // dotfiles (slow, and a `pyenv rehash` killed with a session's process tree leaves a
         // lock that stalls every later login shell for a minute).
-        env: { CODEX_HOME: home, HOME: home, MOCK_KEY: 'mock', ...(extraEnv ?? {}) },
-        config: { ...baseConfig(), ...(extraConfig ?? {}) },
+        env: { CODEX_HOME: home, HOME: home, MOCK_KEY: 'mock', ...extraEnv },
+        config: { ...baseConfig(), ...extraConfig },
       }
     },
 
     codexArgs(extraConfig) {
-      return configToArgs({ ...baseConfig(), ...(extraConfig ?? {}) })
+      return configToArgs({ ...baseConfig(), ...extraConfig })
     },
 
     close() {

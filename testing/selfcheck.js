@@ -418,7 +418,8 @@ const checks = [
 
 // Handles open before anything starts (stdout/stderr as TTY or pipes): not ours to close
 // (process.stdout/stderr create their handles lazily: touch them first.)
-void process.stdout, void process.stderr
+void process.stdout
+void process.stderr
 const baselineResources = process.getActiveResourcesInfo().filter((r) => r !== 'Immediate')
 
 async function main() {

@@ -795,7 +795,8 @@ impl app_server_client::ServerRequestHandler for HeldHandler {
         let _ = self.arrived.send(request.method.clone());
         Box::pin(async move {
             release.notified().await;
-            let accept = serde_json::value::RawValue::from_string(r#"{"decision":"accept"}"#.into());
+            let accept =
+                serde_json::value::RawValue::from_string(r#"{"decision":"accept"}"#.into());
             app_server_client::Reply::Result(accept.expect("valid JSON"))
         })
     }
@@ -813,7 +814,10 @@ async fn turn_waiting_on_a_held_approval(
 ) {
     let release = Arc::new(tokio::sync::Notify::new());
     let (arrived, mut arrivals) = mpsc::unbounded_channel();
-    let handler = HeldHandler { release: Arc::clone(&release), arrived };
+    let handler = HeldHandler {
+        release: Arc::clone(&release),
+        arrived,
+    };
     let (session, mut peer) = connect_with(SessionOptions {
         server_requests: Some(Arc::new(handler)),
         ..SessionOptions::default()
@@ -826,7 +830,12 @@ async fn turn_waiting_on_a_held_approval(
     };
     let approval = json!({"id": 7, "method": "item/commandExecution/requestApproval", "params": {"threadId": "t", "turnId": "u", "itemId": "i"}});
     let ((turn, _), ()) = tokio::join!(
-        async { thread.start_turn(Input::from("x"), Map::new(), setup).await.unwrap() },
+        async {
+            thread
+                .start_turn(Input::from("x"), Map::new(), setup)
+                .await
+                .unwrap()
+        },
         async {
             let (id, _) = peer.expect("turn/start").await;
             if before_turn_start_answer {
