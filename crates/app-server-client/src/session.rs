@@ -235,16 +235,7 @@ impl Session {
             ),
             stderr_tail: String::new(),
         })??;
-        Session::start(
-            reader,
-            writer,
-            options,
-            None,
-            StderrTail::default(),
-            None,
-            deadline,
-        )
-        .await
+        Session::start_unowned(reader, writer, options, deadline).await
     }
 
     /// Spawns `codex app-server` and initializes it.
@@ -345,6 +336,16 @@ impl Session {
         options: SessionOptions,
     ) -> Result<Session> {
         let deadline = tokio::time::Instant::now() + options.startup_timeout;
+        Session::start_unowned(reader, writer, options, deadline).await
+    }
+
+    /// Initializes over a transport whose server this session does not own (no child process).
+    async fn start_unowned(
+        reader: Box<dyn FrameReader>,
+        writer: Box<dyn FrameWriter>,
+        options: SessionOptions,
+        deadline: tokio::time::Instant,
+    ) -> Result<Session> {
         Session::start(
             reader,
             writer,

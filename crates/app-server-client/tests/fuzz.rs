@@ -247,7 +247,8 @@ fn ws(rng: &mut Rng) -> &'static str {
     if rng.chance(85) {
         ""
     } else {
-        *rng.pick(&[" ", "\t", "\r", "  ", " \t\r "])
+        const SPACES: &[&str] = &[" ", "\t", "\r", "  ", " \t\r "];
+        rng.pick::<&str>(SPACES)
     }
 }
 
