@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::connection::lock;
 use crate::frame::ServerRequest;
+use crate::lock::lock;
 use crate::server_request::{Reply, ServerRequestHandler};
 use crate::transport::BoxFuture;
 

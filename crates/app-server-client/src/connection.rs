@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result, RpcError};
 use crate::frame::{self, Incoming, ResponseId, ServerRequest};
+use crate::lock::lock;
 use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
 use crate::wake_batch::{Burst, WakeBatch};
@@ -133,11 +134,6 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct Connection {
     pub(crate) inner: Arc<Inner>,
-}
-
-/// Recover from a poisoned lock: our critical sections leave the data consistent.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Connection {

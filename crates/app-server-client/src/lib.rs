@@ -4,6 +4,22 @@
 //! opens a [`Thread`]; [`Thread::start_turn`] runs a [`Turn`] whose events arrive, in server
 //! order, through [`EventStream`]s and whose [`TurnResult`] is assembled as they are routed.
 //! Nothing here depends on Node.js; the napi binding is a thin layer on top.
+//!
+//! Modules, bottom to top; each depends only on those above it in this list, never on a later
+//! one (`node scripts/module-cycles.mjs crates/app-server-client/src` checks there are no
+//! circles; `__test__/module-cycles.test.js` runs it in CI):
+//! - `error`, `lock`: typed errors; the one poison-tolerant way to take a `Mutex`.
+//! - `frame` (incoming frames decoded), `outgoing` (frames we send, encoded with serde),
+//!   `transport`/`ws` (frame I/O), `input`, `toml`, `server_version`, `discovery`, `contain`:
+//!   leaves that know nothing of connections or turns.
+//! - `wake_batch`: the reader's per-burst wakes of event-stream consumers.
+//! - `turn_state`: a turn's routed state: its outlets, result accumulator, outcome, watchdog.
+//! - `router`: where each notification and server request goes (turns, listeners).
+//! - `connection`: the reader and writer tasks and the requests in flight.
+//! - `turn`: [`EventStream`] and [`Turn`], the owner's side of a turn.
+//! - `server_request`, `approval`: answering the server's requests.
+//! - `process`: the `codex app-server` child and its containment.
+//! - `session`, then `options`: [`Session`], [`Thread`], and their options parsed from JSON.
 
 mod approval;
 mod connection;
@@ -12,6 +28,7 @@ pub mod discovery;
 mod error;
 pub mod frame;
 mod input;
+mod lock;
 mod options;
 pub mod process;
 mod router;
@@ -21,6 +38,7 @@ mod session;
 mod toml;
 pub mod transport;
 mod turn;
+mod turn_state;
 mod wake_batch;
 pub mod ws;
 
@@ -38,4 +56,5 @@ pub use session::{
     ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession,
 };
 pub use toml::config_override;
-pub use turn::{EventStream, Turn, TurnResult};
+pub use turn::{EventStream, Turn};
+pub use turn_state::TurnResult;

@@ -56,9 +56,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 
-use crate::connection::lock;
 use crate::contain::{self, Stop};
 use crate::error::{Error, Result};
+use crate::lock::lock;
 
 // Callers used to find `Discovery` here; it lives in `discovery` now.
 pub use crate::discovery::Discovery;

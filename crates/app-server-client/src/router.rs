@@ -11,9 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
 use crate::frame::{Notification, ServerRequest};
-use crate::turn::{ClientWait, TurnShared};
-
-pub(crate) type Outlet = mpsc::UnboundedSender<Arc<Notification>>;
+use crate::turn_state::{ClientWait, Outlet, TurnShared};
 
 /// What became of a server request while its handler was deciding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,15 +13,16 @@ use tokio::io::BufReader;
 use tokio::sync::{mpsc, watch};
 
 use crate::approval::{ApprovalPolicy, PolicyRouter};
-use crate::connection::{lock, Connection, ConnectionHooks, Diagnostic};
+use crate::connection::{Connection, ConnectionHooks, Diagnostic};
 use crate::error::{Error, Result};
 use crate::input::Input;
+use crate::lock::lock;
 use crate::process::{ChildProcess, SpawnOptions, StderrTail};
-use crate::router::Outlet;
 use crate::server_request::{self, ServerRequestHandler};
 use crate::server_version;
 use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT_MAX_FRAME_BYTES};
-use crate::turn::{EventStream, Turn, TurnShared};
+use crate::turn::{EventStream, Turn};
+use crate::turn_state::{Outlet, TurnShared};
 
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -1030,7 +1031,7 @@ impl Thread {
             .inactivity_timeout
             .or(self.session.inner.turn_inactivity_timeout)
         {
-            tokio::spawn(crate::turn::watchdog(Arc::clone(&shared), limit));
+            tokio::spawn(crate::turn_state::watchdog(Arc::clone(&shared), limit));
         }
         let extra = receivers
             .into_iter()

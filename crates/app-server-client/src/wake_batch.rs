@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::connection::lock;
+use crate::lock::lock;
 
 /// Most frames routed before collected wakes fire.
 pub(crate) const MAX_BURST_FRAMES: usize = 256;
