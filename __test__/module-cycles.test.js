@@ -49,6 +49,7 @@ test('the core crate is layered: the shared primitives depend on no higher layer
   )
   assert.deepEqual(deps.lock, [])
   assert.deepEqual(deps.wake_batch, ['lock'])
+  assert.deepEqual(deps.outgoing, ['error'])
   for (const high of ['connection', 'turn', 'session']) {
     assert.ok(!deps.router.includes(high), `router -> ${high}`)
     assert.ok(!deps.turn_state.includes(high), `turn_state -> ${high}`)

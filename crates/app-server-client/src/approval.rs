@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 
 use crate::frame::ServerRequest;
 use crate::lock::lock;
@@ -63,16 +63,36 @@ fn accept(request: &ServerRequest) -> Option<Reply> {
         COMMAND_APPROVAL | FILE_CHANGE_APPROVAL => raw(r#"{"decision":"accept"}"#),
         LEGACY_EXEC_APPROVAL | LEGACY_PATCH_APPROVAL => raw(r#"{"decision":"approved"}"#),
         PERMISSIONS_APPROVAL => {
-            // Grant exactly what was asked, for this turn.
-            let params: Value = serde_json::from_str(request.params.get()).unwrap_or(Value::Null);
-            let granted = params
-                .get("permissions")
-                .cloned()
-                .unwrap_or_else(|| json!({}));
-            raw(&json!({ "permissions": granted, "scope": "turn" }).to_string())
+            // Grant exactly what was asked (its JSON as the server sent it), for this turn;
+            // nothing when the request names nothing.
+            let asked = serde_json::from_str::<PermissionsAsked>(request.params.get()).ok();
+            let empty = RawValue::from_string("{}".into()).ok();
+            let grant = PermissionsGrant {
+                permissions: asked.and_then(|a| a.permissions).or(empty.as_deref()),
+                scope: "turn",
+            };
+            match serde_json::value::to_raw_value(&grant) {
+                Ok(result) => Reply::Result(result),
+                Err(e) => Reply::Decline {
+                    reason: format!("internal: {e}"),
+                },
+            }
         }
         _ => return None,
     })
+}
+
+/// The part of a permissions request that `autoAccept` reads: what it asks for, borrowed.
+#[derive(Deserialize)]
+struct PermissionsAsked<'a> {
+    #[serde(borrow, default)]
+    permissions: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+struct PermissionsGrant<'a> {
+    permissions: Option<&'a RawValue>,
+    scope: &'static str,
 }
 
 impl ApprovalPolicy {
@@ -167,6 +187,7 @@ impl ServerRequestHandler for PolicyRouter {
 mod tests {
     use super::*;
     use crate::frame::{decode, Incoming};
+    use serde_json::json;
 
     fn request(method: &str, thread: &str) -> ServerRequest {
         let frame = json!({"id": 1, "method": method, "params": {"threadId": thread, "permissions": {"network": {"enabled": true}}}});

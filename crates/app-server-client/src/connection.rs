@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::error::{Error, Result, RpcError};
 use crate::frame::{self, Incoming, ResponseId, ServerRequest};
 use crate::lock::lock;
+use crate::outgoing;
 use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
 use crate::wake_batch::{Burst, WakeBatch};
@@ -190,31 +191,13 @@ impl Connection {
     pub async fn request(
         &self,
         method: &str,
-        params: &impl serde::Serialize,
-        timeout: Option<Duration>,
-    ) -> Result<Box<RawValue>> {
-        let params = serde_json::to_string(params)
-            .map_err(|e| Error::invalid_argument("params", e.to_string()))?;
-        self.request_raw(method, &params, timeout).await
-    }
-
-    /// Sets how "server overloaded" rejections are retried.
-    pub fn set_retry_policy(&self, policy: RetryPolicy) {
-        *lock(&self.inner.retry) = policy;
-    }
-
-    /// Like [`request`](Self::request) with params already encoded as JSON text. Requests the
-    /// server rejects as overloaded are retried per the connection's [`RetryPolicy`].
-    pub async fn request_raw(
-        &self,
-        method: &str,
-        params_json: &str,
+        params: &(impl serde::Serialize + ?Sized),
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
         let policy = *lock(&self.inner.retry);
         let mut attempt = 1;
         loop {
-            match self.request_once(method, params_json, timeout).await {
+            match self.request_once(method, params, timeout).await {
                 Err(Error::ServerOverloaded { .. }) if attempt < policy.max_attempts => {
                     tokio::time::sleep(policy.delay(attempt, attempt as u64)).await;
                     attempt += 1;
@@ -224,16 +207,32 @@ impl Connection {
         }
     }
 
-    async fn request_once(
+    /// Sets how "server overloaded" rejections are retried.
+    pub fn set_retry_policy(&self, policy: RetryPolicy) {
+        *lock(&self.inner.retry) = policy;
+    }
+
+    /// Like [`request`](Self::request) with params already encoded as JSON text, which is sent
+    /// as it is (checked to be JSON, not re-encoded). Requests the server rejects as overloaded
+    /// are retried per the connection's [`RetryPolicy`].
+    pub async fn request_raw(
         &self,
         method: &str,
         params_json: &str,
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
+        let params = outgoing::json_text("params", params_json)?;
+        self.request(method, params, timeout).await
+    }
+
+    async fn request_once(
+        &self,
+        method: &str,
+        params: &(impl serde::Serialize + ?Sized),
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let method_json =
-            serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
-        let frame = format!("{{\"id\":{id},\"method\":{method_json},\"params\":{params_json}}}");
+        let frame = outgoing::request(id, method, params)?;
         let (tx, rx) = oneshot::channel();
         {
             // Register before sending so that an instant answer finds its entry, and check the
@@ -280,15 +279,13 @@ impl Connection {
         }
     }
 
-    /// Sends a notification (no answer expected).
+    /// Sends a notification (no answer expected); `params_json` is sent as it is (checked to be
+    /// JSON).
     pub fn notify(&self, method: &str, params_json: Option<&str>) -> Result<()> {
-        let method_json =
-            serde_json::to_string(method).map_err(|e| Error::Protocol(e.to_string()))?;
-        let frame = match params_json {
-            Some(p) => format!("{{\"method\":{method_json},\"params\":{p}}}"),
-            None => format!("{{\"method\":{method_json}}}"),
-        };
-        self.send_frame(frame)
+        let params = params_json
+            .map(|p| outgoing::json_text("params", p))
+            .transpose()?;
+        self.send_frame(outgoing::notification(method, params)?)
     }
 
     /// Answers a server request.
@@ -297,20 +294,9 @@ impl Connection {
         id: &RawValue,
         outcome: std::result::Result<&RawValue, &RpcError>,
     ) -> Result<()> {
-        let id = id.get();
         let frame = match outcome {
-            Ok(result) => format!("{{\"id\":{id},\"result\":{}}}", result.get()),
-            Err(e) => {
-                let message = serde_json::to_string(&e.message)
-                    .map_err(|e| Error::Protocol(e.to_string()))?;
-                match &e.data {
-                    Some(data) => format!(
-                        "{{\"id\":{id},\"error\":{{\"code\":{},\"message\":{message},\"data\":{data}}}}}",
-                        e.code
-                    ),
-                    None => format!("{{\"id\":{id},\"error\":{{\"code\":{},\"message\":{message}}}}}", e.code),
-                }
-            }
+            Ok(result) => outgoing::response(id, result)?,
+            Err(e) => outgoing::error_response(id, e)?,
         };
         self.send_frame(frame)
     }
@@ -542,6 +528,75 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{LineReader, LineWriter};
+    use serde_json::{json, Value};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf};
+
+    /// What a hand-written `format!` frame gets wrong: a quote, a backslash, a newline (which
+    /// would split the line-delimited frame in two), a control character, non-ASCII.
+    const AWKWARD: &str = "a\"b\\c\nd\u{1}é🦀";
+
+    #[tokio::test]
+    async fn frames_sent_are_one_line_of_json_whatever_they_carry() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, mut server_write) = tokio::io::split(server);
+        let (server_requests, _requests) = mpsc::unbounded_channel();
+        let conn = Connection::start(
+            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+            Box::new(LineWriter::new(client_write)),
+            ConnectionHooks {
+                tap: None,
+                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                server_requests,
+                diagnostics: None,
+            },
+            None,
+        );
+        let mut lines = BufReader::new(server_read).lines();
+        async fn next(lines: &mut Lines<BufReader<ReadHalf<DuplexStream>>>) -> Value {
+            let line = lines.next_line().await.unwrap().expect("a frame");
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        }
+
+        conn.notify(AWKWARD, Some(r#"{"x":"\n"}"#)).unwrap();
+        assert_eq!(
+            next(&mut lines).await,
+            json!({ "method": AWKWARD, "params": { "x": "\n" } })
+        );
+
+        let request = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw(AWKWARD, "[1,\"é\"]", None).await }
+        });
+        let frame = next(&mut lines).await;
+        assert_eq!(frame["method"], AWKWARD);
+        assert_eq!(frame["params"], json!([1, "é"]));
+        let answer = format!("{{\"id\":{},\"result\":{{\"ok\":true}}}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        assert_eq!(request.await.unwrap().unwrap().get(), r#"{"ok":true}"#);
+
+        let id = RawValue::from_string(r#""req-1""#.into()).unwrap();
+        let decline = RpcError {
+            code: -32601,
+            message: format!("{AWKWARD}: declined by the client's policy"),
+            data: None,
+        };
+        conn.respond(&id, Err(&decline)).unwrap();
+        assert_eq!(
+            next(&mut lines).await,
+            json!({ "id": "req-1", "error": { "code": -32601, "message": decline.message } })
+        );
+
+        // JSON text handed over as a string is checked, not sent broken.
+        let err = conn.request_raw("x", "{\"a\":", None).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_ARGUMENT");
+        assert!(err.to_string().contains("params"), "{err}");
+        let err = conn.notify("x", Some("nope")).unwrap_err();
+        assert_eq!(err.code(), "INVALID_ARGUMENT");
+        conn.notify("last", None).unwrap();
+        assert_eq!(next(&mut lines).await, json!({ "method": "last" }));
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {

@@ -30,6 +30,7 @@ pub mod frame;
 mod input;
 mod lock;
 mod options;
+mod outgoing;
 pub mod process;
 mod router;
 mod server_request;

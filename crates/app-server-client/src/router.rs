@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
@@ -185,16 +187,18 @@ impl Routes {
         });
         if let (Some(thread_id), Some(turn_id)) = (req.thread_id.as_deref(), req.turn_id.as_deref())
         {
-            let params = format!(
-                "{{\"threadId\":{},\"turnId\":{},\"requestId\":{},\"method\":{},\"params\":{}}}",
-                json_string(thread_id),
-                json_string(turn_id),
-                req.id.get(),
-                json_string(&req.method),
-                req.params.get()
-            );
+            let params = serde_json::to_string(&ServerRequestEvent {
+                thread_id,
+                turn_id,
+                request_id: &req.id,
+                method: &req.method,
+                params: &req.params,
+            });
             // Like any turn event: to the turn, or held while the turn is being started.
-            if let Some(event) = Notification::synthetic(SERVER_REQUEST_EVENT, &params) {
+            if let Some(event) = params
+                .ok()
+                .and_then(|params| Notification::synthetic(SERVER_REQUEST_EVENT, &params))
+            {
                 self.route_to_turn(Arc::new(event));
             }
         }
@@ -405,6 +409,14 @@ impl Routes {
 /// The method of the client-side event that shows a pending server request in its turn.
 pub const SERVER_REQUEST_EVENT: &str = "serverRequest";
 
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+/// The params of a [`SERVER_REQUEST_EVENT`]: the request's id and params as the server sent
+/// them (raw JSON, not parsed again).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerRequestEvent<'a> {
+    thread_id: &'a str,
+    turn_id: &'a str,
+    request_id: &'a RawValue,
+    method: &'a str,
+    params: &'a RawValue,
 }
