@@ -380,3 +380,35 @@ export declare class Turn {
   /** True once the turn has ended. */
   get finished(): boolean
 }
+
+/**
+ * `['-c', 'key=<TOML>', ...]` for each top-level key of `config` whose value is not
+ * `undefined`, encoded by the core's rules (the ones `Session.create({ config })` applies).
+ * NaN and ±Infinity, `null`, functions and symbols are an `INVALID_ARGUMENT` TypeError naming
+ * the key path.
+ */
+export declare function configOverrideArgs(config: Record<string, unknown>): Array<string>
+
+/**
+ * The absolute path of the codex binary a session would start: `codexPath`, else env
+ * `CODEX_PATH`, else the native binary of an installed `@openai/codex` platform package found
+ * upward from `searchPaths`, else `codex` on PATH. Throws `SPAWN_FAILED` listing every place
+ * tried, as `Session.create` does.
+ */
+export declare function findCodex(options?: FindCodexOptions | undefined | null): string
+
+/** Where `findCodex` looks. */
+export interface FindCodexOptions {
+  /** An explicit binary (as `codexPath`): checked, and the only place tried. */
+  codexPath?: string
+  /**
+   * Directories to look upward from for `node_modules/@openai/codex` (default: the current
+   * directory).
+   */
+  searchPaths?: Array<string>
+  /**
+   * `true`: neither env `CODEX_PATH` nor `PATH` is consulted, only `codexPath` and
+   * `searchPaths` (a lookup inside one install, e.g. another codex version's).
+   */
+  ignoreEnv?: boolean
+}

@@ -838,3 +838,5 @@ module.exports = nativeBinding
 module.exports.Session = nativeBinding.Session
 module.exports.Thread = nativeBinding.Thread
 module.exports.Turn = nativeBinding.Turn
+module.exports.configOverrideArgs = nativeBinding.configOverrideArgs
+module.exports.findCodex = nativeBinding.findCodex

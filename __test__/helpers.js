@@ -1,7 +1,7 @@
 'use strict'
 // Shared set-up for tests against the real codex app-server and the loopback model stand-in.
 
-const { Session } = require('../main.js')
+const { Session, findCodex } = require('../main.js')
 const { createModelStandIn, reply } = require('../testing')
 
 /** Runs `fn(model)` with a fresh stand-in, closing it afterwards. */
@@ -82,17 +82,13 @@ function tinyPng() {
 }
 
 /**
- * The codex binary that tests spawn themselves (e.g. a websocket listener): CODEX_PATH when
- * set, as for every session (`pnpm test:compat` runs the tests against another codex that
- * way), else the pinned codex's native binary (the platform package of @openai/codex).
+ * The codex binary that tests spawn themselves (e.g. a websocket listener): the one a session
+ * would start from this checkout (the addon's `findCodex`, the core's own lookup): CODEX_PATH
+ * when set (`pnpm test:compat` runs the tests against another codex that way), else the pinned
+ * codex's native binary (the platform package of @openai/codex).
  */
 function codexBinary() {
-  if (process.env.CODEX_PATH) return process.env.CODEX_PATH
-  const path = require('node:path')
-  const fs = require('node:fs')
-  const launcher = fs.realpathSync(path.dirname(require.resolve('@openai/codex/package.json')))
-  const pkg = path.dirname(require.resolve('@openai/codex-linux-x64/package.json', { paths: [launcher] }))
-  return path.join(pkg, 'vendor', 'x86_64-unknown-linux-musl', 'bin', 'codex')
+  return findCodex({ searchPaths: [require('node:path').join(__dirname, '..')] })
 }
 
 /**

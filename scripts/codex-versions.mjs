@@ -1,6 +1,6 @@
-// Where the codex native binary lives inside an @openai/codex install, and installing other
-// @openai/codex versions into a cache for `pnpm test:compat` and `generate.mjs --diff`.
-// The one copy of the platform mapping for the scripts (generate.mjs imports it).
+// Where the codex native binary lives inside an @openai/codex install (through the addon's
+// findCodex), and installing other @openai/codex versions into a cache for `pnpm test:compat`
+// and `generate.mjs --diff`.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,33 +8,12 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
-// Same mapping as @openai/codex's bin/codex.js: the launcher package pulls in one platform
-// package (an npm alias of `@openai/codex@<version>-<platform>`) that carries the binary under
-// vendor/<triple>/bin/. Checked for 0.160.1, 0.169.0 and 0.171.0.
-export const PLATFORM_PACKAGE_BY_TARGET = {
-  'x86_64-unknown-linux-musl': '@openai/codex-linux-x64',
-  'aarch64-unknown-linux-musl': '@openai/codex-linux-arm64',
-  'x86_64-apple-darwin': '@openai/codex-darwin-x64',
-  'aarch64-apple-darwin': '@openai/codex-darwin-arm64',
-  'x86_64-pc-windows-msvc': '@openai/codex-win32-x64',
-  'aarch64-pc-windows-msvc': '@openai/codex-win32-arm64',
-};
-
-export function targetTriple(platform = process.platform, arch = process.arch) {
-  const table = {
-    linux: { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' },
-    android: { x64: 'x86_64-unknown-linux-musl', arm64: 'aarch64-unknown-linux-musl' },
-    darwin: { x64: 'x86_64-apple-darwin', arm64: 'aarch64-apple-darwin' },
-    win32: { x64: 'x86_64-pc-windows-msvc', arm64: 'aarch64-pc-windows-msvc' },
-  };
-  const triple = table[platform]?.[arch];
-  if (!triple) throw new Error(`unsupported platform for codex: ${platform} (${arch})`);
-  return triple;
-}
-
 /**
- * The native binary of the @openai/codex resolvable from `fromDir` (a directory whose
- * node_modules holds it, npm or pnpm layout): { bin, version }.
+ * The native binary of the @openai/codex installed under `fromDir` (a directory whose
+ * node_modules holds it, any layout discovery knows): { bin, version }. The lookup is the
+ * addon's `findCodex`, the core's own (crates/app-server-client/src/discovery.rs), limited to
+ * `fromDir`: neither CODEX_PATH nor PATH is consulted, so a compat run or `--diff` gets the
+ * version it installed and nothing else. Needs the built addon (`pnpm build`).
  */
 export function locateCodexBinary(fromDir) {
   const requireFrom = createRequire(path.join(fromDir, 'noop.js'));
@@ -44,21 +23,13 @@ export function locateCodexBinary(fromDir) {
   } catch {
     throw new Error(`@openai/codex is not installed under ${fromDir}`);
   }
-  const codexDir = fs.realpathSync(path.dirname(codexPackageJson));
   const version = JSON.parse(fs.readFileSync(codexPackageJson, 'utf8')).version;
-  const triple = targetTriple();
-  const platformPackage = PLATFORM_PACKAGE_BY_TARGET[triple];
-  let vendorRoot;
+  const { findCodex } = createRequire(import.meta.url)('../main.js');
+  let bin;
   try {
-    const platformPackageJson = requireFrom.resolve(`${platformPackage}/package.json`, { paths: [codexDir] });
-    vendorRoot = path.join(path.dirname(platformPackageJson), 'vendor');
-  } catch {
-    // Older launchers shipped every binary in their own vendor/ directory.
-    vendorRoot = path.join(codexDir, 'vendor');
-  }
-  const bin = path.join(vendorRoot, triple, 'bin', process.platform === 'win32' ? 'codex.exe' : 'codex');
-  if (!fs.existsSync(bin)) {
-    throw new Error(`codex binary not found at ${bin} (is ${platformPackage} installed?)`);
+    bin = findCodex({ searchPaths: [fromDir], ignoreEnv: true });
+  } catch (err) {
+    throw new Error(`@openai/codex ${version} under ${fromDir} has no native binary for ${process.platform}-${process.arch} (is its platform package installed?): ${err.message}`);
   }
   return { bin, version };
 }

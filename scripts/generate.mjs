@@ -27,7 +27,8 @@ const PROTOCOL_DIR = path.join(ROOT, 'protocol');
 const SCRIPT = 'scripts/generate.mjs';
 
 // ---------------------------------------------------------------------------------------
-// Locating the pinned codex binary (the platform mapping lives in codex-versions.mjs)
+// Locating the pinned codex binary (the addon's findCodex, through codex-versions.mjs: run
+// after `pnpm build`, as CI does)
 // ---------------------------------------------------------------------------------------
 
 function findCodex() {

@@ -33,6 +33,7 @@ const devVersion = (name) => rootPkg.devDependencies[name]
 // What must never ship in the root tarball, and what must.
 const FORBIDDEN = [/^__test__\//, /^bench\//, /^src\//, /^crates\//, /^target\//, /^scripts\//, /^examples\//,
   /^npm\//, /^artifacts\//, /\.node$/, /\.rs$/, /^Cargo\./, /^build\.rs$/, /^testing\/fake-/, /^testing\/selfcheck/,
+  /^testing\/tsconfig/,
   /\.tgz$/, /^\.ci\//, /^\.github\//]
 const REQUIRED = ['main.js', 'js/native.js', 'index.js', 'index.d.ts', 'protocol/index.d.ts', 'testing/index.js',
   'testing/index.d.ts', 'package.json', 'README.md']
@@ -190,6 +191,10 @@ ${TURN('', 'CommonJS').replace('const text: string', 'const text').replace(/^/gm
 main().then(() => {
   // The addon that loaded: it must come from this platform's package, not the root package.
   console.log(JSON.stringify({ addon: Object.keys(require.cache).find((f) => f.endsWith('.node')) }))
+  // The lookup and the -c encoder a session uses, as the package exports them.
+  const { findCodex } = require('codex-native')
+  const { configToArgs } = require('codex-native/testing')
+  console.log(JSON.stringify({ codex: findCodex({ searchPaths: [__dirname] }), args: configToArgs({ n: 1, s: 'x' }) }))
 }, (err) => { console.error(err); process.exit(1) })
 `)
 // Type-only use of the public surface from CommonJS TypeScript (import = require).
@@ -250,9 +255,11 @@ for (const version of nodeVersions) {
   }
   check(`node ${version}: ESM TypeScript turn (tsx)`, () => turn([nm('tsx', 'dist', 'cli.mjs'), 'turn.mts']).text)
   check(`node ${version}: CommonJS turn, addon from codex-native-${hostPlatform}`, () => {
-    const { addon } = turn(['turn.cjs'])
+    const { addon, codex, args } = turn(['turn.cjs'])
     const expected = `${path.sep}codex-native-${hostPlatform}${path.sep}codex-native.${hostPlatform}.node`
     if (!addon?.endsWith(expected)) throw new Error(`addon loaded from ${addon}`)
+    if (!codex?.startsWith(app) || !/@openai/.test(codex)) throw new Error(`findCodex found ${codex}`)
+    if (JSON.stringify(args) !== '["-c","n=1","-c","s=\\"x\\""]') throw new Error(`configToArgs gave ${JSON.stringify(args)}`)
     return path.relative(app, addon)
   })
   for (const [alias, tsVersion] of Object.entries(TYPESCRIPT)) {

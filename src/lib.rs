@@ -12,6 +12,7 @@ mod pump;
 mod session;
 mod text;
 mod thread;
+mod tools;
 mod turn;
 
 pub use session::Session;

@@ -175,7 +175,11 @@ export interface ModelStandIn {
 /** Starts the stand-in on 127.0.0.1 (port 0 = a free one unless given). `model` defaults to 'mock-model'. */
 export declare function createModelStandIn(options?: { port?: number; model?: string }): Promise<ModelStandIn>
 
-/** `['-c', 'key=<TOML value>', ...]` for each top-level key (objects become inline tables; undefined is skipped). */
+/**
+ * `['-c', 'key=<TOML value>', ...]` for each top-level key (objects become inline tables; undefined is skipped),
+ * encoded by the addon with the rules `Session.create({ config })` applies. NaN, ±Infinity, null, functions and
+ * symbols throw an `INVALID_ARGUMENT` TypeError naming the key path.
+ */
 export declare function configToArgs(config: Record<string, unknown>): string[]
 
 /** The text sent for a request nothing was scripted for. */

@@ -253,68 +253,17 @@ function decodeBody(buffer, encoding) {
 }
 
 // ---------------------------------------------------------------------------
-// TOML encoding for `-c key=value`
+// `-c key=value` arguments
 
-const BARE_KEY = /^[A-Za-z0-9_-]+$/
-
-function tomlString(s) {
-  let out = '"'
-  for (const ch of s) {
-    const cp = ch.codePointAt(0)
-    if (ch === '"') out += '\\"'
-    else if (ch === '\\') out += '\\\\'
-    else if (ch === '\n') out += '\\n'
-    else if (ch === '\r') out += '\\r'
-    else if (ch === '\t') out += '\\t'
-    else if (cp < 0x20 || cp === 0x7f) out += `\\u${cp.toString(16).padStart(4, '0')}`
-    else if (cp >= 0xd800 && cp <= 0xdfff) throw new TypeError('config: a string contains a lone surrogate')
-    else out += ch
-  }
-  return out + '"'
-}
-
-function tomlKey(k) {
-  return BARE_KEY.test(k) ? k : tomlString(k)
-}
-
-function tomlValue(value, where) {
-  switch (typeof value) {
-    case 'string':
-      return tomlString(value)
-    case 'boolean':
-      return String(value)
-    case 'bigint':
-      return value.toString()
-    case 'number':
-      if (Number.isNaN(value)) return 'nan'
-      if (value === Infinity) return 'inf'
-      if (value === -Infinity) return '-inf'
-      if (Number.isInteger(value)) return Number.isSafeInteger(value) ? String(value) : value.toExponential()
-      return String(value).includes('e') ? value.toExponential() : String(value)
-    case 'object': {
-      if (value === null) throw new TypeError(`config: ${where} is null (TOML has no null)`)
-      if (value instanceof Date) return value.toISOString()
-      if (Array.isArray(value)) return `[${value.map((v, i) => tomlValue(v, `${where}[${i}]`)).join(', ')}]`
-      const parts = []
-      for (const [k, v] of Object.entries(value)) {
-        if (v === undefined) continue
-        parts.push(`${tomlKey(k)} = ${tomlValue(v, `${where}.${k}`)}`)
-      }
-      return `{ ${parts.join(', ')} }`.replace('{  }', '{}')
-    }
-    default:
-      throw new TypeError(`config: ${where} cannot be encoded as TOML (${typeof value})`)
-  }
-}
-
-/** `['-c', 'key=<TOML>', ...]` for each top-level key of `config` (undefined values are skipped). */
+/**
+ * `['-c', 'key=<TOML>', ...]` for each top-level key of `config` (undefined values are skipped).
+ * Encoded by the addon with the core's own rules, the ones `Session.create({ config })` applies
+ * (crates/app-server-client/src/toml.rs): one encoder, so what a test spawns by hand is what a
+ * session would pass. NaN, ±Infinity and null are an INVALID_ARGUMENT TypeError naming the key
+ * path. The addon is loaded on first use: the stand-in itself needs none.
+ */
 function configToArgs(config) {
-  const args = []
-  for (const [key, value] of Object.entries(config)) {
-    if (value === undefined) continue
-    args.push('-c', `${key}=${tomlValue(value, key)}`)
-  }
-  return args
+  return require('../main.js').configOverrideArgs(config)
 }
 
 // ---------------------------------------------------------------------------

@@ -3,32 +3,22 @@
 // Proves the model stand-in against the real codex app-server, speaking JSON-RPC by hand.
 //   node testing/selfcheck.js            # exit 0 on success
 //   node testing/selfcheck.js --verbose  # also print every message and one sample per method
-// The codex binary comes from CODEX_PATH or the installed @openai/codex platform package.
+// The codex binary comes from CODEX_PATH or the installed @openai/codex platform package (the
+// addon's findCodex: build it first). The model stand-in's `-c` arguments are the addon's too.
 
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { createRequire } = require('node:module')
 const { createModelStandIn, reply } = require('./index.js')
 
 const VERBOSE = process.argv.includes('--verbose') || process.env.VERBOSE === '1'
 const WAIT_MS = 30_000
 
+// The codex a session would start from this checkout (CODEX_PATH, else the installed
+// @openai/codex platform package): the core's own lookup, through the addon.
 function codexBinary() {
-  if (process.env.CODEX_PATH) return process.env.CODEX_PATH
-  const triples = {
-    'linux-x64': 'x86_64-unknown-linux-musl', 'linux-arm64': 'aarch64-unknown-linux-musl',
-    'darwin-x64': 'x86_64-apple-darwin', 'darwin-arm64': 'aarch64-apple-darwin',
-    'win32-x64': 'x86_64-pc-windows-msvc', 'win32-arm64': 'aarch64-pc-windows-msvc',
-  }
-  const platform = `${process.platform}-${process.arch}`
-  const triple = triples[platform]
-  if (!triple) throw new Error(`no codex binary for ${platform}; set CODEX_PATH`)
-  const fromRoot = createRequire(path.join(__dirname, '..', 'package.json'))
-  const fromCodex = createRequire(fromRoot.resolve('@openai/codex/package.json'))
-  const pkgDir = path.dirname(fromCodex.resolve(`@openai/codex-${platform}/package.json`))
-  return path.join(pkgDir, 'vendor', triple, 'bin', process.platform === 'win32' ? 'codex.exe' : 'codex')
+  return require('../main.js').findCodex({ searchPaths: [path.join(__dirname, '..')] })
 }
 
 class CheckFailure extends Error {}

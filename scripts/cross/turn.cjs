@@ -48,7 +48,10 @@ function serverDir(root) {
   const dir = path.join(root, 'server')
   fs.mkdirSync(dir, { recursive: true })
   fs.copyFileSync(path.join(pkgDir, 'testing', 'fake-app-server.js'), path.join(dir, 'app-server'))
-  fs.copyFileSync(path.join(pkgDir, 'testing', 'fake-scenario.js'), path.join(dir, 'fake-scenario.js'))
+  // The modules it requires beside it (fake-interpreter.js, fake-io.js, ...).
+  for (const f of fs.readdirSync(path.join(pkgDir, 'testing'))) {
+    if (/^fake-.*\.js$/.test(f)) fs.copyFileSync(path.join(pkgDir, 'testing', f), path.join(dir, f))
+  }
   return dir
 }
 

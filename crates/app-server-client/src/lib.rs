@@ -56,6 +56,6 @@ pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandl
 pub use session::{
     ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession,
 };
-pub use toml::config_override;
+pub use toml::{config_override, non_finite_error};
 pub use turn::{EventStream, Turn};
 pub use turn_state::TurnResult;

@@ -15,6 +15,26 @@ pub fn config_override(key: &str, value: &Value) -> Result<String> {
     Ok(out)
 }
 
+/// The error for a number TOML gets no value from here: NaN and ±Infinity (TOML has `nan` and
+/// `inf`, but a config that holds one is a mistake). serde_json cannot hold them, so a binding
+/// meets them while converting a JavaScript value; it reports them through this function, so
+/// the rule and its words are the same wherever it is found. `key_path` is as in
+/// `model_providers.mock.x` or `xs[2]`.
+pub fn non_finite_error(key_path: &str, f: f64) -> Error {
+    Error::invalid_argument(format!("config.{key_path}"), non_finite(f))
+}
+
+fn non_finite(f: f64) -> String {
+    let name = if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    };
+    format!("{name} has no TOML form")
+}
+
 fn encode(value: &Value, out: &mut String) -> std::result::Result<(), String> {
     match value {
         Value::Null => return Err("null has no TOML form; leave the key out instead".into()),
@@ -22,7 +42,7 @@ fn encode(value: &Value, out: &mut String) -> std::result::Result<(), String> {
         Value::Number(n) => {
             if let Some(f) = n.as_f64().filter(|_| !n.is_i64() && !n.is_u64()) {
                 if !f.is_finite() {
-                    return Err(format!("{f} has no TOML form"));
+                    return Err(non_finite(f));
                 }
                 let s = f.to_string();
                 out.push_str(&s);
@@ -107,6 +127,19 @@ mod tests {
             config_override("p", &json!({"name": "mock", "base url": "h\"t\n"})).unwrap(),
             r#"p={"base url" = "h\"t\n", name = "mock"}"#
         );
+    }
+
+    #[test]
+    fn non_finite_numbers_are_rejected_with_their_key_path() {
+        let err = non_finite_error("model_providers.mock.x", f64::NAN);
+        assert_eq!(err.code(), "INVALID_ARGUMENT");
+        assert_eq!(
+            err.to_string(),
+            "invalid argument `config.model_providers.mock.x`: NaN has no TOML form"
+        );
+        assert!(non_finite_error("xs[1]", f64::NEG_INFINITY)
+            .to_string()
+            .contains("`config.xs[1]`: -Infinity has"));
     }
 
     #[test]

@@ -4,117 +4,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app_server_client::transport::{LineReader, LineWriter};
 use app_server_client::{Diagnostic, Direction, Input, Session, SessionOptions, TurnSetup};
 use serde_json::{json, Map, Value};
-use tokio::io::{
-    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
-};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-/// The server side of the pipe, driven line by line by the test.
-struct Peer {
-    lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
-    out: WriteHalf<DuplexStream>,
-}
-
-impl Peer {
-    async fn recv(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
-            .await
-            .expect("peer waited 5 s for a frame")
-            .expect("read")
-            .expect("client closed its output");
-        serde_json::from_str(&line).expect("client sent JSON")
-    }
-
-    async fn expect(&mut self, method: &str) -> (Value, Value) {
-        let msg = self.recv().await;
-        assert_eq!(msg["method"], method, "unexpected frame {msg}");
-        (msg["id"].clone(), msg["params"].clone())
-    }
-
-    async fn send_raw(&mut self, line: &str) {
-        self.out.write_all(line.as_bytes()).await.unwrap();
-        self.out.write_all(b"\n").await.unwrap();
-    }
-
-    async fn send(&mut self, msg: Value) {
-        self.send_raw(&msg.to_string()).await;
-    }
-
-    async fn answer(&mut self, id: &Value, result: Value) {
-        self.send(json!({ "id": id, "result": result })).await;
-    }
-
-    async fn handshake(&mut self) {
-        let (id, params) = self.expect("initialize").await;
-        assert_eq!(params["clientInfo"]["name"], "codex-native");
-        self.answer(&id, json!({"userAgent": "fake/1", "codexHome": "/tmp", "platformFamily": "unix", "platformOs": "linux"}))
-            .await;
-        let msg = self.recv().await;
-        assert_eq!(msg["method"], "initialized");
-        assert!(msg.get("id").is_none());
-    }
-}
-
-async fn connect_with(options: SessionOptions) -> (Session, Peer) {
-    let (client_side, server_side) = tokio::io::duplex(1 << 20);
-    let (client_read, client_write) = tokio::io::split(client_side);
-    let (server_read, server_write) = tokio::io::split(server_side);
-    let mut peer = Peer {
-        lines: BufReader::new(server_read).lines(),
-        out: server_write,
-    };
-    let reader = Box::new(LineReader::new(BufReader::new(client_read), 1024 * 1024));
-    let writer = Box::new(LineWriter::new(client_write));
-    let (session, ()) = tokio::join!(
-        async {
-            Session::connect(reader, writer, options)
-                .await
-                .expect("connect")
-        },
-        peer.handshake()
-    );
-    (session, peer)
-}
-
-async fn connect() -> (Session, Peer) {
-    connect_with(SessionOptions::default()).await
-}
-
-async fn open_thread(session: &Session, peer: &mut Peer, id: &str) -> app_server_client::Thread {
-    let (thread, ()) = tokio::join!(
-        async { session.start_thread(Map::new()).await.unwrap() },
-        async {
-            let (rid, _) = peer.expect("thread/start").await;
-            peer.answer(&rid, json!({ "thread": { "id": id } })).await;
-        }
-    );
-    thread
-}
-
-/// Starts a turn that the peer answers, at once, with turn id `turn_id`.
-async fn start_turn(
-    thread: &app_server_client::Thread,
-    peer: &mut Peer,
-    turn_id: &str,
-    setup: TurnSetup,
-) -> app_server_client::Turn {
-    let ((turn, _), ()) = tokio::join!(
-        async {
-            thread
-                .start_turn(Input::from("x"), Map::new(), setup)
-                .await
-                .unwrap()
-        },
-        async {
-            let (id, _) = peer.expect("turn/start").await;
-            peer.answer(&id, json!({"turn": {"id": turn_id}})).await;
-        }
-    );
-    turn
-}
+mod common;
+use common::peer::{connect, connect_with, open_thread, start_turn, Peer};
 
 fn delta(thread: &str, turn: &str, text: &str) -> Value {
     json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "turnId": turn, "itemId": "m1", "delta": text}})

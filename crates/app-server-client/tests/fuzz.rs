@@ -53,6 +53,9 @@ use tokio::io::{
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+mod common;
+use common::peer::{self, Peer};
+
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness and case bookkeeping
 // ---------------------------------------------------------------------------------------------
@@ -2657,52 +2660,10 @@ async fn session_survives_a_chaotic_peer_and_settles_everything() {
 // Regression tests: defects the fuzzing found, reproduced minimally (all fixed)
 // ---------------------------------------------------------------------------------------------
 
-struct MiniPeer {
-    lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
-    out: WriteHalf<DuplexStream>,
-}
-
-impl MiniPeer {
-    async fn recv(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        serde_json::from_str(&line).unwrap()
-    }
-    async fn send(&mut self, line: &str) {
-        self.out
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-    }
-}
-
-async fn mini_connect() -> (Session, MiniPeer) {
-    let (client_side, server_side) = tokio::io::duplex(1 << 16);
-    let (client_read, client_write) = tokio::io::split(client_side);
-    let (server_read, server_write) = tokio::io::split(server_side);
-    let mut peer = MiniPeer {
-        lines: BufReader::new(server_read).lines(),
-        out: server_write,
-    };
-    let reader = Box::new(LineReader::new(BufReader::new(client_read), 1 << 20));
-    let writer = Box::new(LineWriter::new(client_write));
-    let (session, ()) = tokio::join!(
-        async {
-            Session::connect(reader, writer, SessionOptions::default())
-                .await
-                .unwrap()
-        },
-        async {
-            let init = peer.recv().await;
-            peer.send(&json!({"id": init["id"], "result": {}}).to_string())
-                .await;
-            peer.recv().await;
-        }
-    );
-    (session, peer)
+/// The shared scripted peer, on a small pipe (64 KiB) so that the client's writes meet
+/// backpressure as they would on a real pipe.
+async fn mini_connect() -> (Session, Peer) {
+    peer::connect_with_pipe(SessionOptions::default(), 1 << 16).await
 }
 
 /// Two `turn/start`s answered with the same turn id: the second replaces the first in the
@@ -2721,8 +2682,10 @@ async fn a_duplicate_turn_id_settles_both_turns() {
         async { session.resume_thread("ta", Map::new()).await.unwrap() },
         async {
             let req = peer.recv().await;
-            peer.send(&json!({"id": req["id"], "result": {"thread": {"id": "ta"}}}).to_string())
-                .await;
+            peer.send_raw(
+                &json!({"id": req["id"], "result": {"thread": {"id": "ta"}}}).to_string(),
+            )
+            .await;
         }
     );
     let ((again, _), ()) = tokio::join!(
@@ -2734,8 +2697,10 @@ async fn a_duplicate_turn_id_settles_both_turns() {
         },
         async {
             let req = peer.recv().await;
-            peer.send(&json!({"id": req["id"], "result": {"turn": {"id": "same"}}}).to_string())
-                .await;
+            peer.send_raw(
+                &json!({"id": req["id"], "result": {"turn": {"id": "same"}}}).to_string(),
+            )
+            .await;
         }
     );
     let dup = tokio::time::timeout(Duration::from_secs(2), again.result(None)).await;
@@ -2757,34 +2722,12 @@ async fn a_duplicate_turn_id_settles_both_turns() {
 
 async fn mini_thread_and_turn(
     session: &Session,
-    peer: &mut MiniPeer,
+    peer: &mut Peer,
     thread_id: &str,
     turn_id: &str,
 ) -> app_server_client::Turn {
-    let (thread, ()) = tokio::join!(
-        async { session.start_thread(Map::new()).await.unwrap() },
-        async {
-            let req = peer.recv().await;
-            peer.send(
-                &json!({"id": req["id"], "result": {"thread": {"id": thread_id}}}).to_string(),
-            )
-            .await;
-        }
-    );
-    let ((turn, _), ()) = tokio::join!(
-        async {
-            thread
-                .start_turn(Input::from("x"), Map::new(), TurnSetup::default())
-                .await
-                .unwrap()
-        },
-        async {
-            let req = peer.recv().await;
-            peer.send(&json!({"id": req["id"], "result": {"turn": {"id": turn_id}}}).to_string())
-                .await;
-        }
-    );
-    turn
+    let thread = peer::open_thread(session, peer, thread_id).await;
+    peer::start_turn(&thread, peer, turn_id, TurnSetup::default()).await
 }
 
 /// `TurnShared::fail` drops the turn's outlets before it records the error, so a consumer
@@ -2911,7 +2854,7 @@ async fn a_cancelled_turn_start_leaves_no_early_queue() {
         async { session.start_thread(Map::new()).await.unwrap() },
         async {
             let req = peer.recv().await;
-            peer.send(&json!({"id": req["id"], "result": {"thread": {"id": "t"}}}).to_string())
+            peer.send_raw(&json!({"id": req["id"], "result": {"thread": {"id": "t"}}}).to_string())
                 .await;
         }
     );
@@ -2927,7 +2870,7 @@ async fn a_cancelled_turn_start_leaves_no_early_queue() {
     assert_eq!(peer.recv().await["method"], "turn/start");
     // Long after, an event of a turn this client does not know.
     let mut all = session.notifications();
-    peer.send(&json!({"method": "turn/completed", "params": {"threadId": "t", "turn": {"id": "other", "status": "completed"}}}).to_string()).await;
+    peer.send_raw(&json!({"method": "turn/completed", "params": {"threadId": "t", "turn": {"id": "other", "status": "completed"}}}).to_string()).await;
     all.next_batch(10).await.unwrap().unwrap();
     let ((turn, _), ()) = tokio::join!(
         async {
@@ -2938,8 +2881,10 @@ async fn a_cancelled_turn_start_leaves_no_early_queue() {
         },
         async {
             let req = peer.recv().await;
-            peer.send(&json!({"id": req["id"], "result": {"turn": {"id": "other"}}}).to_string())
-                .await;
+            peer.send_raw(
+                &json!({"id": req["id"], "result": {"turn": {"id": "other"}}}).to_string(),
+            )
+            .await;
         }
     );
     assert!(
@@ -2958,7 +2903,7 @@ async fn a_malformed_error_answer_still_settles_its_request() {
         tokio::time::timeout(Duration::from_secs(2), session.request("x", "{}", None)),
         async {
             let req = peer.recv().await;
-            peer.send(&format!(
+            peer.send_raw(&format!(
                 r#"{{"id":{},"error":{{"message":"no code"}}}}"#,
                 req["id"]
             ))
