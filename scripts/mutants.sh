@@ -9,7 +9,7 @@
 #   MUTANTS_MODULES="router turn" bash scripts/mutants.sh
 #   bash scripts/mutants.sh --re 'Routes::route'  # further cargo-mutants arguments
 #
-# Output: target/mutants/mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt).
+# Output: target/mutants/mutants.out/ (or $MUTANTS_OUT/mutants.out/) (caught.txt, missed.txt, timeout.txt, unviable.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +31,7 @@ for m in $modules; do files+=(--file "crates/app-server-client/src/$m.rs"); done
 # containment. ws_transport and discovery test other modules.
 cargo mutants -p app-server-client "${files[@]}" \
   --jobs "${MUTANTS_JOBS:-1}" --timeout "${MUTANTS_TIMEOUT:-90}" --build-timeout 900 \
-  --output target/mutants \
+  --output "${MUTANTS_OUT:-target/mutants}" \
   --cargo-test-arg=--lib --cargo-test-arg=--test=fake_peer --cargo-test-arg=--test=fuzz \
   --cargo-test-arg=--test=containment \
   "$@"
