@@ -133,7 +133,8 @@ impl ApprovalPolicy {
 /// while it runs (per-thread policies, overrides registered later).
 #[derive(Default)]
 pub struct PolicyRouter {
-    session_policy: Mutex<ApprovalPolicy>,
+    /// Fixed when the session opens (threads and overrides change; this does not).
+    session_policy: ApprovalPolicy,
     thread_policies: Mutex<HashMap<String, ApprovalPolicy>>,
     overrides: Mutex<HashMap<String, Arc<dyn ServerRequestHandler>>>,
 }
@@ -141,13 +142,9 @@ pub struct PolicyRouter {
 impl PolicyRouter {
     pub fn new(session_policy: ApprovalPolicy) -> Self {
         PolicyRouter {
-            session_policy: Mutex::new(session_policy),
+            session_policy,
             ..Default::default()
         }
-    }
-
-    pub fn set_session_policy(&self, policy: ApprovalPolicy) {
-        *lock(&self.session_policy) = policy;
     }
 
     /// A policy for one thread, overriding the session's (`None` removes it).
@@ -178,7 +175,7 @@ impl ServerRequestHandler for PolicyRouter {
             .thread_id
             .as_deref()
             .and_then(|t| lock(&self.thread_policies).get(t).cloned());
-        let policy = thread_policy.unwrap_or_else(|| lock(&self.session_policy).clone());
+        let policy = thread_policy.unwrap_or_else(|| self.session_policy.clone());
         policy.decide(request)
     }
 }
@@ -215,6 +212,24 @@ mod tests {
             let json = self.0;
             Box::pin(async move { raw(json) })
         }
+    }
+
+    #[test]
+    fn debug_names_the_policy_and_never_prints_the_handler() {
+        assert_eq!(format!("{:?}", ApprovalPolicy::AutoDecline), "AutoDecline");
+        assert_eq!(format!("{:?}", ApprovalPolicy::AutoAccept), "AutoAccept");
+        assert_eq!(
+            format!("{:?}", ApprovalPolicy::CommandsOnly),
+            "CommandsOnly"
+        );
+        let custom = ApprovalPolicy::Custom {
+            methods: HashSet::from(["item/tool/call".to_owned()]),
+            handler: Arc::new(Fixed("{}")),
+        };
+        assert_eq!(
+            format!("{custom:?}"),
+            r#"Custom { methods: {"item/tool/call"} }"#
+        );
     }
 
     #[test]

@@ -199,3 +199,215 @@ impl Drop for AnswerOnce<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `run_one` against a connection whose other end is the test: what the server receives for
+    //! each way a request can end. Every read is bounded, so a request left unanswered fails
+    //! the test instead of hanging it.
+
+    use super::*;
+    use crate::connection::ConnectionHooks;
+    use crate::frame::{decode, Incoming};
+    use crate::transport::{LineReader, LineWriter};
+    use serde_json::{json, Value};
+    use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream, Lines, ReadHalf};
+
+    struct Peer {
+        conn: Connection,
+        lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
+        _server_write: tokio::io::WriteHalf<DuplexStream>,
+    }
+
+    impl Peer {
+        fn new() -> Peer {
+            let (client, server) = tokio::io::duplex(1 << 16);
+            let (client_read, client_write) = tokio::io::split(client);
+            let (server_read, server_write) = tokio::io::split(server);
+            let (server_requests, _) = mpsc::unbounded_channel();
+            let conn = Connection::start(
+                Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+                Box::new(LineWriter::new(client_write)),
+                ConnectionHooks {
+                    tap: None,
+                    stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                    server_requests,
+                    diagnostics: None,
+                },
+                None,
+            );
+            Peer {
+                conn,
+                lines: BufReader::new(server_read).lines(),
+                _server_write: server_write,
+            }
+        }
+
+        /// The next frame the client wrote.
+        async fn next(&mut self) -> Value {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+                .await
+                .expect("the client wrote nothing within 10 s")
+                .unwrap()
+                .expect("a frame");
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        }
+    }
+
+    fn request(id: u64, method: &str) -> ServerRequest {
+        let frame = json!({"id": id, "method": method, "params": {"threadId": "t"}});
+        match decode(&frame.to_string()) {
+            Ok(Incoming::ServerRequest(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn pending() -> watch::Receiver<RequestFate> {
+        let (tx, rx) = watch::channel(RequestFate::Pending);
+        std::mem::forget(tx); // stays pending
+        rx
+    }
+
+    /// What the server gets when the default policy declines `method`.
+    async fn declined(method: &str) -> Value {
+        let mut peer = Peer::new();
+        run_one(
+            &peer.conn,
+            &DeclineAll,
+            request(7, method),
+            pending(),
+            None,
+            None,
+        )
+        .await;
+        let frame = peer.next().await;
+        assert_eq!(frame["id"], 7, "{frame}");
+        frame
+    }
+
+    #[tokio::test]
+    async fn each_decline_is_the_protocols_own_refusal() {
+        // Pinned against the schema of the pinned codex (protocol/): each is the response
+        // type's "no" that does not fail the turn.
+        for (method, result) in [
+            (
+                "item/commandExecution/requestApproval",
+                json!({"decision": "decline"}),
+            ),
+            (
+                "item/fileChange/requestApproval",
+                json!({"decision": "decline"}),
+            ),
+            (
+                "execCommandApproval",
+                json!({"decision": {"denied": {"rejection": "declined by the client's approval policy"}}}),
+            ),
+            (
+                "applyPatchApproval",
+                json!({"decision": {"denied": {"rejection": "declined by the client's approval policy"}}}),
+            ),
+            (
+                "mcpServer/elicitation/request",
+                json!({"action": "decline", "content": null, "_meta": null}),
+            ),
+            (
+                "item/permissions/requestApproval",
+                json!({"permissions": {}, "scope": "turn"}),
+            ),
+        ] {
+            assert_eq!(
+                declined(method).await,
+                json!({"id": 7, "result": result}),
+                "{method}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_method_with_no_refusal_of_its_own_gets_method_not_found() {
+        let frame = declined("item/tool/call").await;
+        assert_eq!(frame["error"]["code"], -32601, "{frame}");
+        let message = frame["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("item/tool/call: declined by the default"),
+            "{message}"
+        );
+    }
+
+    /// A handler that never answers.
+    struct Never;
+    impl ServerRequestHandler for Never {
+        fn handle(&self, _: ServerRequest) -> BoxFuture<'static, Reply> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_the_server_resolved_itself_gets_no_answer() {
+        let mut peer = Peer::new();
+        let (fate, rx) = watch::channel(RequestFate::Pending);
+        let run = run_one(
+            &peer.conn,
+            &Never,
+            request(7, "item/tool/call"),
+            rx,
+            None,
+            None,
+        );
+        fate.send_replace(RequestFate::ResolvedByServer);
+        run.await;
+        // Whatever run_one sent is queued before this; the first frame must be the marker.
+        peer.conn.notify("marker", None).unwrap();
+        assert_eq!(peer.next().await, json!({"method": "marker"}));
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_turn_ended_is_declined() {
+        let mut peer = Peer::new();
+        let (fate, rx) = watch::channel(RequestFate::Pending);
+        let run = run_one(
+            &peer.conn,
+            &Never,
+            request(7, "item/fileChange/requestApproval"),
+            rx,
+            None,
+            None,
+        );
+        fate.send_replace(RequestFate::TurnEnded);
+        run.await;
+        assert_eq!(
+            peer.next().await,
+            json!({"id": 7, "result": {"decision": "decline"}})
+        );
+    }
+
+    /// A handler whose future panics.
+    struct Panics;
+    impl ServerRequestHandler for Panics {
+        fn handle(&self, _: ServerRequest) -> BoxFuture<'static, Reply> {
+            Box::pin(async { panic!("handler bug") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_handler_died_is_still_answered() {
+        let mut peer = Peer::new();
+        let conn = peer.conn.clone();
+        let task = tokio::spawn(async move {
+            run_one(
+                &conn,
+                &Panics,
+                request(7, "item/tool/call"),
+                pending(),
+                None,
+                None,
+            )
+            .await
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        let frame = peer.next().await;
+        assert_eq!(frame["id"], 7, "{frame}");
+        assert_eq!(frame["error"]["code"], -32603, "{frame}"); // JSON-RPC internal error
+        assert_eq!(frame["error"]["message"], "item/tool/call: handler failed");
+    }
+}
