@@ -48,8 +48,8 @@ async function nativeSetup(server) {
   return { session, thread, close: () => session.close() }
 }
 
-async function baselineSetup(server, transport) {
-  const client = await BaselineClient.start({ command: server.codexPath, env: server.env, transport })
+async function baselineSetup(server, transport, parse = 'line') {
+  const client = await BaselineClient.start({ command: server.codexPath, env: server.env, transport, parse })
   const { thread } = await client.request('thread/start', {})
   return { client, threadId: thread.id, close: () => client.close() }
 }
@@ -83,6 +83,11 @@ const consumers = {
   async baseline(ctx, input, sink) {
     await ctx.client.runTurn(ctx.threadId, input, (e) => sink.event(e))
   },
+  // The same client parsing once per stdout chunk instead of once per line: the cheapest
+  // pure-JS client (baseline-client.mjs).
+  async baselineChunked(ctx, input, sink) {
+    await ctx.client.runTurn(ctx.threadId, input, (e) => sink.event(e))
+  },
   // The baseline reading the server's stdout on a worker thread (latency bench only): the
   // pure-Node form of a reader thread handing events to the JavaScript thread.
   async baselineOnWorker(ctx, input, sink) {
@@ -91,6 +96,7 @@ const consumers = {
 }
 const setupFor = (mode) =>
   mode === 'baseline' ? baselineSetup
+  : mode === 'baselineChunked' ? (server) => baselineSetup(server, undefined, 'chunk')
   : mode === 'baselineOnWorker' ? (server) => baselineSetup(server, spawnOnWorkerThread)
   : nativeSetup
 
@@ -168,7 +174,7 @@ async function throughput({ n, size, runs, modes }) {
     const lost = n - delivered
     const ok = lost === 0 && sink.badSize === 0 && (mode === 'textStream' || sink.last === 'turn/completed')
     return {
-      ok, lost, delivered, ...m, batches: mode === 'baseline' ? null : batches,
+      ok, lost, delivered, ...m, batches: mode.startsWith('baseline') ? null : batches,
       eventsPerSec: n / (m.wallMs / 1000), mainNsPerEvent: m.mainNs / n, allNsPerEvent: m.allNs / n, eluNsPerEvent: (m.eluActiveMs * 1e6) / n,
     }
   }
