@@ -18,47 +18,8 @@ function Session() {
 Session.prototype = NativeSession.prototype
 
 // ---------------------------------------------------------------------------------------------
-// Errors: the native side sends structured details (code, rpcCode, data, stderrTail) as a
-// tagged JSON `cause`; move them onto the error itself.
-
-const DETAIL_TAG = 'codex-native:detail:'
-
-function decorate(err) {
-  if (!(err instanceof Error)) return err
-  const cause = err.cause
-  if (cause instanceof Error && typeof cause.message === 'string' && cause.message.startsWith(DETAIL_TAG)) {
-    const detail = JSON.parse(cause.message.slice(DETAIL_TAG.length))
-    delete err.cause
-    applyDetail(err, detail)
-  } else if (err.code === 'InvalidArg') {
-    // napi-rs's own argument conversion failed: a wrong argument type.
-    err.code = 'INVALID_ARGUMENT'
-    asTypeError(err)
-  }
-  return err
-}
-
-function applyDetail(err, detail) {
-  err.code = detail.code
-  if (detail.rpcCode !== undefined) {
-    err.rpcCode = detail.rpcCode
-    err.rpcMessage = detail.rpcMessage
-    err.data = detail.data
-  }
-  if (detail.stderrTail !== undefined) err.stderrTail = detail.stderrTail
-  if (detail.code === 'INVALID_ARGUMENT') asTypeError(err)
-  return err
-}
-
-function asTypeError(err) {
-  Object.setPrototypeOf(err, TypeError.prototype)
-  Object.defineProperty(err, 'name', { value: 'TypeError', configurable: true, writable: true })
-}
-
-function errorFromDetail(json) {
-  const detail = JSON.parse(json)
-  return applyDetail(new Error(detail.message), detail)
-}
+// Errors: the native side makes its own (real Error/TypeError objects with `code` and details);
+// these are the ones JavaScript raises itself.
 
 function codexError(code, message, Base = Error) {
   const err = new Base(message)
@@ -68,51 +29,12 @@ function codexError(code, message, Base = Error) {
 
 /** The error that ended `session` (TRANSPORT_CLOSED with its stderr tail, or SESSION_CLOSED). */
 function closedError(session) {
-  const detail = session._closedError()
-  return detail ? errorFromDetail(detail) : codexError('SESSION_CLOSED', 'session is closed')
+  return session._closedError() ?? codexError('SESSION_CLOSED', 'session is closed')
 }
 
 function invalidArgument(name, message) {
   return codexError('INVALID_ARGUMENT', `invalid argument \`${name}\`: ${message}`, TypeError)
 }
-
-/** Calls a native function, giving sync throws and async rejections their codes. */
-function call(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    throw decorate(err)
-  }
-  if (result && typeof result.then === 'function') {
-    return result.then(undefined, (err) => {
-      throw decorate(err)
-    })
-  }
-  return result
-}
-
-/** Wraps every native method of a class so that its errors are decorated. */
-function decorateMethods(Class) {
-  const proto = Class.prototype
-  for (const name of Object.getOwnPropertyNames(proto)) {
-    const desc = Object.getOwnPropertyDescriptor(proto, name)
-    if (name === 'constructor' || typeof desc.value !== 'function') continue
-    const original = desc.value
-    Object.defineProperty(proto, name, {
-      ...desc,
-      value: {
-        [name](...args) {
-          return call(() => original.apply(this, args))
-        },
-      }[name],
-    })
-  }
-}
-
-decorateMethods(NativeSession)
-decorateMethods(Thread)
-decorateMethods(Turn)
 
 // ---------------------------------------------------------------------------------------------
 // AbortSignal helpers.
@@ -351,10 +273,9 @@ class SessionState {
     this.endError = null
     this.onError = onError
     this.waiters = new Set()
-    this.barriers = new Map() // barrier id -> resolve, in the order asked
     this.sink = (batch) => this.dispatchBatch(batch)
-    this.onEnd = (detail) => this.ended(detail)
-    this.onDiagnostic = (detail) => this.report(errorFromDetail(detail))
+    this.onEnd = (err) => this.ended(err)
+    this.onDiagnostic = (err) => this.report(err)
     this.handlers = new Handlers(this)
   }
 
@@ -379,7 +300,6 @@ class SessionState {
   }
 
   dispatchBatch(batch) {
-    if (batch[0] === '#') return this.barrierReached(Number(batch.slice(1)))
     const all = this.listeners.get('*')
     for (const event of JSON.parse(batch)) {
       const specific = this.listeners.get(event.method)
@@ -398,45 +318,9 @@ class SessionState {
     }
   }
 
-  /**
-   * Resolves once listeners have seen every notification received so far, or at once when
-   * nobody listens. Responses settle through this, so a listener sees what the server sent
-   * before a response (an exec's output, `thread/started`) before the response's promise.
-   */
-  caughtUp() {
-    if (!this.sinkActive || !this.session || this.session.closed) return undefined
-    const id = this.session._notificationBarrier()
-    if (id === 0) return undefined
-    // The sink never keeps Node alive by itself; while a marker is due, this timer does.
-    this.keepAlive ??= setInterval(() => {}, 1 << 30)
-    return new Promise((resolve) => this.barriers.set(id, resolve))
-  }
-
-  /** Markers arrive in the order asked: reaching one means reaching all earlier ones. */
-  barrierReached(id) {
-    for (const [pending, resolve] of this.barriers) {
-      if (pending > id) break
-      this.barriers.delete(pending)
-      resolve()
-    }
-    if (this.barriers.size === 0) this.stopKeepAlive()
-  }
-
-  releaseBarriers() {
-    for (const resolve of this.barriers.values()) resolve()
-    this.barriers.clear()
-    this.stopKeepAlive()
-  }
-
-  stopKeepAlive() {
-    clearInterval(this.keepAlive)
-    this.keepAlive = undefined
-  }
-
-  ended(detail) {
-    this.releaseBarriers()
+  ended(err) {
     this.sinkActive = false
-    const err = detail ? errorFromDetail(detail) : codexError('SESSION_CLOSED', 'session is closed')
+    err ??= codexError('SESSION_CLOSED', 'session is closed')
     this.endError = err
     for (const waiter of this.waiters) waiter(err)
   }
@@ -469,7 +353,6 @@ class SessionState {
     } else if (this.count === 0 && this.sinkActive) {
       this.sinkActive = false
       session._setNotificationSink(null)
-      this.releaseBarriers()
     }
   }
 }
@@ -486,7 +369,7 @@ function stateOf(session) {
   return state
 }
 
-const nativeCreate = (...args) => call(() => NativeSession.create(...args))
+const nativeCreate = (...args) => NativeSession.create(...args)
 const defaultSearchPaths = [require('./js/packaging.js').unpackedPath(__dirname), process.cwd()]
 
 let nextStartId = 1
@@ -703,40 +586,8 @@ Thread.prototype.fork = async function fork(params) {
 }
 
 // A response settles only once notification listeners have seen everything the server sent
-// before it (SessionState.caughtUp): the native promise and the listeners' batches reach
-// JavaScript by different queues, so without this the order would be left to chance.
+// before it: the native side waits for its notification pump before it settles (src/order.rs).
 const turnSessions = new WeakMap()
-function settleInOrder(Class, names, sessionOf) {
-  for (const name of names) {
-    const original = Class.prototype[name]
-    Class.prototype[name] = {
-      [name](...args) {
-        const result = original.apply(this, args)
-        const state = states.get(sessionOf(this))
-        if (!state) return result
-        return result.then(
-          async (value) => {
-            await state.caughtUp()
-            return value
-          },
-          async (err) => {
-            await state.caughtUp()
-            throw err
-          },
-        )
-      },
-    }[name]
-  }
-}
-settleInOrder(Session, [
-  '_exec', '_request', 'archiveThread', 'forkThread', 'listModels', 'listThreads', 'loginWithApiKey',
-  'logout', 'readAccount', 'readConfig', 'readRateLimits', 'readThread', 'resumeThread',
-  'startEphemeralThread', 'startThread', 'unarchiveThread',
-], (session) => session)
-settleInOrder(Thread, [
-  '_startTurn', 'archive', 'compact', 'fork', 'read', 'rollback', 'setName', 'unarchive', 'unsubscribe',
-], (thread) => threadSessions.get(thread))
-settleInOrder(Turn, ['interrupt', 'steer', '_result'], (turn) => turnSessions.get(turn))
 
 // command/exec, with its output streamed to `onOutput` when given.
 let execCounter = 0

@@ -6,7 +6,9 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod approval;
+mod args;
 mod errors;
+mod order;
 mod pull;
 mod pump;
 mod session;

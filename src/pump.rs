@@ -7,9 +7,10 @@ use app_server_client::{EventStream, Notification};
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::errors::JsCoreError;
 use crate::text::JsText;
 
 /// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
@@ -92,7 +93,7 @@ pub fn native_stats() -> serde_json::Value {
 pub struct Pump {
     pub task: JoinHandle<()>,
     pub done: watch::Receiver<bool>,
-    barriers: mpsc::UnboundedSender<u32>,
+    barriers: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
 impl Pump {
@@ -100,11 +101,15 @@ impl Pump {
         self.task.abort();
     }
 
-    /// Asks the pump to deliver every event already queued, then the marker `#id` through the
-    /// same callback. One callback's calls reach JavaScript in order, so when the marker arrives
-    /// JavaScript has seen every event received before this call. False once the pump is gone.
-    pub fn barrier(&self, id: u32) -> bool {
-        !*self.done.borrow() && self.barriers.send(id).is_ok()
+    /// Asks the pump to deliver every event already queued and to answer once JavaScript has
+    /// handled all of them (the calls have returned). `None` once the pump is gone; the answer
+    /// also comes (as a closed channel) if the pump stops before it got there.
+    pub fn barrier(&self) -> Option<oneshot::Receiver<()>> {
+        if *self.done.borrow() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.barriers.send(tx).ok().map(|()| rx)
     }
 
     /// Resolves once every event the pump will deliver has been handled by JavaScript.
@@ -123,7 +128,7 @@ pub fn spawn(
 ) -> Pump {
     let live = LiveTask::new();
     let (done_tx, done) = watch::channel(false);
-    let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<u32>();
+    let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
     let task = napi::bindgen_prelude::spawn(async move {
         let _live = live;
         // Set however the task ends (finished, aborted, environment gone).
@@ -133,7 +138,7 @@ pub fn spawn(
         let end = loop {
             tokio::select! {
                 biased;
-                Some(id) = barrier_requests.recv() => {
+                Some(answer) = barrier_requests.recv() => {
                     loop {
                         let batch = stream.try_batch(MAX_BATCH);
                         if batch.is_empty() {
@@ -143,9 +148,8 @@ pub fn spawn(
                             return;
                         }
                     }
-                    if !deliver(format!("#{id}")).await {
-                        return;
-                    }
+                    in_flight.idle().await;
+                    let _ = answer.send(());
                 }
                 next = stream.next_batch_within(MAX_BATCH, MAX_BATCH_BYTES) => match next {
                     Ok(Some(batch)) => {
@@ -154,14 +158,14 @@ pub fn spawn(
                         }
                     }
                     Ok(None) => break None,
-                    Err(e) => break Some(crate::errors::detail_json(&e)),
+                    Err(e) => break Some(e),
                 },
             }
         };
         // `done` promises that JavaScript has handled everything.
         in_flight.idle().await;
         if let Some(on_end) = on_end {
-            let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
+            let _ = on_end.call_async_catch(end.map(JsCoreError)).await;
         }
     });
     Pump {
@@ -248,8 +252,17 @@ impl Drop for SetOnDrop {
     }
 }
 
-/// `(errorDetailJson: string) => void`: called once when a pumped stream ends ('' = normally).
-pub type EndCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
+/// `(error?: Error) => void`: called once when a pumped stream ends (no error = normally).
+pub type EndCallback =
+    ThreadsafeFunction<Option<JsCoreError>, (), Option<JsCoreError>, Status, false, true>;
+
+/// Holds `f` as an [`EndCallback`].
+pub fn end_callback(f: Function<Option<JsCoreError>, ()>) -> napi::Result<EndCallback> {
+    f.build_threadsafe_function()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build()
+}
 
 /// Benchmark hooks: the same batch of `count` copies of `frame` in each payload form that
 /// could cross into JavaScript. Used by bench/payload.mjs to choose the event path's form.

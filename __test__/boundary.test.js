@@ -1,0 +1,111 @@
+'use strict'
+// The Rust<->JS boundary: native error objects, response/notification order, and result()
+// built from what already crossed.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { Session } = require('../main.js')
+const { fakeServer, act } = require('../testing/fake-scenario.js')
+const { rejection } = require('./helpers.js')
+
+const T = { timeout: 60_000 }
+
+async function withFake(scenario, fn, options = {}) {
+  const fake = fakeServer(scenario)
+  const session = await Session.create({ ...fake, ...options })
+  try {
+    return await fn(session, fake)
+  } finally {
+    await session.close()
+    fake.cleanup()
+  }
+}
+
+/** A native error: a real Error of the right class, its details own properties, no cause tag. */
+function assertNativeError(err, code, Class = Error) {
+  assert.ok(err instanceof Class, `${code}: ${err?.constructor?.name} is a ${Class.name}`)
+  assert.equal(Object.getPrototypeOf(err), Class.prototype, `${code}: exactly a ${Class.name}`)
+  assert.ok(Object.hasOwn(err, 'code'), `${code}: code is an own property`)
+  assert.equal(err.code, code, err.message)
+  assert.equal(err.cause, undefined, `${code}: no cause`)
+  assert.ok(!String(err.message).includes('codex-native:detail'), err.message)
+}
+
+test('errors are made natively: Error/TypeError with code and details as own properties', T, async () => {
+  const scenario = {
+    on: { 'model/list': [{ do: 'error', code: -32602, message: 'bad params', data: { field: 'limit' } }] },
+  }
+  await withFake(scenario, async (session) => {
+    const rpc = await rejection(session.listModels())
+    assertNativeError(rpc, 'RPC_ERROR')
+    assert.equal(rpc.rpcCode, -32602)
+    assert.equal(rpc.rpcMessage, 'bad params')
+    assert.deepEqual(rpc.data, { field: 'limit' })
+    for (const key of ['rpcCode', 'rpcMessage', 'data']) assert.ok(Object.hasOwn(rpc, key), key)
+
+    // napi's own argument conversion never shows: a wrong type names the argument.
+    const thread = await session.startThread()
+    const cases = [
+      [() => session.resumeThread(3), 'threadId'],
+      [() => session.forkThread(null), 'threadId'],
+      [() => session.archiveThread({}), 'threadId'],
+      [() => session.readThread('t', { includeTurns: 'yes' }), 'options.includeTurns'],
+      [() => session.listThreads(() => {}), 'params'],
+      [() => session.loginWithApiKey(42), 'apiKey'],
+      [() => thread.rollback('two'), 'numTurns'],
+      [() => thread.rollback(-1), 'numTurns'],
+      [() => thread.setName(5), 'name'],
+      [() => thread.fork(7), 'params'],
+    ]
+    for (const [call, name] of cases) {
+      const pending = call()
+      assert.ok(pending instanceof Promise, `${name}: async methods reject, never throw`)
+      const err = await rejection(pending)
+      assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
+      assert.ok(err.message.includes(`\`${name}\``), `${name}: ${err.message}`)
+    }
+    assert.throws(
+      () => session.notify(1),
+      (err) => {
+        assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
+        return err.message.includes('`method`')
+      },
+    )
+  })
+
+  // A transport error carries the server's stderr tail as an own property.
+  await withFake({ on: { 'model/list': [act.crash({ stderr: 'fake: going down' })] } }, async (session) => {
+    const err = await rejection(session.listModels())
+    assertNativeError(err, 'TRANSPORT_CLOSED')
+    assert.ok(Object.hasOwn(err, 'stderrTail'))
+    assert.match(err.stderrTail, /fake: going down/)
+    assertNativeError(await rejection(session.startThread()), 'TRANSPORT_CLOSED')
+  })
+  assertNativeError(await rejection(Session.create({ codexPath: '/nonexistent/codex' })), 'SPAWN_FAILED')
+  assertNativeError(await rejection(Session.create({ codexPath: '/x', requestTimeoutMs: 'soon' })), 'INVALID_ARGUMENT', TypeError)
+})
+
+test('a response settles only after listeners saw the notifications sent before it', T, async () => {
+  // 600 notifications of 1 KiB, then the response, every time. They take six batches (a
+  // batch carries at most 112 KiB) and the pump hands JavaScript at most two at once; a slow
+  // listener keeps it behind, so without the native wait the response overtakes the later ones.
+  const BEFORE = 600
+  const pad = 'x'.repeat(1024)
+  const notes = Array.from({ length: BEFORE }, (_, i) => act.notify('fake/before', { i, pad }))
+  await withFake({ on: { 'model/list': notes, 'thread/list': notes } }, async (session) => {
+    let seen = 0
+    session.onNotification('fake/before', () => {
+      seen++
+      const until = Date.now() + 0.05
+      while (Date.now() < until) {
+        // busy: a listener doing real work
+      }
+    })
+    for (let round = 1; round <= 5; round++) {
+      await session.listModels()
+      assert.equal(seen, round * 2 * BEFORE - BEFORE, `listModels round ${round}: every earlier notification was seen`)
+      await session.request('thread/list', {})
+      assert.equal(seen, round * 2 * BEFORE, `request round ${round}: every earlier notification was seen`)
+    }
+  })
+})
