@@ -625,19 +625,26 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
   checkTimeout(inactivityTimeoutMs, 'options.inactivityTimeoutMs')
   const session = threadSessions.get(this)
   let dispatch = null
+  let crossed
   if (onEvent) {
     const state = session ? stateOf(session) : new SessionState(undefined)
+    crossed = new Crossed()
+    const seen = crossed
     dispatch = (batch) => {
-      for (const event of JSON.parse(batch)) {
+      const events = JSON.parse(batch)
+      seen.observe(events)
+      for (const event of events) {
         try {
           onEvent(event)
         } catch (err) {
           state.report(err)
         }
       }
+      if (events.at(-1).method === 'turn/completed') seen.complete = true
     }
   }
   const turn = await this._startTurn(input, params, dispatch, inactivityTimeoutMs)
+  if (crossed) crossedItems.set(turn, crossed)
   if (session) turnSessions.set(turn, session)
   if (signal) interruptOnAbort(turn, signal)
   return turn
@@ -675,6 +682,40 @@ Thread.prototype.ask = async function ask(input, options) {
 // Turn: async iteration (one consumer), text stream, result with timeout and signal.
 
 const consumed = new WeakSet()
+
+/**
+ * The `item/completed` items a turn's consumer (its iterator, or onEvent) has been handed, in
+ * order. Once it has seen the whole stream, `result()` takes its items from here instead of
+ * having them sent again (bench: result() after a consumed stream).
+ */
+class Crossed {
+  constructor() {
+    this.items = []
+    this.complete = false
+  }
+
+  /** Keeps the items of a batch's `item/completed` events; returns the batch. */
+  observe(events) {
+    for (const e of events) {
+      if (e.method === 'item/completed' && e.params != null && Object.hasOwn(e.params, 'item')) this.items.push(e.params.item)
+    }
+    return events
+  }
+
+  /** The last agent message among the items (its text is the result's), as the core finds it. */
+  lastAgentMessage() {
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const item = this.items[i]
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) continue
+      if (item.type !== 'agentMessage') continue
+      if (item.text !== undefined && item.text !== null && typeof item.text !== 'string') continue
+      return item
+    }
+    return null
+  }
+}
+
+const crossedItems = new WeakMap()
 
 function claimStream(turn) {
   if (consumed.has(turn)) {
@@ -763,9 +804,15 @@ function batchIterator(fetch, unpack) {
 
 Turn.prototype[Symbol.asyncIterator] = function iterator() {
   claimStream(this)
+  const crossed = new Crossed()
+  crossedItems.set(this, crossed)
   return batchIterator(
-    (wake) => this._pullBatch(wake),
-    (batch) => JSON.parse(batch),
+    (wake) => {
+      const batch = this._pullBatch(wake)
+      if (batch === null) crossed.complete = true
+      return batch
+    },
+    (batch) => crossed.observe(JSON.parse(batch)),
   )
 }
 
@@ -783,7 +830,19 @@ Turn.prototype.result = function result(options) {
   checkSignal(signal, 'options.signal')
   checkTimeout(timeoutMs, 'options.timeoutMs')
   if (signal) interruptOnAbort(this, signal)
-  return this._result(timeoutMs)
+  const crossed = crossedItems.get(this)
+  if (!crossed?.complete) return this._result(timeoutMs, 0)
+  // The consumer read the stream to its end: every item of the result is here already.
+  const message = crossed.lastAgentMessage()
+  return this._result(timeoutMs, message ? 2 : 1).then((r) => ({
+    threadId: r.threadId,
+    turnId: r.turnId,
+    status: r.status,
+    text: message ? (message.text ?? '') : r.text,
+    items: crossed.items.slice(),
+    usage: r.usage,
+    error: r.error,
+  }))
 }
 
 // ---------------------------------------------------------------------------------------------

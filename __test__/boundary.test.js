@@ -109,3 +109,43 @@ test('a response settles only after listeners saw the notifications sent before 
     }
   })
 })
+
+test('result() after a consumed stream is built from what crossed, and equals the full result', T, async () => {
+  const scenario = {
+    turn: { deltas: 4 },
+    turnsByText: { fail: { status: 'failed', error: { message: 'boom' } }, big: { flood: 300, deltaText: 'y'.repeat(512) } },
+  }
+  await withFake(scenario, async (session) => {
+    const thread = await session.startThread()
+    for (const text of ['hello', 'fail', 'big']) {
+      // the iterator
+      const turn = await thread.startTurn(text)
+      const seen = []
+      for await (const e of turn) if (e.method === 'item/completed') seen.push(e.params.item)
+      const result = await turn.result()
+      const full = await turn._result(undefined, 0)
+      assert.deepEqual(result, full, `${text}: iterator`)
+      assert.deepEqual(Object.keys(result), Object.keys(full), `${text}: same key order`)
+      assert.ok(result.items.length > 0 && result.items.every((item, i) => item === seen[i]), `${text}: the items that crossed`)
+      assert.notEqual(result.items, (await turn.result()).items, 'a fresh array each time')
+
+      // onEvent, read to the end before result() is asked
+      let done
+      const ended = new Promise((r) => (done = r))
+      const viaCallback = await thread.startTurn(text, { onEvent: (e) => e.method === 'turn/completed' && done() })
+      // The callback keeps nothing alive by itself (a weak ThreadsafeFunction): hold the loop.
+      const hold = setInterval(() => {}, 1 << 30)
+      await ended
+      clearInterval(hold)
+      const r2 = await viaCallback.result()
+      assert.deepEqual(r2, await viaCallback._result(undefined, 0), `${text}: onEvent`)
+
+      // a stream left early: the full path
+      const early = await thread.startTurn(text)
+      for await (const e of early) if (e.method === 'turn/started') break
+      const r3 = await early.result()
+      assert.equal(r3.text, result.text.replace(result.turnId, r3.turnId), `${text}: early exit`)
+      assert.equal(r3.items.length, result.items.length)
+    }
+  })
+})

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::bindgen_prelude::{Either, Function, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
@@ -79,28 +79,56 @@ impl Turn {
 
     /// Resolves when the turn ends. A `timeoutMs` stops waiting (REQUEST_TIMEOUT) without
     /// touching the turn; calling again later still gets the result.
+    ///
+    /// `crossed` says what JavaScript already holds, so that it is not sent again (codex's
+    /// final `item/completed` alone can be 20 MB): 0 nothing, 1 every `item/completed` item of
+    /// the turn (its consumer read the stream to the end), 2 those items and among them an agent
+    /// message, whose text is the result's. JavaScript then assembles the result itself.
     #[napi(js_name = "_result", skip_typescript)]
     pub fn result<'env>(
         &self,
         env: &'env Env,
         timeout_ms: Option<f64>,
+        crossed: Option<u32>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let turn = Arc::clone(&self.inner);
         let pump = self.event_pump.clone();
+        let crossed = crossed.unwrap_or(0);
         json_promise(
             env,
             self.order.clone().after(async move {
                 let timeout = args::millis(timeout_ms, "timeoutMs")?;
-                let result = turn.result(timeout).await;
+                // With the text and items in JavaScript already, the result is not even built.
+                let result = match crossed {
+                    2 => turn.result_end(timeout).await.map(Either::B),
+                    _ => turn.result(timeout).await.map(Either::A),
+                };
                 // onEvent has seen every event (turn/completed included) before the result
                 // settles. (Not for a timeout: that only stops waiting, the turn and its pump
                 // go on.)
                 if let (Some(pump), true) = (pump, turn.is_finished()) {
                     pump.delivered().await;
                 }
-                let result = result?;
-                serde_json::to_string(&*result)
-                    .map_err(|e| core::Error::Protocol(e.to_string()).into())
+                let json = match result? {
+                    Either::A(result) if crossed == 0 => serde_json::to_string(&*result),
+                    Either::A(result) => serde_json::to_string(&Scalars {
+                        thread_id: &result.thread_id,
+                        turn_id: &result.turn_id,
+                        status: &result.status,
+                        text: Some(&result.text),
+                        usage: result.usage.as_deref(),
+                        error: result.error.as_deref(),
+                    }),
+                    Either::B(end) => serde_json::to_string(&Scalars {
+                        thread_id: turn.thread_id(),
+                        turn_id: turn.id(),
+                        status: &end.status,
+                        text: None,
+                        usage: end.usage.as_deref(),
+                        error: end.error.as_deref(),
+                    }),
+                };
+                json.map_err(|e| core::Error::Protocol(e.to_string()).into())
             }),
         )
     }
@@ -132,4 +160,17 @@ impl Turn {
     pub fn finished(&self) -> bool {
         self.inner.is_finished()
     }
+}
+
+/// A turn result without what JavaScript already holds (see `Turn::result`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Scalars<'a> {
+    thread_id: &'a str,
+    turn_id: &'a str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    usage: Option<&'a serde_json::value::RawValue>,
+    error: Option<&'a serde_json::value::RawValue>,
 }

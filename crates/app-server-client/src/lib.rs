@@ -38,4 +38,4 @@ pub use session::{
     ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession,
 };
 pub use toml::config_override;
-pub use turn::{EventStream, Turn, TurnResult};
+pub use turn::{EventStream, Turn, TurnEnd, TurnResult};
