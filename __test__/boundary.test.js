@@ -85,6 +85,28 @@ test('errors are made natively: Error/TypeError with code and details as own pro
   assertNativeError(await rejection(Session.create({ codexPath: '/x', requestTimeoutMs: 'soon' })), 'INVALID_ARGUMENT', TypeError)
 })
 
+test('an option JSON cannot carry is an INVALID_ARGUMENT TypeError naming it, before anything is spawned', T, async () => {
+  // Used to say only "JS functions cannot be represented as a serde_json::Value".
+  const cases = [
+    [{ onNotifcation: () => {} }, 'onNotifcation', /not an option that takes a function.*onNotification/],
+    [{ cwd: () => {} }, 'cwd', /not an option that takes a function/],
+    [{ config: { model: 'x', hooks: { pre: () => {} } } }, 'config.hooks.pre', /must be JSON data/],
+    [{ args: ['ok', Symbol('s')] }, 'args[1]', /must be JSON data/],
+  ]
+  for (const [options, name, message] of cases) {
+    const err = await rejection(Session.create({ codexPath: '/nonexistent/codex', ...options }))
+    assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
+    assert.ok(err.message.includes(`\`${name}\``), `${name}: ${err.message}`)
+    assert.match(err.message, message)
+    assert.ok(!err.message.includes('serde_json'), err.message)
+  }
+  await withFake({}, async (session) => {
+    const err = await rejection(session.listThreads({ cursor: 'x', extra: { f: () => {} } }))
+    assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
+    assert.ok(err.message.includes('`params.extra.f`'), err.message)
+  })
+})
+
 test('a response settles only after listeners saw the notifications sent before it', T, async () => {
   // 600 notifications of 1 KiB, then the response, every time. They take six batches (a
   // batch carries at most 112 KiB) and the pump hands JavaScript at most two at once; a slow

@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::lock;
+use crate::lock::lock;
 use crate::pump::Pump;
 
 /// The session's notification pump (for `onNotification` listeners), shared by the session and

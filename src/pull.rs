@@ -27,9 +27,9 @@ use napi::bindgen_prelude::{Either, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status};
 
+use crate::batch::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
 use crate::errors::{Failure, Outcome};
-use crate::lock;
-use crate::pump::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
+use crate::lock::lock;
 use crate::text::JsText;
 
 /// What a pull yields: the events as a JSON array, or the text deltas concatenated.

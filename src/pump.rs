@@ -4,63 +4,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app_server_client::{EventStream, Notification};
-use napi::bindgen_prelude::Function;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Status;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::batch::{batch_json, MAX_BATCH, MAX_BATCH_BYTES};
+use crate::callbacks::{EndCallback, TextCallback};
 use crate::errors::JsCoreError;
 use crate::text::JsText;
-
-/// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
-pub type BatchCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
-
-/// Holds `f` as a [`BatchCallback`]: its text reaches it as a [`JsText`].
-pub fn batch_callback(f: Function<String, ()>) -> napi::Result<BatchCallback> {
-    f.build_threadsafe_function()
-        .weak::<true>()
-        .callee_handled::<false>()
-        .build_callback(|call| Ok(JsText(call.value)))
-}
-
-/// Most events carried by one crossing into JavaScript.
-pub const MAX_BATCH: usize = 4096;
-
-/// Most frame bytes carried by one batch (but always at least one event). It keeps the
-/// batch's string out of V8's large-object space: a string over 128 KiB gets pages of its own,
-/// mapped when it is made and unmapped after the next GC, and the unmapping's TLB shootdowns
-/// interrupt every core (bench/README.md).
-pub const MAX_BATCH_BYTES: usize = 112 * 1024;
-
-/// `[frame,frame,...]`: the frames are the server's own JSON text, copied once.
-pub fn batch_json(batch: &[Arc<Notification>]) -> String {
-    let len = batch.iter().map(|n| n.raw.len() + 1).sum::<usize>() + 2;
-    let mut out = String::with_capacity(len);
-    out.push('[');
-    for (i, n) in batch.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&n.raw);
-    }
-    out.push(']');
-    out
-}
-
-/// The agent-message text deltas of a batch, concatenated.
-pub fn batch_text(batch: &[Arc<Notification>]) -> String {
-    let deltas = || {
-        batch
-            .iter()
-            .filter(|n| n.method() == "item/agentMessage/delta")
-            .filter_map(|n| n.delta())
-    };
-    // Sized first: a batch of large deltas is megabytes, and growing it would copy it repeatedly.
-    let mut out = String::with_capacity(deltas().map(str::len).sum());
-    deltas().for_each(|delta| out.push_str(delta));
-    out
-}
 
 /// Tasks that hold a JavaScript callback right now (pumps, diagnostics, exit reports): for
 /// leak checks, it must return to zero once sessions and turns are done.
@@ -121,11 +73,7 @@ impl Pump {
 
 /// Runs until the stream ends or the callback's environment goes away. JavaScript holds at
 /// most [`MAX_IN_FLIGHT`] batches: while they are taken the next batch waits and grows.
-pub fn spawn(
-    mut stream: EventStream,
-    callback: BatchCallback,
-    on_end: Option<EndCallback>,
-) -> Pump {
+pub fn spawn(mut stream: EventStream, callback: TextCallback, on_end: Option<EndCallback>) -> Pump {
     let live = LiveTask::new();
     let (done_tx, done) = watch::channel(false);
     let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
@@ -199,13 +147,13 @@ impl InFlight {
     }
 
     /// False once the environment is closing: nothing more can be delivered.
-    async fn deliver(self: &Arc<Self>, callback: &BatchCallback, payload: String) -> bool {
+    async fn deliver(self: &Arc<Self>, callback: &TextCallback, payload: String) -> bool {
         self.fewer_than(MAX_IN_FLIGHT).await;
         self.calls.fetch_add(1, Ordering::SeqCst);
         // Released when JavaScript returns, or when the call is dropped unrun (environment gone).
         let release = Release(Arc::clone(self));
         let status = callback.call_with_return_value(
-            payload,
+            JsText(payload),
             ThreadsafeFunctionCallMode::NonBlocking,
             move |_, _| {
                 drop(release);
@@ -250,18 +198,6 @@ impl Drop for SetOnDrop {
     fn drop(&mut self) {
         self.0.send_replace(true);
     }
-}
-
-/// `(error?: Error) => void`: called once when a pumped stream ends (no error = normally).
-pub type EndCallback =
-    ThreadsafeFunction<Option<JsCoreError>, (), Option<JsCoreError>, Status, false, true>;
-
-/// Holds `f` as an [`EndCallback`].
-pub fn end_callback(f: Function<Option<JsCoreError>, ()>) -> napi::Result<EndCallback> {
-    f.build_threadsafe_function()
-        .weak::<true>()
-        .callee_handled::<false>()
-        .build()
 }
 
 /// Benchmark hooks: the same batch of `count` copies of `frame` in each payload form that

@@ -1,25 +1,56 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, Object, Promise, PromiseRaw};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::bindgen_prelude::{Object, PromiseRaw};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
 use napi::{Env, Status, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::approval::{policy_from_json, JsBridge, JsHandler};
+use crate::approval::{self, policy_from_json, JsBridge, JsHandler, PolicyDescriptor};
 use crate::args::{self, params_object};
+use crate::callbacks::{EndCallback, ErrorCallback, RequestCallback, TextCallback};
 use crate::errors::{
     error_object, json_promise, promise, raw_text, raw_to_value, IntoJs, JsCoreError, Outcome,
 };
-use crate::lock;
+use crate::lock::lock;
 use crate::order::Order;
-use crate::pump::{self, batch_callback, end_callback, BatchCallback};
+use crate::pump;
+use crate::text::JsText;
 use crate::thread::Thread;
 
-/// `(error: Error) => void`, weak, errors caught: diagnostics.
-type ErrorCallback = ThreadsafeFunction<JsCoreError, (), JsCoreError, Status, false, true>;
+/// What main.js hands `Session.create` besides the options: its callbacks (wrapped so that a
+/// throwing one is reported, never fatal) and the start's id for aborting it.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct SessionHooks {
+    /// Notification batches (JSON arrays) for `onNotification` listeners, from the start on.
+    #[napi(ts_type = "(batchJson: string) => void")]
+    pub sink: Option<TextCallback>,
+    /// The sink's stream ended: with the error that ended it, or none.
+    #[napi(ts_type = "(error?: CodexError) => void")]
+    pub on_sink_end: Option<EndCallback>,
+    /// Protocol problems that belong to no request (malformed or oversized frames, ...).
+    #[napi(ts_type = "(error: CodexError) => void")]
+    pub on_diagnostic: Option<ErrorCallback>,
+    #[napi(ts_type = "(line: string) => void")]
+    pub on_stderr: Option<TextCallback>,
+    /// `"in\n{frame}"` / `"out\n{frame}"`.
+    #[napi(ts_type = "(taggedFrame: string) => void")]
+    pub on_message: Option<TextCallback>,
+    /// `{"code","signal"}` as JSON.
+    #[napi(ts_type = "(exitJson: string) => void")]
+    pub on_exit: Option<TextCallback>,
+    /// A server request for a JavaScript handler (see src/approval.rs).
+    #[napi(ts_type = "(requestJson: string) => Promise<string>")]
+    pub dispatch: Option<RequestCallback>,
+    /// Aborts the handler of a request that stopped being pending.
+    #[napi(ts_type = "(requestKey: string) => void")]
+    pub abort: Option<TextCallback>,
+    /// The id `Session._abortStart(id)` aborts this start by.
+    pub start_id: Option<u32>,
+}
 
 /// A connection to one codex app-server. Created with `Session.create()`.
 #[napi]
@@ -67,70 +98,33 @@ impl Session {
     pub fn create<'env>(
         env: &'env Env,
         options: Option<Unknown<'env>>,
-        hooks: Option<Object<'env>>,
+        hooks: Option<SessionHooks>,
     ) -> Result<PromiseRaw<'env, Session>> {
-        let hook = |name: &str| -> Result<Option<BatchCallback>> {
-            match &hooks {
-                Some(h) => h
-                    .get::<Function<String, ()>>(name)?
-                    .map(batch_callback)
-                    .transpose(),
-                None => Ok(None),
-            }
-        };
-        let sink = hook("sink")?;
-        let on_end = match &hooks {
-            Some(h) => h
-                .get::<Function<Option<JsCoreError>, ()>>("onSinkEnd")?
-                .map(end_callback)
-                .transpose()?,
-            None => None,
-        };
-        let on_diagnostic: Option<ErrorCallback> = match &hooks {
-            Some(h) => h
-                .get::<Function<JsCoreError, ()>>("onDiagnostic")?
-                .map(|f| {
-                    f.build_threadsafe_function()
-                        .weak::<true>()
-                        .callee_handled::<false>()
-                        .build()
-                })
-                .transpose()?,
-            None => None,
-        };
-        let on_stderr = hook("onStderr")?;
-        let on_message = hook("onMessage")?;
-        let on_exit = hook("onExit")?;
-        let start_id = match &hooks {
-            Some(h) => h.get::<u32>("startId")?,
-            None => None,
-        };
+        let SessionHooks {
+            sink,
+            on_sink_end: on_end,
+            on_diagnostic,
+            on_stderr,
+            on_message,
+            on_exit,
+            dispatch,
+            abort,
+            start_id,
+        } = hooks.unwrap_or_default();
         let start_cancel = start_id.map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(false);
             lock(&STARTS).insert(id, tx);
             rx
         });
         let start_entry = StartEntry(start_id);
-        let bridge = match &hooks {
-            Some(h) => match (
-                h.get::<Function<String, Promise<String>>>("dispatch")?,
-                h.get::<Function<String, ()>>("abort")?,
-            ) {
-                (Some(request), Some(abort)) => Some(JsBridge {
-                    request: Arc::new(
-                        request
-                            .build_threadsafe_function()
-                            .weak::<true>()
-                            .callee_handled::<false>()
-                            .build()?,
-                    ),
-                    abort: Arc::new(batch_callback(abort)?),
-                }),
-                _ => None,
-            },
-            None => None,
+        let bridge = match (dispatch, abort) {
+            (Some(request), Some(abort)) => Some(JsBridge {
+                request: Arc::new(request),
+                abort: Arc::new(abort),
+            }),
+            _ => None,
         };
-        let options_json = args::json(options, "options");
+        let options_json = args::session_options(options);
         // If this JavaScript environment ends (process exit, worker terminated) while the
         // session is open, its server goes with it.
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
@@ -170,7 +164,10 @@ impl Session {
                 }
                 if let Some(callback) = on_stderr {
                     options.stderr_listener = Some(Arc::new(move |line: &str| {
-                        callback.call(line.to_owned(), ThreadsafeFunctionCallMode::NonBlocking);
+                        callback.call(
+                            JsText(line.to_owned()),
+                            ThreadsafeFunctionCallMode::NonBlocking,
+                        );
                     }));
                 }
                 if let Some(callback) = on_message {
@@ -183,7 +180,7 @@ impl Session {
                                 "out"
                             };
                             callback.call(
-                                format!("{tag}\n{frame}"),
+                                JsText(format!("{tag}\n{frame}")),
                                 ThreadsafeFunctionCallMode::NonBlocking,
                             );
                         }));
@@ -204,7 +201,7 @@ impl Session {
                         let _done = pump::SetOnDrop(done_tx);
                         if let Some(info) = exited.await {
                             let json = serde_json::json!({ "code": info.code, "signal": info.signal.map(signal_name) });
-                            let _ = callback.call_async_catch(json.to_string()).await;
+                            let _ = callback.call_async_catch(JsText(json.to_string())).await;
                         }
                     });
                 }
@@ -574,24 +571,9 @@ impl Session {
     /// Routes every notification from now on to `sink` in batches (replacing any earlier
     /// sink), or stops doing so with `null`. Used by `onNotification`.
     #[napi(js_name = "_setNotificationSink", skip_typescript)]
-    pub fn set_notification_sink(
-        &self,
-        sink: Option<Function<String, ()>>,
-        on_end: Option<Function<Option<JsCoreError>, ()>>,
-    ) -> Result<()> {
-        let pump = match sink {
-            Some(sink) => {
-                let on_end = on_end.map(end_callback).transpose()?;
-                Some(pump::spawn(
-                    self.inner.notifications(),
-                    batch_callback(sink)?,
-                    on_end,
-                ))
-            }
-            None => None,
-        };
+    pub fn set_notification_sink(&self, sink: Option<TextCallback>, on_end: Option<EndCallback>) {
+        let pump = sink.map(|sink| pump::spawn(self.inner.notifications(), sink, on_end));
         self.order.set(pump);
-        Ok(())
     }
 
     /// Sets (or with `null` removes) the approval policy of one thread.
@@ -600,10 +582,10 @@ impl Session {
         &self,
         env: &Env,
         thread_id: String,
-        policy: Option<Value>,
+        policy: Option<PolicyDescriptor>,
     ) -> Result<()> {
         let policy = policy
-            .map(|p| policy_from_json(&p, self.bridge.as_ref()))
+            .map(|p| approval::policy(p, self.bridge.as_ref()))
             .transpose()
             .js(env)?;
         self.inner.policies().set_thread_policy(&thread_id, policy);

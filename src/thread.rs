@@ -1,11 +1,12 @@
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
 use crate::args::{self, params_object};
+use crate::callbacks::TextCallback;
 use crate::errors::{json_promise, promise, raw_text, raw_to_value, IntoJs, Outcome};
 use crate::order::Order;
 use crate::pump;
@@ -145,10 +146,9 @@ impl Thread {
         env: &'env Env,
         input: Unknown<'env>,
         params: Option<Unknown<'env>>,
-        on_event: Option<Function<String, ()>>,
+        callback: Option<TextCallback>,
         inactivity_timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Turn>> {
-        let callback = on_event.map(crate::pump::batch_callback).transpose()?;
         let input = args::json(Some(input), "input");
         let params = args::json(params, "options").and_then(|p| params_object("options", p));
         let thread = self.inner.clone();
