@@ -175,9 +175,8 @@ Thread.prototype.fork = async function fork(params) {
   return thread
 }
 
-// A response settles only once notification listeners have seen everything the server sent
-// before it: the native side waits for its notification pump before it settles (src/order.rs).
-const turnSessions = new WeakMap()
+// (A response settles only once notification listeners have seen everything the server sent
+// before it: the native side waits for its notification pump before it settles, src/order.rs.)
 
 // command/exec, with its output streamed to `onOutput` when given.
 let execCounter = 0
@@ -235,7 +234,6 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
   }
   const turn = await this._startTurn(input, params, dispatch, inactivityTimeoutMs)
   if (crossed) crossedItems.set(turn, crossed)
-  if (session) turnSessions.set(turn, session)
   if (signal) interruptOnAbort(turn, signal)
   return turn
 }
