@@ -412,3 +412,37 @@ export interface FindCodexOptions {
    */
   ignoreEnv?: boolean
 }
+
+/**
+ * What `ApprovalPolicy.toNative()` (main.js) makes of a policy: its kind, and for a custom
+ * one the key main.js files its handlers under and the request methods they answer.
+ */
+export interface PolicyDescriptor {
+  kind: 'autoDecline' | 'autoAccept' | 'commandsOnly' | 'custom'
+  key?: string
+  methods?: Array<string>
+}
+
+/**
+ * What main.js hands `Session.create` besides the options: its callbacks (wrapped so that a
+ * throwing one is reported, never fatal) and the start's id for aborting it.
+ */
+export interface SessionHooks {
+  /** Notification batches (JSON arrays) for `onNotification` listeners, from the start on. */
+  sink?: (batchJson: string) => void
+  /** The sink's stream ended: with the error that ended it, or none. */
+  onSinkEnd?: (error?: CodexError) => void
+  /** Protocol problems that belong to no request (malformed or oversized frames, ...). */
+  onDiagnostic?: (error: CodexError) => void
+  onStderr?: (line: string) => void
+  /** `"in\n{frame}"` / `"out\n{frame}"`. */
+  onMessage?: (taggedFrame: string) => void
+  /** `{"code","signal"}` as JSON. */
+  onExit?: (exitJson: string) => void
+  /** A server request for a JavaScript handler (see src/approval.rs). */
+  dispatch?: (requestJson: string) => Promise<string>
+  /** Aborts the handler of a request that stopped being pending. */
+  abort?: (requestKey: string) => void
+  /** The id `Session._abortStart(id)` aborts this start by. */
+  startId?: number
+}

@@ -87,6 +87,10 @@ for (const { n, size } of SIZES) {
   verification.push(job({ kind: 'verify', n, size, modes: MODES }))
 }
 
+// Always the full size: the target is about codex's 20 MB item/completed.
+log('result() after a consumed stream: 20,000 deltas of 1 KiB + a 20 MB item/completed')
+const resultCost = job({ kind: 'resultCost', n: 20_000, size: 1024, runs: RUNS })
+
 log('payload form (bench/payload.mjs)')
 const payloadRun = spawnSync(process.execPath, [path.join(BENCH_DIR, 'payload.mjs')], { cwd: ROOT, env: workerEnv, encoding: 'utf8', timeout: 120_000 })
 const payloadTable = payloadRun.status === 0 ? payloadRun.stdout.trim() : `payload.mjs failed: ${payloadRun.stderr}`
@@ -235,6 +239,19 @@ for (const l of latency) {
 }
 for (const mode of ['iterator', 'callback']) {
   if (p99At10k[mode] !== undefined) targets.push([`p99 latency ≤ 1 ms at 10,000 events/s (${mode}, steady state)`, `${fmt(p99At10k[mode], 3)} ms`, pass(p99At10k[mode] <= 1)])
+}
+
+// result() after a consumed stream
+{
+  const ratio = of(resultCost.results, 'ratio')
+  rows.push(['result() after a consumed stream (20,000 × 1 KiB + 20 MB item/completed)', 'stream ms · result() ms · result ÷ stream',
+    `${mmm(of(resultCost.results, 'streamMs'), 1)} · ${mmm(of(resultCost.results, 'resultMs'), 1)} · ${fmt(ratio.median, 3)}×`, '', ''])
+  targets.push(['result() after a consumed stream ≤ 0.1× the stream\'s time (20,000 × 1 KiB + 20 MB item/completed)', `${fmt(ratio.median, 3)}×`, pass(ratio.median <= 0.1)])
+  const bad = resultCost.results.filter((r) => !r.ok).length
+  if (bad) {
+    allDelivered = false
+    lossNotes.push(`result(): ${bad} run(s) without the full text and items`)
+  }
 }
 
 // memory

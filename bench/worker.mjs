@@ -473,7 +473,36 @@ async function startup({ runs }) {
   return { ...out, args }
 }
 
-const jobs = { throughput, verify, latency, memIdle, memBuffered, concurrency, startup }
+/**
+ * `turn.result()` after the iterator read the whole stream (n deltas of `size` B, then the
+ * flood's item/completed carrying the whole text): its wall time against the stream's own, from
+ * startTurn to the end of the `for await`. The result must be the full one (text, items).
+ */
+async function resultCost({ n, size, runs }) {
+  const fake = fakeServer({ turn: { flood: n, deltaText: 'x'.repeat(size) } })
+  const once = async () => {
+    const ctx = await nativeSetup(fake)
+    gc()
+    const t0 = now()
+    const turn = await ctx.thread.startTurn('flood')
+    let last = null
+    for await (const e of turn) last = e.method
+    const t1 = now()
+    const result = await turn.result()
+    const t2 = now()
+    await ctx.close()
+    const message = result.items.findLast((i) => i.type === 'agentMessage')
+    const ok = last === 'turn/completed' && result.status === 'completed' && result.text.length === n * size && message?.text === result.text
+    return { streamMs: t1 - t0, resultMs: t2 - t1, ratio: (t2 - t1) / (t1 - t0), ok }
+  }
+  await once() // warm-up (JIT), not counted
+  const out = []
+  for (let r = 0; r < runs; r++) out.push(await once())
+  fake.cleanup()
+  return { n, size, results: out }
+}
+
+const jobs = { throughput, verify, latency, memIdle, memBuffered, concurrency, startup, resultCost }
 
 try {
   const result = await jobs[job.kind](job)

@@ -16,7 +16,7 @@ function napiPlatform(platform = process.platform, arch = process.arch, libc = d
 function detectLibc() {
   if (process.platform !== 'linux') return null
   try {
-    const header = process.report && process.report.getReport().header
+    const header = process.report && /** @type {any} */ (process.report.getReport()).header
     return header && header.glibcVersionRuntime ? 'gnu' : 'musl'
   } catch {
     return 'gnu'
@@ -58,7 +58,7 @@ function missingAddonError(cause, platform = napiPlatform()) {
       ]
   const reasons = loadErrorMessages(cause)
   if (reasons.length > 0) lines.push('Load errors:', ...reasons.map((m) => `- ${m}`))
-  const err = new Error(lines.join('\n'), { cause })
+  const err = /** @type {Error & Record<string, unknown>} */ (new Error(lines.join('\n'), { cause }))
   err.code = 'NATIVE_ADDON_MISSING'
   err.platform = platform
   err.expectedPackage = pkg

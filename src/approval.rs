@@ -11,17 +11,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use app_server_client as core;
-use napi::bindgen_prelude::Promise;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::Status;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// `(requestJson) => Promise<string>`.
-pub type RequestCallback = ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
+use crate::callbacks::{RequestCallback, TextCallback};
+use crate::text::JsText;
+
 /// `(requestKey) => void`: abort the handler of that request.
-pub type AbortCallback = ThreadsafeFunction<String, (), crate::text::JsText, Status, false, true>;
+pub type AbortCallback = TextCallback;
 
 #[derive(Clone)]
 pub struct JsBridge {
@@ -62,7 +61,7 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if !self.done {
             self.abort.call(
-                std::mem::take(&mut self.request_key),
+                JsText(std::mem::take(&mut self.request_key)),
                 ThreadsafeFunctionCallMode::NonBlocking,
             );
         }
@@ -141,41 +140,52 @@ impl core::ServerRequestHandler for JsHandler {
     }
 }
 
-/// `{kind: 'autoDecline'|'autoAccept'|'commandsOnly'}` or `{kind: 'custom', key, methods}`.
+/// What `ApprovalPolicy.toNative()` (main.js) makes of a policy: its kind, and for a custom
+/// one the key main.js files its handlers under and the request methods they answer.
+#[napi_derive::napi(object, object_to_js = false)]
+#[derive(Deserialize)]
+pub struct PolicyDescriptor {
+    #[napi(ts_type = "'autoDecline' | 'autoAccept' | 'commandsOnly' | 'custom'")]
+    pub kind: String,
+    pub key: Option<String>,
+    pub methods: Option<Vec<String>>,
+}
+
+/// The descriptor inside the session options' JSON.
 pub fn policy_from_json(
     value: &Value,
     bridge: Option<&JsBridge>,
 ) -> Result<core::ApprovalPolicy, core::Error> {
+    let descriptor = PolicyDescriptor::deserialize(value).map_err(|_| {
+        core::Error::invalid_argument("approvalPolicy", "must be made by ApprovalPolicy.*()")
+    })?;
+    policy(descriptor, bridge)
+}
+
+pub fn policy(
+    descriptor: PolicyDescriptor,
+    bridge: Option<&JsBridge>,
+) -> Result<core::ApprovalPolicy, core::Error> {
     let bad = |msg: &str| core::Error::invalid_argument("approvalPolicy", msg.to_owned());
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("must be made by ApprovalPolicy.*()"))?;
-    Ok(match kind {
+    Ok(match descriptor.kind.as_str() {
         "autoDecline" => core::ApprovalPolicy::AutoDecline,
         "autoAccept" => core::ApprovalPolicy::AutoAccept,
         "commandsOnly" => core::ApprovalPolicy::CommandsOnly,
         "custom" => {
-            let key = value
-                .get("key")
-                .and_then(Value::as_str)
+            let key = descriptor
+                .key
                 .ok_or_else(|| bad("custom policy without key"))?;
-            let methods: HashSet<String> = value
-                .get("methods")
-                .and_then(Value::as_array)
+            let methods: HashSet<String> = descriptor
+                .methods
                 .ok_or_else(|| bad("custom policy without methods"))?
-                .iter()
-                .filter_map(|m| m.as_str().map(str::to_owned))
+                .into_iter()
                 .collect();
             let bridge = bridge
                 .ok_or_else(|| bad("custom policy needs the JavaScript bridge"))?
                 .clone();
             core::ApprovalPolicy::Custom {
                 methods,
-                handler: Arc::new(JsHandler {
-                    key: key.to_owned(),
-                    bridge,
-                }),
+                handler: Arc::new(JsHandler { key, bridge }),
             }
         }
         other => return Err(bad(&format!("unknown policy kind `{other}`"))),

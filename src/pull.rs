@@ -27,9 +27,9 @@ use napi::bindgen_prelude::{Either, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status};
 
-use crate::errors::to_napi;
-use crate::lock;
-use crate::pump::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
+use crate::batch::{batch_json, batch_text, MAX_BATCH, MAX_BATCH_BYTES};
+use crate::errors::{Failure, Outcome};
+use crate::lock::lock;
 use crate::text::JsText;
 
 /// What a pull yields: the events as a JSON array, or the text deltas concatenated.
@@ -125,7 +125,9 @@ impl PullStream {
             shared.woken.store(false, Ordering::SeqCst);
             if let Poll::Ready(pulled) = shared.poll(form) {
                 shared.set_referenced(env, false);
-                return pulled.map(|text| Either::A(text.map(JsText)));
+                return pulled
+                    .map(|text| Either::A(text.map(JsText)))
+                    .map_err(|e| e.into_napi(env));
             }
             if shared.woken.load(Ordering::SeqCst) {
                 continue; // woken while registering: look again
@@ -170,7 +172,7 @@ impl PullStream {
 
 impl Shared {
     /// Takes what is queued; `Pending` leaves the waker registered.
-    fn poll(&self, form: Form) -> Poll<Result<Option<String>>> {
+    fn poll(&self, form: Form) -> Poll<Outcome<Option<String>>> {
         let mut slot = lock(&self.stream);
         if matches!(*slot, Slot::NotTaken) {
             *slot = match self.turn.take_events() {
@@ -197,7 +199,7 @@ impl Shared {
                 Poll::Ready(end) => {
                     // Dropping the stream at its end also drops the waker it holds.
                     *slot = Slot::Gone;
-                    return Poll::Ready(end.map(|_| None).map_err(to_napi));
+                    return Poll::Ready(end.map(|_| None).map_err(Failure::from));
                 }
             }
         }

@@ -4,62 +4,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use app_server_client::{EventStream, Notification};
-use napi::bindgen_prelude::Function;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Status;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::batch::{batch_json, MAX_BATCH, MAX_BATCH_BYTES};
+use crate::callbacks::{EndCallback, TextCallback};
+use crate::errors::JsCoreError;
 use crate::text::JsText;
-
-/// `(batchJson: string) => void`, weak (never keeps Node alive), errors caught.
-pub type BatchCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
-
-/// Holds `f` as a [`BatchCallback`]: its text reaches it as a [`JsText`].
-pub fn batch_callback(f: Function<String, ()>) -> napi::Result<BatchCallback> {
-    f.build_threadsafe_function()
-        .weak::<true>()
-        .callee_handled::<false>()
-        .build_callback(|call| Ok(JsText(call.value)))
-}
-
-/// Most events carried by one crossing into JavaScript.
-pub const MAX_BATCH: usize = 4096;
-
-/// Most frame bytes carried by one batch (but always at least one event). It keeps the
-/// batch's string out of V8's large-object space: a string over 128 KiB gets pages of its own,
-/// mapped when it is made and unmapped after the next GC, and the unmapping's TLB shootdowns
-/// interrupt every core (bench/README.md).
-pub const MAX_BATCH_BYTES: usize = 112 * 1024;
-
-/// `[frame,frame,...]`: the frames are the server's own JSON text, copied once.
-pub fn batch_json(batch: &[Arc<Notification>]) -> String {
-    let len = batch.iter().map(|n| n.raw.len() + 1).sum::<usize>() + 2;
-    let mut out = String::with_capacity(len);
-    out.push('[');
-    for (i, n) in batch.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&n.raw);
-    }
-    out.push(']');
-    out
-}
-
-/// The agent-message text deltas of a batch, concatenated.
-pub fn batch_text(batch: &[Arc<Notification>]) -> String {
-    let deltas = || {
-        batch
-            .iter()
-            .filter(|n| n.method() == "item/agentMessage/delta")
-            .filter_map(|n| n.delta())
-    };
-    // Sized first: a batch of large deltas is megabytes, and growing it would copy it repeatedly.
-    let mut out = String::with_capacity(deltas().map(str::len).sum());
-    deltas().for_each(|delta| out.push_str(delta));
-    out
-}
 
 /// Tasks that hold a JavaScript callback right now (pumps, diagnostics, exit reports): for
 /// leak checks, it must return to zero once sessions and turns are done.
@@ -92,7 +45,7 @@ pub fn native_stats() -> serde_json::Value {
 pub struct Pump {
     pub task: JoinHandle<()>,
     pub done: watch::Receiver<bool>,
-    barriers: mpsc::UnboundedSender<u32>,
+    barriers: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
 impl Pump {
@@ -100,11 +53,15 @@ impl Pump {
         self.task.abort();
     }
 
-    /// Asks the pump to deliver every event already queued, then the marker `#id` through the
-    /// same callback. One callback's calls reach JavaScript in order, so when the marker arrives
-    /// JavaScript has seen every event received before this call. False once the pump is gone.
-    pub fn barrier(&self, id: u32) -> bool {
-        !*self.done.borrow() && self.barriers.send(id).is_ok()
+    /// Asks the pump to deliver every event already queued and to answer once JavaScript has
+    /// handled all of them (the calls have returned). `None` once the pump is gone; the answer
+    /// also comes (as a closed channel) if the pump stops before it got there.
+    pub fn barrier(&self) -> Option<oneshot::Receiver<()>> {
+        if *self.done.borrow() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.barriers.send(tx).ok().map(|()| rx)
     }
 
     /// Resolves once every event the pump will deliver has been handled by JavaScript.
@@ -116,14 +73,10 @@ impl Pump {
 
 /// Runs until the stream ends or the callback's environment goes away. JavaScript holds at
 /// most [`MAX_IN_FLIGHT`] batches: while they are taken the next batch waits and grows.
-pub fn spawn(
-    mut stream: EventStream,
-    callback: BatchCallback,
-    on_end: Option<EndCallback>,
-) -> Pump {
+pub fn spawn(mut stream: EventStream, callback: TextCallback, on_end: Option<EndCallback>) -> Pump {
     let live = LiveTask::new();
     let (done_tx, done) = watch::channel(false);
-    let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<u32>();
+    let (barriers, mut barrier_requests) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
     let task = napi::bindgen_prelude::spawn(async move {
         let _live = live;
         // Set however the task ends (finished, aborted, environment gone).
@@ -133,7 +86,7 @@ pub fn spawn(
         let end = loop {
             tokio::select! {
                 biased;
-                Some(id) = barrier_requests.recv() => {
+                Some(answer) = barrier_requests.recv() => {
                     loop {
                         let batch = stream.try_batch(MAX_BATCH);
                         if batch.is_empty() {
@@ -143,9 +96,8 @@ pub fn spawn(
                             return;
                         }
                     }
-                    if !deliver(format!("#{id}")).await {
-                        return;
-                    }
+                    in_flight.idle().await;
+                    let _ = answer.send(());
                 }
                 next = stream.next_batch_within(MAX_BATCH, MAX_BATCH_BYTES) => match next {
                     Ok(Some(batch)) => {
@@ -154,14 +106,14 @@ pub fn spawn(
                         }
                     }
                     Ok(None) => break None,
-                    Err(e) => break Some(crate::errors::detail_json(&e)),
+                    Err(e) => break Some(e),
                 },
             }
         };
         // `done` promises that JavaScript has handled everything.
         in_flight.idle().await;
         if let Some(on_end) = on_end {
-            let _ = on_end.call_async_catch(end.unwrap_or_default()).await;
+            let _ = on_end.call_async_catch(end.map(JsCoreError)).await;
         }
     });
     Pump {
@@ -195,13 +147,13 @@ impl InFlight {
     }
 
     /// False once the environment is closing: nothing more can be delivered.
-    async fn deliver(self: &Arc<Self>, callback: &BatchCallback, payload: String) -> bool {
+    async fn deliver(self: &Arc<Self>, callback: &TextCallback, payload: String) -> bool {
         self.fewer_than(MAX_IN_FLIGHT).await;
         self.calls.fetch_add(1, Ordering::SeqCst);
         // Released when JavaScript returns, or when the call is dropped unrun (environment gone).
         let release = Release(Arc::clone(self));
         let status = callback.call_with_return_value(
-            payload,
+            JsText(payload),
             ThreadsafeFunctionCallMode::NonBlocking,
             move |_, _| {
                 drop(release);
@@ -247,9 +199,6 @@ impl Drop for SetOnDrop {
         self.0.send_replace(true);
     }
 }
-
-/// `(errorDetailJson: string) => void`: called once when a pumped stream ends ('' = normally).
-pub type EndCallback = ThreadsafeFunction<String, (), JsText, Status, false, true>;
 
 /// Benchmark hooks: the same batch of `count` copies of `frame` in each payload form that
 /// could cross into JavaScript. Used by bench/payload.mjs to choose the event path's form.

@@ -1,25 +1,64 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, Object, Promise, PromiseRaw};
+use napi::bindgen_prelude::{Object, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
 use napi::{Env, Status, Unknown};
 use napi_derive::napi;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::approval::{policy_from_json, JsBridge, JsHandler};
-use crate::errors::{json_promise, raw_text, raw_to_value, to_napi, IntoJs};
-use crate::lock;
-use crate::pump::{self, batch_callback, BatchCallback};
+use crate::approval::{self, policy_from_json, JsBridge, JsHandler, PolicyDescriptor};
+use crate::args::{self, params_object};
+use crate::callbacks::{EndCallback, ErrorCallback, RequestCallback, TextCallback};
+use crate::errors::{
+    error_object, json_promise, promise, raw_text, raw_to_value, IntoJs, JsCoreError, Outcome,
+};
+use crate::lock::lock;
+use crate::order::Order;
+use crate::pump;
+use crate::text::JsText;
 use crate::thread::Thread;
+
+/// What main.js hands `Session.create` besides the options: its callbacks (wrapped so that a
+/// throwing one is reported, never fatal) and the start's id for aborting it.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct SessionHooks {
+    /// Notification batches (JSON arrays) for `onNotification` listeners, from the start on.
+    #[napi(ts_type = "(batchJson: string) => void")]
+    pub sink: Option<TextCallback>,
+    /// The sink's stream ended: with the error that ended it, or none.
+    #[napi(ts_type = "(error?: CodexError) => void")]
+    pub on_sink_end: Option<EndCallback>,
+    /// Protocol problems that belong to no request (malformed or oversized frames, ...).
+    #[napi(ts_type = "(error: CodexError) => void")]
+    pub on_diagnostic: Option<ErrorCallback>,
+    #[napi(ts_type = "(line: string) => void")]
+    pub on_stderr: Option<TextCallback>,
+    /// `"in\n{frame}"` / `"out\n{frame}"`.
+    #[napi(ts_type = "(taggedFrame: string) => void")]
+    pub on_message: Option<TextCallback>,
+    /// `{"code","signal"}` as JSON.
+    #[napi(ts_type = "(exitJson: string) => void")]
+    pub on_exit: Option<TextCallback>,
+    /// A server request for a JavaScript handler (see src/approval.rs).
+    #[napi(ts_type = "(requestJson: string) => Promise<string>")]
+    pub dispatch: Option<RequestCallback>,
+    /// Aborts the handler of a request that stopped being pending.
+    #[napi(ts_type = "(requestKey: string) => void")]
+    pub abort: Option<TextCallback>,
+    /// The id `Session._abortStart(id)` aborts this start by.
+    pub start_id: Option<u32>,
+}
 
 /// A connection to one codex app-server. Created with `Session.create()`.
 #[napi]
 pub struct Session {
     pub(crate) inner: core::Session,
     info: Value,
-    notification_pump: Mutex<Option<pump::Pump>>,
+    /// The notification pump, which responses wait for (see `order.rs`).
+    order: Order,
     bridge: Option<JsBridge>,
     /// Set once `onExit` has been called (or will never be): `close()` waits for it.
     exit_reported: Option<tokio::sync::watch::Receiver<bool>>,
@@ -27,9 +66,7 @@ pub struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(p) = lock(&self.notification_pump).take() {
-            p.abort();
-        }
+        self.order.set(None);
     }
 }
 
@@ -50,30 +87,6 @@ impl Drop for StartEntry {
     }
 }
 
-pub(crate) fn params_object(name: &str, params: Option<Value>) -> Result<Map<String, Value>> {
-    match params {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(to_napi(core::Error::invalid_argument(
-            name,
-            "must be an object",
-        ))),
-    }
-}
-
-/// `{ includeTurns?: boolean }`.
-pub(crate) fn include_turns(options: Option<Value>) -> Result<bool> {
-    let options = params_object("options", options)?;
-    match options.get("includeTurns") {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(to_napi(core::Error::invalid_argument(
-            "options.includeTurns",
-            "must be a boolean",
-        ))),
-    }
-}
-
 #[napi]
 impl Session {
     /// Starts (or connects to) an app-server and runs the `initialize` handshake.
@@ -84,53 +97,34 @@ impl Session {
     )]
     pub fn create<'env>(
         env: &'env Env,
-        options: Option<Value>,
-        hooks: Option<Object<'env>>,
+        options: Option<Unknown<'env>>,
+        hooks: Option<SessionHooks>,
     ) -> Result<PromiseRaw<'env, Session>> {
-        let hook = |name: &str| -> Result<Option<BatchCallback>> {
-            match &hooks {
-                Some(h) => h
-                    .get::<Function<String, ()>>(name)?
-                    .map(batch_callback)
-                    .transpose(),
-                None => Ok(None),
-            }
-        };
-        let sink = hook("sink")?;
-        let on_end = hook("onSinkEnd")?;
-        let on_diagnostic = hook("onDiagnostic")?;
-        let on_stderr = hook("onStderr")?;
-        let on_message = hook("onMessage")?;
-        let on_exit = hook("onExit")?;
-        let start_id = match &hooks {
-            Some(h) => h.get::<u32>("startId")?,
-            None => None,
-        };
+        let SessionHooks {
+            sink,
+            on_sink_end: on_end,
+            on_diagnostic,
+            on_stderr,
+            on_message,
+            on_exit,
+            dispatch,
+            abort,
+            start_id,
+        } = hooks.unwrap_or_default();
         let start_cancel = start_id.map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(false);
             lock(&STARTS).insert(id, tx);
             rx
         });
         let start_entry = StartEntry(start_id);
-        let bridge = match &hooks {
-            Some(h) => match (
-                h.get::<Function<String, Promise<String>>>("dispatch")?,
-                h.get::<Function<String, ()>>("abort")?,
-            ) {
-                (Some(request), Some(abort)) => Some(JsBridge {
-                    request: Arc::new(
-                        request
-                            .build_threadsafe_function()
-                            .weak::<true>()
-                            .callee_handled::<false>()
-                            .build()?,
-                    ),
-                    abort: Arc::new(batch_callback(abort)?),
-                }),
-                _ => None,
-            },
-            None => None,
+        let bridge = match (dispatch, abort) {
+            (Some(request), Some(abort)) => Some(JsBridge {
+                request: Arc::new(request),
+                abort: Arc::new(abort),
+            }),
+            _ => None,
         };
+        let options_json = args::session_options(options);
         // If this JavaScript environment ends (process exit, worker terminated) while the
         // session is open, its server goes with it.
         let teardown_slot: Arc<Mutex<Option<core::WeakSession>>> = Arc::default();
@@ -139,72 +133,93 @@ impl Session {
                 napi::bindgen_prelude::within_runtime_if_available(|| session.kill_now());
             }
         })?;
-        env.spawn_future(async move {
-            // Validated here so that bad options reject the promise (before any spawn).
-            let options_json = options.unwrap_or(Value::Null);
-            let mut options = core::SessionOptions::from_json(&options_json).js()?;
-            if let Some(policy) = options_json.get("approvalPolicy").filter(|p| !p.is_null()) {
-                options.approval_policy = policy_from_json(policy, bridge.as_ref()).js()?;
-            }
-            options.listen_from_start = sink.is_some();
-            options.start_cancel = start_cancel;
-            let _start_entry = start_entry;
-            if let Some(callback) = on_diagnostic {
-                // Protocol problems that belong to no request (malformed or oversized frames,
-                // answers to unknown ids) are reported to the app, never dropped silently.
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<core::Diagnostic>();
-                options.diagnostics = Some(tx);
-                let live = pump::LiveTask::new();
-                napi::bindgen_prelude::spawn(async move {
-                    let _live = live;
-                    while let Some(d) = rx.recv().await {
-                        if let Err(e) = callback.call_async_catch(crate::errors::detail_json(&d.error)).await {
-                            if e.status == Status::Closing {
-                                return;
+        promise(
+            env,
+            async move {
+                // Validated here so that bad options reject the promise (before any spawn).
+                let options_json = options_json?.unwrap_or(Value::Null);
+                let mut options = core::SessionOptions::from_json(&options_json)?;
+                if let Some(policy) = options_json.get("approvalPolicy").filter(|p| !p.is_null()) {
+                    options.approval_policy = policy_from_json(policy, bridge.as_ref())?;
+                }
+                options.listen_from_start = sink.is_some();
+                options.start_cancel = start_cancel;
+                let _start_entry = start_entry;
+                if let Some(callback) = on_diagnostic {
+                    // Protocol problems that belong to no request (malformed or oversized frames,
+                    // answers to unknown ids) are reported to the app, never dropped silently.
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<core::Diagnostic>();
+                    options.diagnostics = Some(tx);
+                    let live = pump::LiveTask::new();
+                    napi::bindgen_prelude::spawn(async move {
+                        let _live = live;
+                        while let Some(d) = rx.recv().await {
+                            if let Err(e) = callback.call_async_catch(JsCoreError(d.error)).await {
+                                if e.status == Status::Closing {
+                                    return;
+                                }
                             }
                         }
-                    }
-                });
-            }
-            if let Some(callback) = on_stderr {
-                options.stderr_listener = Some(Arc::new(move |line: &str| {
-                    callback.call(line.to_owned(), ThreadsafeFunctionCallMode::NonBlocking);
-                }));
-            }
-            if let Some(callback) = on_message {
-                // "in\n{frame}" / "out\n{frame}": one string per frame, split in JavaScript.
-                options.message_tap = Some(Arc::new(move |direction: core::Direction, frame: &str| {
-                    let tag = if direction == core::Direction::Incoming { "in" } else { "out" };
-                    callback.call(format!("{tag}\n{frame}"), ThreadsafeFunctionCallMode::NonBlocking);
-                }));
-            }
-            let inner = core::Session::open(options).await.js()?;
-            let pump = match (sink, inner.take_startup_notifications()) {
-                (Some(sink), Some(stream)) => Some(pump::spawn(stream, sink, on_end)),
-                _ => None,
-            };
-            let mut exit_reported = None;
-            if let Some(callback) = on_exit {
-                let exited = inner.exited();
-                let live = pump::LiveTask::new();
-                let (done_tx, done) = tokio::sync::watch::channel(false);
-                exit_reported = Some(done);
-                napi::bindgen_prelude::spawn(async move {
-                    let _live = live;
-                    let _done = pump::SetOnDrop(done_tx);
-                    if let Some(info) = exited.await {
-                        let json = serde_json::json!({ "code": info.code, "signal": info.signal.map(signal_name) });
-                        let _ = callback.call_async_catch(json.to_string()).await;
-                    }
-                });
-            }
-            let mut info = raw_to_value(inner.info())?;
-            if let Value::Object(fields) = &mut info {
-                fields.insert("serverVersion".into(), inner.server_version().into());
-            }
-            *lock(&teardown_slot) = Some(inner.downgrade());
-            Ok(Session { inner, info, notification_pump: Mutex::new(pump), bridge, exit_reported })
-        })
+                    });
+                }
+                if let Some(callback) = on_stderr {
+                    options.stderr_listener = Some(Arc::new(move |line: &str| {
+                        callback.call(
+                            JsText(line.to_owned()),
+                            ThreadsafeFunctionCallMode::NonBlocking,
+                        );
+                    }));
+                }
+                if let Some(callback) = on_message {
+                    // "in\n{frame}" / "out\n{frame}": one string per frame, split in JavaScript.
+                    options.message_tap =
+                        Some(Arc::new(move |direction: core::Direction, frame: &str| {
+                            let tag = if direction == core::Direction::Incoming {
+                                "in"
+                            } else {
+                                "out"
+                            };
+                            callback.call(
+                                JsText(format!("{tag}\n{frame}")),
+                                ThreadsafeFunctionCallMode::NonBlocking,
+                            );
+                        }));
+                }
+                let inner = core::Session::open(options).await?;
+                let order = Order::default();
+                if let (Some(sink), Some(stream)) = (sink, inner.take_startup_notifications()) {
+                    order.set(Some(pump::spawn(stream, sink, on_end)));
+                }
+                let mut exit_reported = None;
+                if let Some(callback) = on_exit {
+                    let exited = inner.exited();
+                    let live = pump::LiveTask::new();
+                    let (done_tx, done) = tokio::sync::watch::channel(false);
+                    exit_reported = Some(done);
+                    napi::bindgen_prelude::spawn(async move {
+                        let _live = live;
+                        let _done = pump::SetOnDrop(done_tx);
+                        if let Some(info) = exited.await {
+                            let json = serde_json::json!({ "code": info.code, "signal": info.signal.map(signal_name) });
+                            let _ = callback.call_async_catch(JsText(json.to_string())).await;
+                        }
+                    });
+                }
+                let mut info = raw_to_value(inner.info())?;
+                if let Value::Object(fields) = &mut info {
+                    fields.insert("serverVersion".into(), inner.server_version().into());
+                }
+                *lock(&teardown_slot) = Some(inner.downgrade());
+                Ok(Session {
+                    inner,
+                    info,
+                    order,
+                    bridge,
+                    exit_reported,
+                })
+            },
+            |_, session| Ok(session),
+        )
     }
 
     /// Aborts the start `id` (see `STARTS`); a start that has ended is left alone.
@@ -228,13 +243,14 @@ impl Session {
         self.inner.is_closed()
     }
 
-    /// Why the session ended (error detail JSON), once it has.
+    /// Why the session ended (an error object: TRANSPORT_CLOSED, SESSION_CLOSED), once it has.
     #[napi(js_name = "_closedError", skip_typescript)]
-    pub fn closed_error(&self) -> Option<String> {
+    pub fn closed_error<'env>(&self, env: &'env Env) -> Result<Option<Object<'env>>> {
         self.inner
             .connection()
             .closed_error()
-            .map(|e| crate::errors::detail_json(&e))
+            .map(|e| error_object(env, &e))
+            .transpose()
     }
 
     /// The app-server's process id, when this session spawned it.
@@ -243,14 +259,50 @@ impl Session {
         self.inner.pid()
     }
 
+    /// A promise of a new [`Thread`] opened by `open`, settled in order (see `order.rs`).
+    fn thread_promise<'env, F>(&self, env: &'env Env, open: F) -> Result<PromiseRaw<'env, Thread>>
+    where
+        F: std::future::Future<Output = Outcome<core::Thread>> + Send + 'static,
+    {
+        let order = self.order.clone();
+        promise(
+            env,
+            self.order
+                .clone()
+                .after(async move { Ok(Thread::new(open.await?, order)) }),
+            |_, thread| Ok(thread),
+        )
+    }
+
+    /// A promise of `fut`'s JSON, settled in order.
+    fn json<'env, F>(&self, env: &'env Env, fut: F) -> Result<PromiseRaw<'env, Unknown<'env>>>
+    where
+        F: std::future::Future<Output = Outcome<String>> + Send + 'static,
+    {
+        json_promise(env, self.order.clone().after(fut))
+    }
+
+    /// A promise of nothing, once `fut` is done, settled in order.
+    fn unit<'env, F>(&self, env: &'env Env, fut: F) -> Result<PromiseRaw<'env, ()>>
+    where
+        F: std::future::Future<Output = Outcome<()>> + Send + 'static,
+    {
+        promise(env, self.order.clone().after(fut), |_, ()| Ok(()))
+    }
+
     /// Starts a new thread.
     #[napi(
         ts_args_type = "params?: ThreadStartParams",
         ts_return_type = "Promise<Thread>"
     )]
-    pub async fn start_thread(&self, params: Option<Value>) -> Result<Thread> {
-        let params = params_object("params", params)?;
-        Ok(Thread::new(self.inner.start_thread(params).await.js()?))
+    pub fn start_thread<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Unknown<'env>>,
+    ) -> Result<PromiseRaw<'env, Thread>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
+        let session = self.inner.clone();
+        self.thread_promise(env, async move { Ok(session.start_thread(params?).await?) })
     }
 
     /// Starts a thread that is not persisted.
@@ -258,11 +310,16 @@ impl Session {
         ts_args_type = "params?: ThreadStartParams",
         ts_return_type = "Promise<Thread>"
     )]
-    pub async fn start_ephemeral_thread(&self, params: Option<Value>) -> Result<Thread> {
-        let params = params_object("params", params)?;
-        Ok(Thread::new(
-            self.inner.start_ephemeral_thread(params).await.js()?,
-        ))
+    pub fn start_ephemeral_thread<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Unknown<'env>>,
+    ) -> Result<PromiseRaw<'env, Thread>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
+        let session = self.inner.clone();
+        self.thread_promise(env, async move {
+            Ok(session.start_ephemeral_thread(params?).await?)
+        })
     }
 
     /// Opens an existing thread (`thread/resume`) to run more turns on it.
@@ -270,11 +327,18 @@ impl Session {
         ts_args_type = "threadId: string, params?: Omit<ThreadResumeParams, 'threadId'>",
         ts_return_type = "Promise<Thread>"
     )]
-    pub async fn resume_thread(&self, thread_id: String, params: Option<Value>) -> Result<Thread> {
-        let params = params_object("params", params)?;
-        Ok(Thread::new(
-            self.inner.resume_thread(&thread_id, params).await.js()?,
-        ))
+    pub fn resume_thread<'env>(
+        &self,
+        env: &'env Env,
+        thread_id: Unknown<'env>,
+        params: Option<Unknown<'env>>,
+    ) -> Result<PromiseRaw<'env, Thread>> {
+        let thread_id = args::string(thread_id, "threadId");
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
+        let session = self.inner.clone();
+        self.thread_promise(env, async move {
+            Ok(session.resume_thread(&thread_id?, params?).await?)
+        })
     }
 
     /// A new thread with the history of `threadId` (`thread/fork`).
@@ -282,11 +346,18 @@ impl Session {
         ts_args_type = "threadId: string, params?: Omit<ThreadForkParams, 'threadId'>",
         ts_return_type = "Promise<Thread>"
     )]
-    pub async fn fork_thread(&self, thread_id: String, params: Option<Value>) -> Result<Thread> {
-        let params = params_object("params", params)?;
-        Ok(Thread::new(
-            self.inner.fork_thread(&thread_id, params).await.js()?,
-        ))
+    pub fn fork_thread<'env>(
+        &self,
+        env: &'env Env,
+        thread_id: Unknown<'env>,
+        params: Option<Unknown<'env>>,
+    ) -> Result<PromiseRaw<'env, Thread>> {
+        let thread_id = args::string(thread_id, "threadId");
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
+        let session = self.inner.clone();
+        self.thread_promise(env, async move {
+            Ok(session.fork_thread(&thread_id?, params?).await?)
+        })
     }
 
     /// `thread/read`; with `includeTurns` the thread's turns and items too.
@@ -297,13 +368,14 @@ impl Session {
     pub fn read_thread<'env>(
         &self,
         env: &'env Env,
-        thread_id: String,
-        options: Option<Value>,
+        thread_id: Unknown<'env>,
+        options: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let thread_id = args::string(thread_id, "threadId");
+        let include_turns = args::json(options, "options").and_then(args::include_turns);
         let session = self.inner.clone();
-        json_promise(env, async move {
-            let include_turns = include_turns(options)?;
-            raw_text(session.read_thread(&thread_id, include_turns)).await
+        self.json(env, async move {
+            raw_text(session.read_thread(&thread_id?, include_turns?)).await
         })
     }
 
@@ -315,26 +387,42 @@ impl Session {
     pub fn list_threads<'env>(
         &self,
         env: &'env Env,
-        params: Option<Value>,
+        params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        json_promise(env, async move {
-            raw_text(session.list_threads(params_object("params", params)?)).await
-        })
+        self.json(
+            env,
+            async move { raw_text(session.list_threads(params?)).await },
+        )
     }
 
     /// `thread/archive`.
-    #[napi]
-    pub async fn archive_thread(&self, thread_id: String) -> Result<()> {
-        self.inner.archive_thread(&thread_id).await.js()
+    #[napi(ts_args_type = "threadId: string", ts_return_type = "Promise<void>")]
+    pub fn archive_thread<'env>(
+        &self,
+        env: &'env Env,
+        thread_id: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let thread_id = args::string(thread_id, "threadId");
+        let session = self.inner.clone();
+        self.unit(env, async move {
+            Ok(session.archive_thread(&thread_id?).await?)
+        })
     }
 
     /// `thread/unarchive`: the thread, ready to use.
-    #[napi(ts_return_type = "Promise<Thread>")]
-    pub async fn unarchive_thread(&self, thread_id: String) -> Result<Thread> {
-        Ok(Thread::new(
-            self.inner.unarchive_thread(&thread_id).await.js()?,
-        ))
+    #[napi(ts_args_type = "threadId: string", ts_return_type = "Promise<Thread>")]
+    pub fn unarchive_thread<'env>(
+        &self,
+        env: &'env Env,
+        thread_id: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, Thread>> {
+        let thread_id = args::string(thread_id, "threadId");
+        let session = self.inner.clone();
+        self.thread_promise(env, async move {
+            Ok(session.unarchive_thread(&thread_id?).await?)
+        })
     }
 
     /// `model/list`.
@@ -345,12 +433,14 @@ impl Session {
     pub fn list_models<'env>(
         &self,
         env: &'env Env,
-        params: Option<Value>,
+        params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        json_promise(env, async move {
-            raw_text(session.list_models(params_object("params", params)?)).await
-        })
+        self.json(
+            env,
+            async move { raw_text(session.list_models(params?)).await },
+        )
     }
 
     /// `command/exec`: runs `command` (argv) outside any thread; resolves with exit code and output.
@@ -359,11 +449,12 @@ impl Session {
         &self,
         env: &'env Env,
         command: Vec<String>,
-        params: Option<Value>,
+        params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let params = args::json(params, "options").and_then(|p| params_object("options", p));
         let session = self.inner.clone();
-        json_promise(env, async move {
-            raw_text(session.exec(command, params_object("options", params)?)).await
+        self.json(env, async move {
+            raw_text(session.exec(command, params?)).await
         })
     }
 
@@ -375,31 +466,38 @@ impl Session {
     pub fn read_account<'env>(
         &self,
         env: &'env Env,
-        params: Option<Value>,
+        params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        json_promise(env, async move {
-            raw_text(session.read_account(params_object("params", params)?)).await
-        })
+        self.json(
+            env,
+            async move { raw_text(session.read_account(params?)).await },
+        )
     }
 
     /// `account/login/start` with an API key.
-    #[napi(ts_return_type = "Promise<LoginAccountResponse>")]
+    #[napi(
+        ts_args_type = "apiKey: string",
+        ts_return_type = "Promise<LoginAccountResponse>"
+    )]
     pub fn login_with_api_key<'env>(
         &self,
         env: &'env Env,
-        api_key: String,
+        api_key: Unknown<'env>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api_key = args::string(api_key, "apiKey");
         let session = self.inner.clone();
-        json_promise(env, async move {
-            raw_text(session.login_with_api_key(&api_key)).await
+        self.json(env, async move {
+            raw_text(session.login_with_api_key(&api_key?)).await
         })
     }
 
     /// `account/logout`.
-    #[napi]
-    pub async fn logout(&self) -> Result<()> {
-        self.inner.logout().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn logout<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let session = self.inner.clone();
+        self.unit(env, async move { Ok(session.logout().await?) })
     }
 
     /// `account/rateLimits/read`.
@@ -409,7 +507,7 @@ impl Session {
         env: &'env Env,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(
+        self.json(
             env,
             async move { raw_text(session.read_rate_limits()).await },
         )
@@ -423,12 +521,14 @@ impl Session {
     pub fn read_config<'env>(
         &self,
         env: &'env Env,
-        params: Option<Value>,
+        params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        json_promise(env, async move {
-            raw_text(session.read_config(params_object("params", params)?)).await
-        })
+        self.json(
+            env,
+            async move { raw_text(session.read_config(params?)).await },
+        )
     }
 
     /// Sends any request (params as JSON text); resolves with the parsed result.
@@ -441,16 +541,12 @@ impl Session {
         timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
-        json_promise(env, async move {
-            let timeout = timeout_ms
-                .map(|ms| core::millis("timeoutMs", &Value::from(ms)))
-                .transpose()
-                .js()?;
+        self.json(env, async move {
+            let timeout = args::millis(timeout_ms, "timeoutMs")?;
             if serde_json::from_str::<&serde_json::value::RawValue>(&params_json).is_err() {
-                return Err(to_napi(core::Error::invalid_argument(
-                    "params",
-                    "must be JSON-serialisable",
-                )));
+                return Err(
+                    core::Error::invalid_argument("params", "must be JSON-serialisable").into(),
+                );
             }
             raw_text(session.request(&method, &params_json, timeout)).await
         })
@@ -458,63 +554,40 @@ impl Session {
 
     /// Sends a notification to the server.
     #[napi(ts_args_type = "method: string, params?: unknown")]
-    pub fn notify(&self, method: String, params: Option<Value>) -> Result<()> {
-        let params = params.map(|p| p.to_string());
+    pub fn notify<'env>(
+        &self,
+        env: &'env Env,
+        method: Unknown<'env>,
+        params: Option<Unknown<'env>>,
+    ) -> Result<()> {
+        let method = args::string(method, "method").js(env)?;
+        let params = args::json(params, "params").js(env)?.map(|p| p.to_string());
         self.inner
             .connection()
             .notify(&method, params.as_deref())
-            .js()
+            .js(env)
     }
 
     /// Routes every notification from now on to `sink` in batches (replacing any earlier
     /// sink), or stops doing so with `null`. Used by `onNotification`.
-    #[napi(
-        js_name = "_setNotificationSink",
-        skip_typescript,
-        ts_args_type = "sink: ((batch: string) => void) | null, onEnd?: ((errorDetail: string) => void) | null"
-    )]
-    pub fn set_notification_sink(
-        &self,
-        sink: Option<Function<String, ()>>,
-        on_end: Option<Function<String, ()>>,
-    ) -> Result<()> {
-        let mut slot = lock(&self.notification_pump);
-        if let Some(old) = slot.take() {
-            old.abort();
-        }
-        if let Some(sink) = sink {
-            let stream = self.inner.notifications();
-            let on_end = on_end.map(batch_callback).transpose()?;
-            *slot = Some(pump::spawn(stream, batch_callback(sink)?, on_end));
-        }
-        Ok(())
-    }
-
-    /// Queues a barrier marker `#id` behind every notification received so far, delivered
-    /// through the sink; returns its id, or 0 when no sink is listening. Lets a response's
-    /// promise settle only after the notifications the server sent before it.
-    #[napi(js_name = "_notificationBarrier", skip_typescript)]
-    pub fn notification_barrier(&self) -> u32 {
-        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        let slot = lock(&self.notification_pump);
-        let Some(pump) = slot.as_ref() else { return 0 };
-        let id = NEXT_ID
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .max(1);
-        if pump.barrier(id) {
-            id
-        } else {
-            0
-        }
+    #[napi(js_name = "_setNotificationSink", skip_typescript)]
+    pub fn set_notification_sink(&self, sink: Option<TextCallback>, on_end: Option<EndCallback>) {
+        let pump = sink.map(|sink| pump::spawn(self.inner.notifications(), sink, on_end));
+        self.order.set(pump);
     }
 
     /// Sets (or with `null` removes) the approval policy of one thread.
     #[napi(js_name = "_setThreadPolicy", skip_typescript)]
-    pub fn set_thread_policy(&self, thread_id: String, policy: Option<Value>) -> Result<()> {
+    pub fn set_thread_policy(
+        &self,
+        env: &Env,
+        thread_id: String,
+        policy: Option<PolicyDescriptor>,
+    ) -> Result<()> {
         let policy = policy
-            .map(|p| policy_from_json(&p, self.bridge.as_ref()))
+            .map(|p| approval::policy(p, self.bridge.as_ref()))
             .transpose()
-            .js()?;
+            .js(env)?;
         self.inner.policies().set_thread_policy(&thread_id, policy);
         Ok(())
     }
@@ -522,7 +595,7 @@ impl Session {
     /// Routes every server request of `method` to the JavaScript handler `key` (or, with
     /// `null`, stops doing so).
     #[napi(js_name = "_setOverride", skip_typescript)]
-    pub fn set_override(&self, method: String, key: Option<String>) -> Result<()> {
+    pub fn set_override(&self, env: &Env, method: String, key: Option<String>) -> Result<()> {
         let handler = match (key, &self.bridge) {
             (Some(key), Some(bridge)) => Some(Arc::new(JsHandler {
                 key,
@@ -530,10 +603,11 @@ impl Session {
             })
                 as Arc<dyn core::ServerRequestHandler>),
             (Some(_), None) => {
-                return Err(to_napi(core::Error::invalid_argument(
+                return Err(core::Error::invalid_argument(
                     "handler",
                     "needs the JavaScript bridge",
-                )))
+                ))
+                .js(env)
             }
             (None, _) => None,
         };
@@ -561,10 +635,7 @@ impl Session {
     /// EOF, then SIGTERM, then SIGKILL. Idempotent.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        let pump = lock(&self.notification_pump).take();
-        if let Some(p) = pump {
-            p.abort();
-        }
+        self.order.set(None);
         self.inner.close().await;
         // A spawned server has exited by now; resolve after onExit has heard of it.
         if let Some(mut reported) = self.exit_reported.clone() {

@@ -1,24 +1,36 @@
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::errors::{json_promise, raw_text, raw_to_value, IntoJs};
+use crate::args::{self, params_object};
+use crate::callbacks::TextCallback;
+use crate::errors::{json_promise, promise, raw_text, raw_to_value, IntoJs, Outcome};
+use crate::order::Order;
 use crate::pump;
-use crate::session::{include_turns, params_object};
 use crate::turn::Turn;
 
 /// A conversation on a session.
 #[napi]
 pub struct Thread {
     inner: core::Thread,
+    /// Its session's notification order (see `order.rs`).
+    order: Order,
 }
 
 impl Thread {
-    pub(crate) fn new(inner: core::Thread) -> Self {
-        Thread { inner }
+    pub(crate) fn new(inner: core::Thread, order: Order) -> Self {
+        Thread { inner, order }
+    }
+
+    /// A promise of nothing, once `fut` is done, settled in order.
+    fn unit<'env, F>(&self, env: &'env Env, fut: F) -> Result<PromiseRaw<'env, ()>>
+    where
+        F: std::future::Future<Output = Outcome<()>> + Send + 'static,
+    {
+        promise(env, self.order.clone().after(fut), |_, ()| Ok(()))
     }
 }
 
@@ -31,8 +43,8 @@ impl Thread {
 
     /// The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`).
     #[napi(getter, ts_return_type = "ThreadStartResponse")]
-    pub fn opened(&self) -> napi::Result<Value> {
-        raw_to_value(&self.inner.response)
+    pub fn opened(&self, env: &Env) -> Result<Value> {
+        raw_to_value(&self.inner.response).js(env)
     }
 
     /// `thread/read` of this thread.
@@ -43,13 +55,16 @@ impl Thread {
     pub fn read<'env>(
         &self,
         env: &'env Env,
-        options: Option<Value>,
+        options: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let include_turns = args::json(options, "options").and_then(args::include_turns);
         let thread = self.inner.clone();
-        json_promise(env, async move {
-            let include_turns = include_turns(options)?;
-            raw_text(thread.read(include_turns)).await
-        })
+        json_promise(
+            env,
+            self.order
+                .clone()
+                .after(async move { raw_text(thread.read(include_turns?)).await }),
+        )
     }
 
     /// A new thread with this one's history (`thread/fork`).
@@ -57,43 +72,71 @@ impl Thread {
         ts_args_type = "params?: Omit<ThreadForkParams, 'threadId'>",
         ts_return_type = "Promise<Thread>"
     )]
-    pub async fn fork(&self, params: Option<Value>) -> Result<Thread> {
-        let params = params_object("params", params)?;
-        Ok(Thread::new(self.inner.fork(params).await.js()?))
+    pub fn fork<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Unknown<'env>>,
+    ) -> Result<PromiseRaw<'env, Thread>> {
+        let params = args::json(params, "params").and_then(|p| params_object("params", p));
+        let thread = self.inner.clone();
+        let order = self.order.clone();
+        promise(
+            env,
+            self.order
+                .clone()
+                .after(async move { Ok(Thread::new(thread.fork(params?).await?, order)) }),
+            |_, thread| Ok(thread),
+        )
     }
 
     /// Drops the last `numTurns` turns from the thread's history.
-    #[napi]
-    pub async fn rollback(&self, num_turns: u32) -> Result<()> {
-        self.inner.rollback(num_turns).await.js()
+    #[napi(ts_args_type = "numTurns: number", ts_return_type = "Promise<void>")]
+    pub fn rollback<'env>(
+        &self,
+        env: &'env Env,
+        num_turns: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let num_turns = args::count(num_turns, "numTurns");
+        let thread = self.inner.clone();
+        self.unit(env, async move { Ok(thread.rollback(num_turns?).await?) })
     }
 
-    #[napi]
-    pub async fn archive(&self) -> Result<()> {
-        self.inner.archive().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn archive<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let thread = self.inner.clone();
+        self.unit(env, async move { Ok(thread.archive().await?) })
     }
 
-    #[napi]
-    pub async fn unarchive(&self) -> Result<()> {
-        self.inner.unarchive().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn unarchive<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let thread = self.inner.clone();
+        self.unit(env, async move { Ok(thread.unarchive().await?) })
     }
 
     /// `thread/name/set`.
-    #[napi]
-    pub async fn set_name(&self, name: String) -> Result<()> {
-        self.inner.set_name(&name).await.js()
+    #[napi(ts_args_type = "name: string", ts_return_type = "Promise<void>")]
+    pub fn set_name<'env>(
+        &self,
+        env: &'env Env,
+        name: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let name = args::string(name, "name");
+        let thread = self.inner.clone();
+        self.unit(env, async move { Ok(thread.set_name(&name?).await?) })
     }
 
     /// Starts compacting the thread's history (`thread/compact/start`).
-    #[napi]
-    pub async fn compact(&self) -> Result<()> {
-        self.inner.compact().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn compact<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let thread = self.inner.clone();
+        self.unit(env, async move { Ok(thread.compact().await?) })
     }
 
     /// Stops this connection receiving the thread's events (`thread/unsubscribe`).
-    #[napi]
-    pub async fn unsubscribe(&self) -> Result<()> {
-        self.inner.unsubscribe().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn unsubscribe<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let thread = self.inner.clone();
+        self.unit(env, async move { Ok(thread.unsubscribe().await?) })
     }
 
     /// Starts a turn; `onEvent` receives its events as JSON batches from the first one on.
@@ -101,30 +144,33 @@ impl Thread {
     pub fn start_turn<'env>(
         &self,
         env: &'env Env,
-        input: Value,
-        params: Option<Value>,
-        on_event: Option<Function<String, ()>>,
+        input: Unknown<'env>,
+        params: Option<Unknown<'env>>,
+        callback: Option<TextCallback>,
         inactivity_timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Turn>> {
-        let callback = on_event.map(crate::pump::batch_callback).transpose()?;
+        let input = args::json(Some(input), "input");
+        let params = args::json(params, "options").and_then(|p| params_object("options", p));
         let thread = self.inner.clone();
-        env.spawn_future(async move {
-            let input = core::Input::from_json(input).js()?;
-            let params = params_object("options", params)?;
-            let inactivity_timeout = inactivity_timeout_ms
-                .map(|ms| core::millis("inactivityTimeoutMs", &Value::from(ms)))
-                .transpose()
-                .js()?;
-            let streams = core::TurnSetup {
-                extra_streams: usize::from(callback.is_some()),
-                inactivity_timeout,
-            };
-            let (turn, extra) = thread.start_turn(input, params, streams).await.js()?;
-            let pump = match (callback, extra.into_iter().next()) {
-                (Some(cb), Some(stream)) => Some(pump::spawn(stream, cb, None)),
-                _ => None,
-            };
-            Ok(Turn::new(turn, pump))
-        })
+        let order = self.order.clone();
+        promise(
+            env,
+            self.order.clone().after(async move {
+                let input = core::Input::from_json(input?.unwrap_or(Value::Null))?;
+                let inactivity_timeout =
+                    args::millis(inactivity_timeout_ms, "inactivityTimeoutMs")?;
+                let streams = core::TurnSetup {
+                    extra_streams: usize::from(callback.is_some()),
+                    inactivity_timeout,
+                };
+                let (turn, extra) = thread.start_turn(input, params?, streams).await?;
+                let pump = match (callback, extra.into_iter().next()) {
+                    (Some(cb), Some(stream)) => Some(pump::spawn(stream, cb, None)),
+                    _ => None,
+                };
+                Ok(Turn::new(turn, pump, order))
+            }),
+            |_, turn| Ok(turn),
+        )
     }
 }

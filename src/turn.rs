@@ -1,13 +1,15 @@
 use std::sync::Arc;
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::bindgen_prelude::{Either, Function, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::errors::{json_promise, to_napi, IntoJs};
+use crate::args;
+use crate::errors::{json_promise, promise, Outcome};
+use crate::order::Order;
 use crate::pull::{Form, PullStream, Pulled};
 use crate::pump::Pump;
 
@@ -19,16 +21,27 @@ pub struct Turn {
     stream: PullStream,
     /// Feeds `onEvent`; the result waits for it so callbacks have seen every event first.
     event_pump: Option<Arc<Pump>>,
+    /// Its session's notification order (see `order.rs`).
+    order: Order,
 }
 
 impl Turn {
-    pub(crate) fn new(inner: core::Turn, event_pump: Option<Pump>) -> Self {
+    pub(crate) fn new(inner: core::Turn, event_pump: Option<Pump>, order: Order) -> Self {
         let inner = Arc::new(inner);
         Turn {
             stream: PullStream::new(Arc::clone(&inner)),
             inner,
             event_pump: event_pump.map(Arc::new),
+            order,
         }
+    }
+
+    /// A promise of nothing, once `fut` is done, settled in order.
+    fn unit<'env, F>(&self, env: &'env Env, fut: F) -> Result<PromiseRaw<'env, ()>>
+    where
+        F: std::future::Future<Output = Outcome<()>> + Send + 'static,
+    {
+        promise(env, self.order.clone().after(fut), |_, ()| Ok(()))
     }
 }
 
@@ -66,42 +79,80 @@ impl Turn {
 
     /// Resolves when the turn ends. A `timeoutMs` stops waiting (REQUEST_TIMEOUT) without
     /// touching the turn; calling again later still gets the result.
+    ///
+    /// `crossed` says what JavaScript already holds, so that it is not sent again (codex's
+    /// final `item/completed` alone can be 20 MB): 0 nothing, 1 every `item/completed` item of
+    /// the turn (its consumer read the stream to the end), 2 those items and among them an agent
+    /// message, whose text is the result's. JavaScript then assembles the result itself.
     #[napi(js_name = "_result", skip_typescript)]
     pub fn result<'env>(
         &self,
         env: &'env Env,
         timeout_ms: Option<f64>,
+        crossed: Option<u32>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let turn = Arc::clone(&self.inner);
         let pump = self.event_pump.clone();
-        json_promise(env, async move {
-            let timeout = timeout_ms
-                .map(|ms| core::millis("timeoutMs", &Value::from(ms)))
-                .transpose()
-                .js()?;
-            let result = turn.result(timeout).await;
-            // onEvent has seen every event (turn/completed included) before the result settles.
-            // (Not for a timeout: that only stops waiting, the turn and its pump go on.)
-            if let (Some(pump), true) = (pump, turn.is_finished()) {
-                pump.delivered().await;
-            }
-            let result = result.js()?;
-            serde_json::to_string(&*result)
-                .map_err(|e| to_napi(core::Error::Protocol(e.to_string())))
-        })
+        let crossed = crossed.unwrap_or(0);
+        json_promise(
+            env,
+            self.order.clone().after(async move {
+                let timeout = args::millis(timeout_ms, "timeoutMs")?;
+                // With the text and items in JavaScript already, the result is not even built.
+                let result = match crossed {
+                    2 => turn.result_end(timeout).await.map(Either::B),
+                    _ => turn.result(timeout).await.map(Either::A),
+                };
+                // onEvent has seen every event (turn/completed included) before the result
+                // settles. (Not for a timeout: that only stops waiting, the turn and its pump
+                // go on.)
+                if let (Some(pump), true) = (pump, turn.is_finished()) {
+                    pump.delivered().await;
+                }
+                let json = match result? {
+                    Either::A(result) if crossed == 0 => serde_json::to_string(&*result),
+                    Either::A(result) => serde_json::to_string(&Scalars {
+                        thread_id: &result.thread_id,
+                        turn_id: &result.turn_id,
+                        status: &result.status,
+                        text: Some(&result.text),
+                        usage: result.usage.as_deref(),
+                        error: result.error.as_deref(),
+                    }),
+                    Either::B(end) => serde_json::to_string(&Scalars {
+                        thread_id: turn.thread_id(),
+                        turn_id: turn.id(),
+                        status: &end.status,
+                        text: None,
+                        usage: end.usage.as_deref(),
+                        error: end.error.as_deref(),
+                    }),
+                };
+                json.map_err(|e| core::Error::Protocol(e.to_string()).into())
+            }),
+        )
     }
 
     /// Asks the server to stop the turn; it then completes with status `interrupted`.
-    #[napi]
-    pub async fn interrupt(&self) -> Result<()> {
-        self.inner.interrupt().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn interrupt<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let turn = Arc::clone(&self.inner);
+        self.unit(env, async move { Ok(turn.interrupt().await?) })
     }
 
     /// Adds input to the running turn.
-    #[napi(ts_args_type = "input: Input")]
-    pub async fn steer(&self, input: Value) -> Result<()> {
-        let input = core::Input::from_json(input).js()?;
-        self.inner.steer(input).await.js()
+    #[napi(ts_args_type = "input: Input", ts_return_type = "Promise<void>")]
+    pub fn steer<'env>(
+        &self,
+        env: &'env Env,
+        input: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let input = args::json(Some(input), "input");
+        let turn = Arc::clone(&self.inner);
+        self.unit(env, async move {
+            let input = core::Input::from_json(input?.unwrap_or(Value::Null))?;
+            Ok(turn.steer(input).await?)
+        })
     }
 
     /// True once the turn has ended.
@@ -109,4 +160,17 @@ impl Turn {
     pub fn finished(&self) -> bool {
         self.inner.is_finished()
     }
+}
+
+/// A turn result without what JavaScript already holds (see `Turn::result`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Scalars<'a> {
+    thread_id: &'a str,
+    turn_id: &'a str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    usage: Option<&'a serde_json::value::RawValue>,
+    error: Option<&'a serde_json::value::RawValue>,
 }

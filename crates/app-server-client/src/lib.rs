@@ -58,4 +58,4 @@ pub use session::{
 };
 pub use toml::{config_override, non_finite_error};
 pub use turn::{EventStream, Turn};
-pub use turn_state::TurnResult;
+pub use turn_state::{TurnEnd, TurnResult};

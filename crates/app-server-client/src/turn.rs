@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::frame::Notification;
 use crate::input::Input;
 use crate::lock::lock;
-use crate::turn_state::{TurnResult, TurnShared};
+use crate::turn_state::{TurnEnd, TurnResult, TurnShared};
 use crate::wake_batch;
 
 /// A stream of one turn's events (or of the whole session's notifications).
@@ -225,6 +225,12 @@ impl Turn {
     /// call still gets the result.
     pub async fn result(&self, timeout: Option<Duration>) -> Result<Arc<TurnResult>> {
         self.shared.result(timeout).await
+    }
+
+    /// [`Turn::result`] without its items and text, for a consumer that read them from the
+    /// stream already (the binding's `result()` after a consumed stream). Same waiting and errors.
+    pub async fn result_end(&self, timeout: Option<Duration>) -> Result<TurnEnd> {
+        self.shared.result_end(timeout).await
     }
 
     /// Asks the server to stop the turn; it then completes with status `interrupted`.

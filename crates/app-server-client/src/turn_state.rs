@@ -44,7 +44,32 @@ struct Completed {
     result: std::sync::OnceLock<Arc<TurnResult>>,
 }
 
+/// How a turn ended: [`TurnResult`]'s status, usage and error.
+#[derive(Debug, Clone)]
+pub struct TurnEnd {
+    pub status: String,
+    pub usage: Option<Box<RawValue>>,
+    pub error: Option<Box<RawValue>>,
+}
+
 impl Completed {
+    fn end(&self, thread_id: &str, turn_id: &str) -> TurnEnd {
+        if let Some(acc) = lock(&self.acc).as_ref() {
+            return TurnEnd {
+                status: acc.status.clone().unwrap_or_else(|| "completed".into()),
+                usage: acc.usage.clone(),
+                error: acc.error.clone(),
+            };
+        }
+        // The result is built (or being built: this waits for it) and has them.
+        let r = self.result(thread_id, turn_id);
+        TurnEnd {
+            status: r.status.clone(),
+            usage: r.usage.clone(),
+            error: r.error.clone(),
+        }
+    }
+
     fn result(&self, thread_id: &str, turn_id: &str) -> Arc<TurnResult> {
         let build = || {
             let mut acc = lock(&self.acc).take().unwrap_or_default();
@@ -314,6 +339,19 @@ impl TurnShared {
     /// Waits for the turn to end. A timeout only stops waiting; the turn goes on and a later
     /// call still gets the result.
     pub(crate) async fn result(&self, timeout: Option<Duration>) -> Result<Arc<TurnResult>> {
+        let completed = self.completed(timeout).await?;
+        Ok(completed.result(&self.thread_id, &self.turn_id))
+    }
+
+    /// [`TurnShared::result`] without its items and text, for a consumer that read them from
+    /// the stream already: building them reads and copies every item (codex's last one can be
+    /// 20 MB). Same waiting and errors.
+    pub(crate) async fn result_end(&self, timeout: Option<Duration>) -> Result<TurnEnd> {
+        let completed = self.completed(timeout).await?;
+        Ok(completed.end(&self.thread_id, &self.turn_id))
+    }
+
+    async fn completed(&self, timeout: Option<Duration>) -> Result<Arc<Completed>> {
         let mut rx = self.outcome.subscribe();
         let wait = rx.wait_for(Option::is_some);
         let outcome = match timeout {
@@ -336,7 +374,7 @@ impl TurnShared {
             },
             Err(_) => return Err(Error::SessionClosed),
         };
-        Ok(completed.result(&self.thread_id, &self.turn_id))
+        Ok(completed)
     }
 
     pub(crate) fn end_error(&self) -> Option<Error> {
