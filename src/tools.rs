@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use app_server_client as core;
 use napi::bindgen_prelude::{JsObjectValue, Object};
-use napi::{Env, JsValue, Status, Unknown, ValueType};
+use napi::{Env, JsValue, Unknown, ValueType};
 use napi_derive::napi;
 use serde_json::{Map, Number, Value};
 
@@ -157,18 +157,7 @@ fn config_path(path: &str) -> String {
     }
 }
 
-/// Throws `e` as a JavaScript error carrying its stable `code` (a `TypeError` for
-/// `INVALID_ARGUMENT`), and returns the marker that tells napi an exception is pending.
+/// The JavaScript error for `e` (the binding's one way to make them: `errors.rs`).
 fn throw(env: &Env, e: core::Error) -> napi::Error {
-    let message = e.to_string();
-    let error = napi::Error::new(e.code(), message.clone());
-    // SAFETY: `env` is the live env of the JavaScript call this function serves.
-    unsafe {
-        if matches!(e, core::Error::InvalidArgument { .. }) {
-            napi::JsTypeError::from(error).throw_into(env.raw());
-        } else {
-            napi::JsError::from(error).throw_into(env.raw());
-        }
-    }
-    napi::Error::new(Status::PendingException, message)
+    crate::errors::Failure::Core(e).into_napi(env)
 }
