@@ -68,7 +68,9 @@ async fn one_run(bytes: &'static [u8], messages: usize) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let messages: usize = args.next().map_or(100_000, |a| a.parse().expect("MESSAGES"));
+    let messages: usize = args
+        .next()
+        .map_or(100_000, |a| a.parse().expect("MESSAGES"));
     let runs: usize = args.next().map_or(7, |a| a.parse().expect("RUNS"));
     let bytes: &'static [u8] = Box::leak(encoded(messages).into_boxed_slice());
     // One warm-up run (allocator, page cache), not counted.
