@@ -1,22 +1,35 @@
-//! WebSocket client transport (RFC 6455, no TLS, no extensions) for `codex app-server
-//! --listen ws://IP:PORT` and `--listen unix://PATH`; codex speaks WebSocket on both, the
-//! unix socket after an ordinary HTTP Upgrade. One JSON-RPC message per WebSocket message.
+//! WebSocket client transport for `codex app-server --listen ws://IP:PORT` and
+//! `--listen unix://PATH`; codex speaks WebSocket on both, the unix socket after an ordinary
+//! HTTP Upgrade. One JSON-RPC message per WebSocket message. No TLS: codex listens on plain
+//! ws:// only.
 //!
-//! The reader answers pings and close frames itself; it shares the write half with the
-//! writer through a mutex, so control frames never interleave with a data frame.
-//! The bearer token is only ever written into the upgrade request: no error, `Debug` output
-//! or log contains it.
+//! The protocol (handshake, framing, masking, pings, the close handshake) is tokio-tungstenite's.
+//! What stays here is codex's own limits and our error texts:
+//! - outgoing messages over the size the server announces in
+//!   `x-codex-websocket-max-unfragmented-message-bytes` (16 MiB when it announces none) go out
+//!   as several frames: codex 0.169.0 drops the connection on a larger single frame;
+//! - an incoming message over `max_frame_bytes` is reported (`ReadFrame::TooLarge`), and so is
+//!   a text message that is not UTF-8 (`ReadFrame::NotUtf8`); tungstenite cannot skip either
+//!   (its stream ends after any error), so the connection ends right after the report, with a
+//!   close frame (1009 / 1007) to the server and an error that says why;
+//! - the bearer token is only ever written into the upgrade request (as a sensitive header
+//!   value): no error, `Debug` output or log contains it.
 
-use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
-};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::error::{Error, Result};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
@@ -24,11 +37,6 @@ use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
 /// The reader and writer halves of one WebSocket connection.
 pub type WsHalves = (Box<dyn FrameReader>, Box<dyn FrameWriter>);
 
-const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
-const MAX_ERROR_BODY: usize = 4096;
-/// Outgoing bytes queued by `write_frame` before they are pushed without waiting for `flush`.
-const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Response header by which codex (unix listener) announces the largest message it takes in
 /// one frame.
 const MAX_UNFRAGMENTED_HEADER: &str = "x-codex-websocket-max-unfragmented-message-bytes";
@@ -36,13 +44,9 @@ const MAX_UNFRAGMENTED_HEADER: &str = "x-codex-websocket-max-unfragmented-messag
 /// larger single frame on both listeners (the ws:// one does not send the header) but takes
 /// fragmented messages up to 64 MiB.
 pub const DEFAULT_MAX_OUTGOING_FRAME_BYTES: usize = 16 * 1024 * 1024;
-
-const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
+/// Outgoing bytes tungstenite buffers before writing them without waiting for `flush`: many
+/// small messages (approval answers, a burst of requests) leave in one write.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Connects to `ws://host:port[/path]` (IPv6 hosts in brackets). `wss://` is refused: codex
 /// listens on plain WebSocket only. With `token`, sends `Authorization: Bearer <token>`
@@ -58,17 +62,7 @@ pub async fn connect_tcp(
         .await
         .map_err(|e| closed(format!("could not connect to {}: {e}", target.label)))?;
     let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
-    handshake(
-        read,
-        write,
-        &target.authority,
-        &target.resource,
-        token,
-        max_frame_bytes,
-        &target.label,
-    )
-    .await
+    handshake(stream, target.uri, token, max_frame_bytes, &target.label).await
 }
 
 /// Connects to a unix socket on which codex listens (`--listen unix://PATH`; plain
@@ -84,12 +78,9 @@ pub async fn connect_unix(
     let stream = tokio::net::UnixStream::connect(path)
         .await
         .map_err(|e| closed(format!("could not connect to {label}: {e}")))?;
-    let (read, write) = stream.into_split();
     handshake(
-        read,
-        write,
-        "localhost",
-        "/",
+        stream,
+        Uri::from_static("ws://localhost/"),
         token,
         max_frame_bytes,
         &label,
@@ -97,32 +88,20 @@ pub async fn connect_unix(
     .await
 }
 
-/// Runs the client handshake over an already connected byte stream, given as its two halves.
-/// `host` is the `Host` header, `resource` the request path (e.g. `/`).
-pub async fn connect_over<R, W>(
-    read: R,
-    write: W,
-    host: &str,
-    resource: &str,
+/// Runs the client handshake over an already connected byte stream. `url` gives the `Host`
+/// header and the request path (e.g. `ws://localhost/`).
+pub async fn connect_over<S>(
+    stream: S,
+    url: &str,
     token: Option<&str>,
     max_frame_bytes: usize,
 ) -> Result<WsHalves>
 where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let target = parse_ws_url(url)?;
     check_token(token)?;
-    let label = format!("ws://{host}{}", resource.split('?').next().unwrap_or(""));
-    handshake(read, write, host, resource, token, max_frame_bytes, &label).await
-}
-
-/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (base64 of SHA-1 of key + GUID), for tests
-/// and servers.
-pub fn accept_key(key: &str) -> String {
-    let mut input = Vec::with_capacity(key.len() + GUID.len());
-    input.extend_from_slice(key.as_bytes());
-    input.extend_from_slice(GUID.as_bytes());
-    base64_encode(&sha1(&input))
+    handshake(stream, target.uri, token, max_frame_bytes, &target.label).await
 }
 
 fn closed(reason: String) -> Error {
@@ -145,15 +124,13 @@ fn check_token(token: Option<&str>) -> Result<()> {
     }
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct WsTarget {
     /// Host to connect to, without IPv6 brackets.
     host: String,
     port: u16,
-    /// `Host` header: the authority as written.
-    authority: String,
-    /// Request target: path and query.
-    resource: String,
+    /// What the upgrade request asks for: `ws://authority/path?query`.
+    uri: Uri,
     /// For messages: scheme, authority and path, no query.
     label: String,
 }
@@ -163,285 +140,200 @@ pub(crate) fn url_host(url: &str) -> Option<String> {
     parse_ws_url(url).ok().map(|t| t.host)
 }
 
+/// Checks a `ws://` URL with `http::Uri` (as tungstenite re-exports it) and says what is wrong
+/// in our terms: wss://, other schemes, credentials, a missing host or a bad port.
 fn parse_ws_url(url: &str) -> Result<WsTarget> {
     let bad = |message: String| Error::invalid_argument("url", message);
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        bad(format!(
-            "`{url}` is not a ws:// URL (expected ws://host:port[/path])"
-        ))
-    })?;
-    if scheme.eq_ignore_ascii_case("wss") {
-        return Err(bad(
-            "wss:// (TLS) is not supported: codex app-server listens on plain ws:// (use an SSH tunnel or a TLS proxy)"
-                .into(),
-        ));
+    let expected = "expected ws://host:port[/path]";
+    // A fragment never reaches the server.
+    let without_fragment = url.split('#').next().unwrap_or("");
+    let uri: Uri = without_fragment
+        .parse()
+        .map_err(|e| bad(format!("`{url}` is not a ws:// URL ({e}; {expected})")))?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("wss") => {
+            return Err(bad(
+                "wss:// (TLS) is not supported: codex app-server listens on plain ws:// (use an SSH tunnel or a TLS proxy)"
+                    .into(),
+            ))
+        }
+        Some(s) if s.eq_ignore_ascii_case("ws") => {}
+        Some(s) => return Err(bad(format!("unsupported scheme `{s}://` ({expected})"))),
+        None => return Err(bad(format!("`{url}` is not a ws:// URL ({expected})"))),
     }
-    if !scheme.eq_ignore_ascii_case("ws") {
-        return Err(bad(format!(
-            "unsupported scheme `{scheme}://` (expected ws://host:port[/path])"
-        )));
-    }
-    let rest = rest.split('#').next().unwrap_or("");
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, resource) = rest.split_at(split);
-    if authority.contains('@') {
+    let authority = uri
+        .authority()
+        .ok_or_else(|| bad(format!("`{url}` has no host")))?;
+    if authority.as_str().contains('@') {
         return Err(bad(
             "credentials in the URL are not supported; pass the token separately".into(),
         ));
     }
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| bad(format!("unterminated IPv6 address in `{authority}`")))?;
-        match after {
-            "" => (host, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return Err(bad(format!("unexpected `{after}` after the IPv6 address"))),
-            },
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() {
         return Err(bad(format!("`{url}` has no host")));
     }
-    let port = match port {
-        None => 80,
+    // Read the port from the text: `Authority::port` says None for one out of range.
+    let port = match authority
+        .as_str()
+        .strip_prefix(authority.host())
+        .and_then(|rest| rest.strip_prefix(':'))
+    {
+        None | Some("") => 80,
         Some(p) => p
             .parse::<u16>()
             .map_err(|_| bad(format!("invalid port `{p}`")))?,
     };
-    let resource = match resource {
-        "" => "/".to_owned(),
-        r if r.starts_with('?') => format!("/{r}"),
-        r => r.to_owned(),
+    let path = match uri.path() {
+        "" => "/",
+        p => p,
     };
-    let path = resource.split('?').next().unwrap_or("/");
+    let resource = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let label = format!("ws://{authority}{path}");
+    let uri = Uri::builder()
+        .scheme("ws")
+        .authority(authority.as_str())
+        .path_and_query(resource)
+        .build()
+        .map_err(|e| bad(format!("`{url}` is not a ws:// URL ({e}; {expected})")))?;
     Ok(WsTarget {
         host: host.to_owned(),
         port,
-        authority: authority.to_owned(),
-        label: format!("ws://{authority}{path}"),
-        resource,
+        uri,
+        label,
     })
 }
 
-async fn handshake<R, W>(
-    read: R,
-    mut write: W,
-    host: &str,
-    resource: &str,
+fn config(max_frame_bytes: usize) -> WebSocketConfig {
+    // Both limits at the caller's maximum: a frame over it fails before its payload is
+    // buffered, so an oversized message never costs more than `max_frame_bytes` of memory.
+    WebSocketConfig::default()
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
+        .write_buffer_size(WRITE_BUFFER)
+}
+
+async fn handshake<S>(
+    stream: S,
+    uri: Uri,
     token: Option<&str>,
     max_frame_bytes: usize,
     label: &str,
 ) -> Result<WsHalves>
 where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let failed = |what: String| closed(format!("websocket handshake with {label} failed: {what}"));
-    let mut nonce = [0u8; 16];
-    nonce[..8].copy_from_slice(&random_seed().to_le_bytes());
-    nonce[8..].copy_from_slice(&random_seed().to_le_bytes());
-    let key = base64_encode(&nonce);
-
-    let mut request = format!(
-        "GET {resource} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-    );
-    if let Some(token) = token {
-        request.push_str("Authorization: Bearer ");
-        request.push_str(token);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    let sent = async {
-        write.write_all(request.as_bytes()).await?;
-        write.flush().await
-    }
-    .await;
-    drop(request);
-    sent.map_err(|e| failed(format!("could not send the upgrade request: {e}")))?;
-
-    let mut read = BufReader::with_capacity(64 * 1024, read);
-    let head = read_response_head(&mut read)
-        .await
+    let failed = |what: String| {
+        closed(format!(
+            "websocket handshake with {label} failed: {}",
+            sanitize(&what, token)
+        ))
+    };
+    let mut request = uri
+        .into_client_request()
         .map_err(|e| failed(e.to_string()))?;
-    if head.status != 101 {
-        let body = read_error_body(&mut read, &head).await;
-        let mut what = format!("HTTP {} {}", head.status, head.reason);
-        if head.status == 401 {
-            what.push_str(match token {
-                Some(_) => " (authentication failed: the server rejected the token)",
-                None => " (authentication failed: the server requires a token)",
-            });
-        }
-        let body = sanitize(&body, token);
-        if !body.is_empty() {
-            what.push_str(": ");
-            what.push_str(&body);
-        }
-        return Err(failed(what));
+    if let Some(token) = token {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::invalid_argument(
+                "token",
+                "contains characters that cannot be sent in an HTTP header",
+            )
+        })?;
+        // Sensitive values print as `Sensitive` in `Debug` output.
+        value.set_sensitive(true);
+        request.headers_mut().insert(header::AUTHORIZATION, value);
     }
-    let upgrade_ok = head
-        .header("upgrade")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
-    let connection_ok = head.header("connection").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-    });
-    if !upgrade_ok || !connection_ok {
-        return Err(failed(
-            "101 response without `Upgrade: websocket` and `Connection: Upgrade`".into(),
-        ));
-    }
-    match head.header("sec-websocket-accept") {
-        Some(accept) if accept.trim() == accept_key(&key) => {}
-        Some(_) => {
-            return Err(failed(
-                "Sec-WebSocket-Accept does not match the key sent".into(),
-            ))
-        }
-        None => return Err(failed("101 response without Sec-WebSocket-Accept".into())),
-    }
-    if head
-        .header("sec-websocket-extensions")
-        .is_some_and(|v| !v.trim().is_empty())
+    let (ws, response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config(max_frame_bytes)))
+            .await
+            .map_err(|e| failed(describe_handshake_error(e, token.is_some())))?;
+    // tungstenite does not check this one yet (RFC 6455 4.1, point 5).
+    if response
+        .headers()
+        .get(header::SEC_WEBSOCKET_EXTENSIONS)
+        .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty())
     {
         return Err(failed(
             "server selected an extension the client did not offer".into(),
         ));
     }
-    let fragment_limit = head
-        .header(MAX_UNFRAGMENTED_HEADER)
+    let fragment_limit = response
+        .headers()
+        .get(MAX_UNFRAGMENTED_HEADER)
+        .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(DEFAULT_MAX_OUTGOING_FRAME_BYTES);
 
-    let out = Arc::new(Mutex::new(Outbound {
-        io: Some(write),
-        close_sent: false,
-    }));
+    let (sink, stream) = ws.split();
+    let sink = Arc::new(Mutex::new(sink));
     let reader = WsReader {
-        io: read,
-        out: Arc::clone(&out),
+        stream,
+        sink: Arc::clone(&sink),
         max: max_frame_bytes,
-        rng: Rng::new(),
-        msg: Vec::new(),
-        msg_size: 0,
-        in_message: false,
-        too_large: false,
-        done: false,
+        state: ReadState::Open,
     };
     let writer = WsWriter {
-        out,
-        pending: Vec::new(),
+        sink,
         fragment_limit,
-        rng: Rng::new(),
     };
     Ok((Box::new(reader), Box::new(writer)))
 }
 
-struct ResponseHead {
-    status: u16,
-    reason: String,
-    /// Lower-cased names.
-    headers: Vec<(String, String)>,
-}
-
-impl ResponseHead {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-async fn read_response_head<R: AsyncBufRead + Unpin>(read: &mut R) -> io::Result<ResponseHead> {
-    let mut total = 0usize;
-    let mut lines = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let limit = (MAX_RESPONSE_HEAD - total) as u64 + 1;
-        let n = (&mut *read)
-            .take(limit)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection before answering",
-            ));
-        }
-        total += n;
-        if total > MAX_RESPONSE_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "response head over 16 KiB",
-            ));
-        }
-        if line.last() != Some(&b'\n') {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection mid-response",
-            ));
-        }
-        let text = String::from_utf8_lossy(&line)
-            .trim_end_matches(['\r', '\n'])
+/// The refusal in our words (the tests and users rely on these texts); never the token.
+fn describe_handshake_error(e: WsError, sent_token: bool) -> String {
+    match e {
+        WsError::Http(response) => {
+            let status = response.status();
+            let mut what = format!(
+                "HTTP {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
             .to_owned();
-        if text.is_empty() {
-            break;
+            if status.as_u16() == 401 {
+                what.push_str(if sent_token {
+                    " (authentication failed: the server rejected the token)"
+                } else {
+                    " (authentication failed: the server requires a token)"
+                });
+            }
+            // The part of the body that arrived with the head (codex sends it in one write).
+            if let Some(body) = response.body() {
+                let body = String::from_utf8_lossy(body);
+                let body = body.trim();
+                if !body.is_empty() {
+                    what.push_str(": ");
+                    what.push_str(body);
+                }
+            }
+            what
         }
-        lines.push(text);
-    }
-    let status_line = lines.first().map(String::as_str).unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let status = match status {
-        Some(s) if version.starts_with("HTTP/") => s,
-        _ => {
-            let shown: String = status_line.chars().take(80).collect();
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("not an HTTP response: `{shown}`"),
-            ));
+        WsError::Protocol(ProtocolError::SecWebSocketAcceptKeyMismatch) => {
+            "Sec-WebSocket-Accept does not match the key sent".into()
         }
-    };
-    let reason = parts.next().unwrap_or("").trim().to_owned();
-    let headers = lines[1..]
-        .iter()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Ok(ResponseHead {
-        status,
-        reason,
-        headers,
-    })
-}
-
-/// The body of a refusal, when it is small and announced by length; bounded in time because
-/// the server may keep the connection open.
-async fn read_error_body<R: AsyncRead + Unpin>(read: &mut R, head: &ResponseHead) -> String {
-    let Some(len) = head
-        .header("content-length")
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    else {
-        return String::new();
-    };
-    if len == 0 || len > MAX_ERROR_BODY {
-        return String::new();
-    }
-    let mut body = vec![0u8; len];
-    match tokio::time::timeout(Duration::from_secs(2), read.read_exact(&mut body)).await {
-        Ok(Ok(_)) => String::from_utf8_lossy(&body).into_owned(),
-        _ => String::new(),
+        WsError::Protocol(
+            ProtocolError::MissingUpgradeWebSocketHeader
+            | ProtocolError::MissingConnectionUpgradeHeader,
+        ) => "101 response without `Upgrade: websocket` and `Connection: Upgrade`".into(),
+        WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
+            "the server closed the connection before answering".into()
+        }
+        WsError::Protocol(ProtocolError::HttparseError(e)) => {
+            format!("not an HTTP response ({e})")
+        }
+        WsError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection before answering".into()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -463,601 +355,221 @@ fn sanitize(text: &str, token: Option<&str>) -> String {
     shown
 }
 
-/// The write half and whether a close frame went out, shared by reader (pongs, close replies)
-/// and writer.
-struct Outbound<W> {
-    io: Option<W>,
-    close_sent: bool,
-}
+type Sink<S> = Arc<Mutex<SplitSink<WebSocketStream<S>, Message>>>;
 
-impl<W: AsyncWrite + Unpin> Outbound<W> {
-    /// Writes one control frame unless the connection is closing.
-    async fn control(&mut self, opcode: u8, payload: &[u8], rng: &mut Rng) -> io::Result<()> {
-        if self.close_sent {
-            return Ok(());
+fn to_io(e: WsError) -> io::Error {
+    match e {
+        WsError::Io(e) => e,
+        WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(ProtocolError::SendAfterClosing) => {
+            io::Error::new(io::ErrorKind::BrokenPipe, "websocket is closed")
         }
-        let Some(io) = self.io.as_mut() else {
-            return Ok(());
-        };
-        let mut frame = Vec::with_capacity(payload.len() + 6);
-        encode_frame(&mut frame, true, opcode, payload, rng.mask());
-        if opcode == OP_CLOSE {
-            self.close_sent = true;
-        }
-        io.write_all(&frame).await?;
-        io.flush().await
+        other => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("websocket protocol error: {other}"),
+        ),
     }
 }
 
-fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(if fin { 0x80 } else { 0 } | opcode);
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= u16::MAX as usize {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[start..], mask, 0);
-}
-
-/// XORs `data` with `mask`, `offset` bytes into the payload.
-fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
-    for (i, b) in data.iter_mut().enumerate() {
-        *b ^= mask[(offset + i) & 3];
-    }
-}
-
-struct WsWriter<W> {
-    out: Arc<Mutex<Outbound<W>>>,
-    /// Encoded frames not yet written.
-    pending: Vec<u8>,
+struct WsWriter<S> {
+    /// Shared with the reader, which flushes the reply to a close frame through it.
+    sink: Sink<S>,
     /// Messages longer than this go out as several frames.
     fragment_limit: usize,
-    rng: Rng,
 }
 
-impl<W: AsyncWrite + Unpin + Send> WsWriter<W> {
-    async fn push_pending(&mut self, flush: bool) -> io::Result<()> {
-        let mut out = self.out.lock().await;
-        if out.close_sent {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "websocket is closed",
-            ));
-        }
-        let io = out
-            .io
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "websocket is closed"))?;
-        if !self.pending.is_empty() {
-            io.write_all(&self.pending).await?;
-            self.pending.clear();
-        }
-        if flush {
-            io.flush().await?;
-        }
-        Ok(())
-    }
-}
-
-impl<W: AsyncWrite + Unpin + Send> FrameWriter for WsWriter<W> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameWriter for WsWriter<S> {
     fn write_frame<'a>(&'a mut self, frame: &'a str) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
-            let bytes = frame.as_bytes();
-            let limit = self.fragment_limit;
-            match bytes.len() {
-                len if len > limit => {
-                    let count = len.div_ceil(limit);
-                    for (i, chunk) in bytes.chunks(limit).enumerate() {
-                        let opcode = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
-                        let mask = self.rng.mask();
-                        encode_frame(&mut self.pending, i + 1 == count, opcode, chunk, mask);
-                        if self.pending.len() >= WRITE_HIGH_WATER {
-                            self.push_pending(false).await?;
-                        }
-                    }
-                }
-                _ => {
-                    let mask = self.rng.mask();
-                    encode_frame(&mut self.pending, true, OP_TEXT, bytes, mask);
-                }
+            let mut sink = self.sink.lock().await;
+            // `feed` queues into tungstenite's write buffer, which writes once it holds
+            // WRITE_BUFFER bytes; `flush` pushes the rest.
+            if frame.len() <= self.fragment_limit {
+                return sink.feed(Message::text(frame)).await.map_err(to_io);
             }
-            if self.pending.len() >= WRITE_HIGH_WATER {
-                self.push_pending(false).await?;
+            let bytes = Bytes::copy_from_slice(frame.as_bytes());
+            let count = bytes.len().div_ceil(self.fragment_limit);
+            for i in 0..count {
+                let start = i * self.fragment_limit;
+                let end = (start + self.fragment_limit).min(bytes.len());
+                let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+                let part = Frame::message(bytes.slice(start..end), opcode, i + 1 == count);
+                sink.feed(Message::Frame(part)).await.map_err(to_io)?;
             }
             Ok(())
         })
     }
 
     fn flush(&mut self) -> BoxFuture<'_, io::Result<()>> {
-        Box::pin(self.push_pending(true))
+        Box::pin(async move { self.sink.lock().await.flush().await.map_err(to_io) })
     }
 
-    /// Sends what is queued and a close frame (1000), then shuts the write half down.
+    /// Sends what is queued and a close frame (1000). The server answers with its own close
+    /// frame and ends the connection, which ends the reader.
     fn close(&mut self) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
-            let mut out = self.out.lock().await;
-            let Some(mut io) = out.io.take() else {
-                return Ok(());
-            };
-            let mut result = Ok(());
-            if !out.close_sent {
-                out.close_sent = true;
-                encode_frame(
-                    &mut self.pending,
-                    true,
-                    OP_CLOSE,
-                    &1000u16.to_be_bytes(),
-                    self.rng.mask(),
-                );
-                result = io.write_all(&self.pending).await;
-                if result.is_ok() {
-                    result = io.flush().await;
-                }
+            let mut sink = self.sink.lock().await;
+            let close = Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            }));
+            match sink.send(close).await {
+                // Already closed (by either side): nothing left to do.
+                Err(
+                    WsError::ConnectionClosed
+                    | WsError::AlreadyClosed
+                    | WsError::Protocol(ProtocolError::SendAfterClosing),
+                ) => Ok(()),
+                other => other.map_err(to_io),
             }
-            self.pending.clear();
-            let shut = io.shutdown().await;
-            result.and(shut)
         })
     }
 }
 
-struct WsReader<R, W> {
-    io: BufReader<R>,
-    out: Arc<Mutex<Outbound<W>>>,
+enum ReadState {
+    Open,
+    /// A message could not be taken (too large, not UTF-8): it was reported, and tungstenite's
+    /// stream is unusable after it; the next read returns this error.
+    Failed(String),
+    Done,
+}
+
+struct WsReader<S> {
+    stream: SplitStream<WebSocketStream<S>>,
+    sink: Sink<S>,
     max: usize,
-    rng: Rng,
-    /// Payload of the message being assembled (empty while skipping an oversized one).
-    msg: Vec<u8>,
-    /// Payload bytes announced so far for the current message.
-    msg_size: usize,
-    in_message: bool,
-    too_large: bool,
-    done: bool,
+    state: ReadState,
 }
 
-fn protocol_error(message: impl Into<String>) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("websocket protocol error: {}", message.into()),
-    )
-}
-
-impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> WsReader<R, W> {
-    /// Fills `buf`; `false` on EOF before the first byte.
-    async fn read_exact_or_eof(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = self.io.read(&mut buf[filled..]).await?;
-            if n == 0 {
-                if filled == 0 {
-                    return Ok(false);
-                }
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed mid-frame",
-                ));
-            }
-            filled += n;
-        }
-        Ok(true)
-    }
-
-    async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        if buf.is_empty() || self.read_exact_or_eof(buf).await? {
-            Ok(())
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed mid-frame",
-            ))
-        }
-    }
-
-    /// Streams `len` payload bytes into the message, or past it when `keep` is false.
-    async fn read_payload(
-        &mut self,
-        len: u64,
-        mask: Option<[u8; 4]>,
-        keep: bool,
-    ) -> io::Result<()> {
-        let mut remaining = len;
-        let mut offset = 0usize;
-        while remaining > 0 {
-            let available = self.io.fill_buf().await?;
-            if available.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed mid-frame",
-                ));
-            }
-            let n = available
-                .len()
-                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-            if keep {
-                let start = self.msg.len();
-                self.msg.extend_from_slice(&available[..n]);
-                if let Some(mask) = mask {
-                    apply_mask(&mut self.msg[start..], mask, offset);
-                }
-            }
-            self.io.consume(n);
-            offset = offset.wrapping_add(n);
-            remaining -= n as u64;
-        }
-        Ok(())
-    }
-
-    async fn on_close(&mut self, payload: &[u8]) -> io::Result<Option<ReadFrame>> {
-        self.done = true;
-        let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-        let reply = code.map(u16::to_be_bytes);
-        {
-            let mut out = self.out.lock().await;
-            let _ = out
-                .control(
-                    OP_CLOSE,
-                    reply.as_ref().map_or(&[][..], |c| &c[..]),
-                    &mut self.rng,
-                )
-                .await;
-            if let Some(mut io) = out.io.take() {
-                let _ = io.shutdown().await;
-            }
-        }
-        match code {
-            None | Some(1000) | Some(1001) => Ok(None),
-            Some(code) => {
-                let reason = sanitize(&String::from_utf8_lossy(&payload[2..]), None);
-                let reason = if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {reason}")
-                };
-                Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    format!("server closed the websocket with code {code}{reason}"),
-                ))
-            }
-        }
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsReader<S> {
+    /// Tells the server why we stop reading; best effort, the connection is ending anyway.
+    async fn close_with(&mut self, code: CloseCode, reason: &'static str) {
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = self.sink.lock().await.send(close).await;
     }
 
     async fn next_message(&mut self) -> io::Result<Option<ReadFrame>> {
         loop {
-            if self.done {
-                return Ok(None);
+            match &self.state {
+                ReadState::Open => {}
+                ReadState::Failed(reason) => {
+                    let e = io::Error::new(io::ErrorKind::InvalidData, reason.clone());
+                    self.state = ReadState::Done;
+                    return Err(e);
+                }
+                ReadState::Done => return Ok(None),
             }
-            let mut head = [0u8; 2];
-            if !self.read_exact_or_eof(&mut head).await? {
-                self.done = true;
-                if self.in_message {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed mid-message",
+            let message = match self.stream.next().await {
+                // The server ended the connection (after the close handshake, or without one:
+                // then tungstenite reports an error below).
+                None => {
+                    self.state = ReadState::Done;
+                    return Ok(None);
+                }
+                Some(Ok(message)) => message,
+                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, .. }))) => {
+                    self.state = ReadState::Failed(format!(
+                        "websocket closed after a message of {size} bytes, over the limit of {} \
+                         bytes (maxMessageBytes): a websocket message cannot be skipped",
+                        self.max
                     ));
+                    self.close_with(CloseCode::Size, "message too big").await;
+                    return Ok(Some(ReadFrame::TooLarge { size }));
                 }
-                return Ok(None);
-            }
-            let fin = head[0] & 0x80 != 0;
-            let opcode = head[0] & 0x0f;
-            if head[0] & 0x70 != 0 {
-                return Err(protocol_error(
-                    "reserved bits set (no extension was negotiated)",
-                ));
-            }
-            let masked = head[1] & 0x80 != 0;
-            let len = match head[1] & 0x7f {
-                126 => {
-                    let mut b = [0u8; 2];
-                    self.read_exact(&mut b).await?;
-                    u64::from(u16::from_be_bytes(b))
+                Some(Err(WsError::Utf8(_))) => {
+                    self.state = ReadState::Failed(
+                        "websocket closed after a text message that is not UTF-8".into(),
+                    );
+                    self.close_with(CloseCode::Invalid, "text message is not UTF-8")
+                        .await;
+                    return Ok(Some(ReadFrame::NotUtf8));
                 }
-                127 => {
-                    let mut b = [0u8; 8];
-                    self.read_exact(&mut b).await?;
-                    let len = u64::from_be_bytes(b);
-                    if len >> 63 != 0 {
-                        return Err(protocol_error("payload length with the high bit set"));
-                    }
-                    len
+                Some(Err(e)) => {
+                    self.state = ReadState::Done;
+                    return Err(to_io(e));
                 }
-                n => u64::from(n),
             };
-            // Servers must not mask; accept it anyway rather than dropping the connection.
-            let mask = if masked {
-                let mut m = [0u8; 4];
-                self.read_exact(&mut m).await?;
-                Some(m)
-            } else {
-                None
-            };
-            match opcode {
-                OP_CLOSE | OP_PING | OP_PONG => {
-                    if !fin || len > 125 {
-                        return Err(protocol_error("fragmented or oversized control frame"));
-                    }
-                    let mut payload = [0u8; 125];
-                    let payload = &mut payload[..len as usize];
-                    self.read_exact(payload).await?;
-                    if let Some(mask) = mask {
-                        apply_mask(payload, mask, 0);
-                    }
-                    match opcode {
-                        OP_PING => {
-                            let payload = payload.to_vec();
-                            // A failed pong shows up as a read or write failure soon enough.
-                            let _ = self
-                                .out
-                                .lock()
-                                .await
-                                .control(OP_PONG, &payload, &mut self.rng)
-                                .await;
-                        }
-                        OP_CLOSE => {
-                            let payload = payload.to_vec();
-                            return self.on_close(&payload).await;
-                        }
-                        _ => {}
-                    }
+            match message {
+                // Checked by tungstenite. One copy: the payload shares tungstenite's read
+                // buffer, so taking it as a `Vec` would copy too (and check UTF-8 again).
+                Message::Text(text) => return Ok(Some(ReadFrame::Frame(text.as_str().to_owned()))),
+                // codex sends text; a binary message that is UTF-8 is taken as it is.
+                Message::Binary(data) => {
+                    return Ok(Some(match String::from_utf8(Vec::from(data)) {
+                        Ok(text) => ReadFrame::Frame(text),
+                        Err(_) => ReadFrame::NotUtf8,
+                    }));
                 }
-                OP_TEXT | OP_BINARY | OP_CONTINUATION => {
-                    if opcode == OP_CONTINUATION && !self.in_message {
-                        return Err(protocol_error("continuation frame outside a message"));
-                    }
-                    if opcode != OP_CONTINUATION {
-                        if self.in_message {
-                            return Err(protocol_error(
-                                "new message before the previous one ended",
-                            ));
+                // tungstenite queued the pong; it leaves with the next read or write.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    self.state = ReadState::Done;
+                    // Push tungstenite's reply (it echoes the code) now: nothing may read or
+                    // write after this.
+                    let _ = self.sink.lock().await.flush().await;
+                    return match frame {
+                        None => Ok(None),
+                        Some(f) if matches!(f.code, CloseCode::Normal | CloseCode::Away) => {
+                            Ok(None)
                         }
-                        self.in_message = true;
-                        self.too_large = false;
-                        self.msg_size = 0;
-                        self.msg.clear();
-                    }
-                    self.msg_size = self
-                        .msg_size
-                        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
-                    if !self.too_large && self.msg_size > self.max {
-                        self.too_large = true;
-                        self.msg = Vec::new();
-                    }
-                    let keep = !self.too_large;
-                    self.read_payload(len, mask, keep).await?;
-                    if fin {
-                        self.in_message = false;
-                        if self.too_large {
-                            return Ok(Some(ReadFrame::TooLarge {
-                                size: self.msg_size,
-                            }));
+                        Some(f) => {
+                            let reason = sanitize(f.reason.as_str(), None);
+                            let reason = if reason.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {reason}")
+                            };
+                            Err(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                format!(
+                                    "server closed the websocket with code {}{reason}",
+                                    u16::from(f.code)
+                                ),
+                            ))
                         }
-                        let bytes = std::mem::take(&mut self.msg);
-                        return Ok(Some(match String::from_utf8(bytes) {
-                            Ok(text) => ReadFrame::Frame(text),
-                            Err(_) => ReadFrame::NotUtf8,
-                        }));
-                    }
+                    };
                 }
-                other => return Err(protocol_error(format!("unknown opcode {other:#x}"))),
             }
         }
     }
 }
 
-impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> FrameReader for WsReader<R, W> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameReader for WsReader<S> {
     fn next_frame(&mut self) -> BoxFuture<'_, io::Result<Option<ReadFrame>>> {
-        Box::pin(async move {
-            let result = self.next_message().await;
-            if result.is_err() {
-                self.done = true;
-            }
-            result
-        })
+        Box::pin(self.next_message())
     }
-}
-
-/// 64 unpredictable bits without a dependency: SipHash keyed by the std's per-process random
-/// keys (fresh for every `RandomState`), over a counter and the clock.
-fn random_seed() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    h.write_u128(now);
-    h.finish()
-}
-
-/// splitmix64, for frame masks.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        Rng(random_seed())
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn mask(&mut self) -> [u8; 4] {
-        (self.next_u64() as u32).to_ne_bytes()
-    }
-}
-
-fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    let mut message = Vec::with_capacity(data.len() + 72);
-    message.extend_from_slice(data);
-    message.push(0x80);
-    while message.len() % 64 != 56 {
-        message.push(0);
-    }
-    message.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for block in message.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, &wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (s, v) in h.iter_mut().zip([a, b, c, d, e]) {
-            *s = s.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(chunk.get(2).copied().unwrap_or(0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    #[test]
-    fn sha1_matches_known_vectors() {
-        assert_eq!(
-            hex(&sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(
-            hex(&sha1(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
-            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
-        );
-        assert_eq!(
-            hex(&sha1(&vec![b'a'; 1_000_000])),
-            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
-        );
-        // Lengths around the padding boundary (reference: Python's hashlib).
-        for (n, expected) in [
-            (55, "cef734ba81a024479e09eb5a75b6ddae62e6abf1"),
-            (56, "901305367c259952f4e7af8323f480d59f81335b"),
-            (63, "0ddc4e0cccd9a12850deb5abb0853a4425559fec"),
-            (64, "bb2fa3ee7afb9f54c6dfb5d021f14b1ffe40c163"),
-            (65, "78c741ddc482e4cdf8c474a0876347a0905b6233"),
-        ] {
-            assert_eq!(hex(&sha1(&vec![b'x'; n])), expected, "length {n}");
-        }
-        assert_eq!(
-            hex(&sha1(&[0u8; 64])),
-            "c8d7d0ef0eedfa82d2ea1aa592845b9a6d4b02b7"
-        );
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(input.as_bytes()), expected);
-        }
-        assert_eq!(base64_encode(&[0xff, 0xfe, 0xfd]), "//79");
-    }
-
-    #[test]
-    fn accept_key_matches_rfc6455_example() {
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
-
     #[test]
     fn parses_ws_urls() {
         let t = parse_ws_url("ws://127.0.0.1:4500").unwrap();
         assert_eq!(
+            (t.host.as_str(), t.port, t.uri.to_string(), t.label.as_str()),
             (
-                t.host.as_str(),
-                t.port,
-                t.authority.as_str(),
-                t.resource.as_str()
-            ),
-            ("127.0.0.1", 4500, "127.0.0.1:4500", "/")
+                "127.0.0.1",
+                4500,
+                "ws://127.0.0.1:4500/".into(),
+                "ws://127.0.0.1:4500/"
+            )
         );
         let t = parse_ws_url("WS://[::1]:9/rpc?x=1#frag").unwrap();
         assert_eq!(
-            (
-                t.host.as_str(),
-                t.port,
-                t.resource.as_str(),
-                t.label.as_str()
-            ),
-            ("::1", 9, "/rpc?x=1", "ws://[::1]:9/rpc")
+            (t.host.as_str(), t.port, t.uri.to_string(), t.label.as_str()),
+            ("::1", 9, "ws://[::1]:9/rpc?x=1".into(), "ws://[::1]:9/rpc")
         );
         let t = parse_ws_url("ws://localhost?q").unwrap();
-        assert_eq!((t.port, t.resource.as_str()), (80, "/?q"));
+        assert_eq!(
+            (t.port, t.uri.to_string()),
+            (80, "ws://localhost/?q".into())
+        );
         for bad in [
             "wss://h:1",
             "http://h:1",
@@ -1074,6 +586,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("TLS"));
+        assert_eq!(url_host("ws://[::1]:9").as_deref(), Some("::1"));
     }
 
     #[test]
@@ -1086,17 +599,11 @@ mod tests {
     }
 
     #[test]
-    fn frames_are_masked_with_fresh_masks() {
-        let mut rng = Rng::new();
-        let (m1, m2) = (rng.mask(), rng.mask());
-        assert_ne!(m1, m2);
-        let mut f = Vec::new();
-        encode_frame(&mut f, true, OP_TEXT, &[b'a'; 300], m1);
-        assert_eq!(&f[..4], &[0x81, 0x80 | 126, 1, 44]);
-        assert_eq!(&f[4..8], &m1);
-        let mut payload = f[8..].to_vec();
-        apply_mask(&mut payload, m1, 0);
-        assert_eq!(payload, vec![b'a'; 300]);
-        assert_ne!(random_seed(), random_seed());
+    fn sanitize_removes_the_token_and_control_characters() {
+        assert_eq!(
+            sanitize("bad token SECRET\r\nagain SECRET", Some("SECRET")),
+            "bad token <redacted>  again <redacted>"
+        );
+        assert_eq!(sanitize(&"x".repeat(300), None).chars().count(), 201);
     }
 }

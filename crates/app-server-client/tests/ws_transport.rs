@@ -9,6 +9,7 @@ use app_server_client::transport::{FrameReader, ReadFrame};
 use app_server_client::{ws, Error, Session, SessionOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -81,7 +82,7 @@ impl Server {
             .expect("Sec-WebSocket-Key");
         format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            ws::accept_key(key)
+            derive_accept_key(key.as_bytes())
         )
         .into_bytes()
     }
@@ -213,12 +214,8 @@ async fn handshake_messages_control_frames_and_close() {
         assert!(pong.mask.is_some(), "client frames are masked");
 
         s.send(true, 0x2, br#"{"binary":2}"#).await;
-        s.send(true, 0x1, &vec![b'x'; 150_000]).await; // over the limit, one frame
-        s.send(false, 0x1, &vec![b'y'; 60_000]).await; // over the limit once reassembled
         s.send(true, 0xA, b"unsolicited pong").await;
-        s.send(false, 0x0, &vec![b'y'; 30_000]).await;
-        s.send(true, 0x0, &vec![b'y'; 30_000]).await;
-        s.send(true, 0x1, &[0xff, 0xfe]).await;
+        s.send(true, 0x2, &[0xff, 0xfe]).await; // binary, not UTF-8: reported, skipped
         let big = format!("\"{}\"", "z".repeat(70_000)); // 64-bit length, under the limit
         s.send(true, 0x1, big.as_bytes()).await;
         s.send(true, 0x1, format!("\"{}\"", "m".repeat(300)).as_bytes())
@@ -234,17 +231,17 @@ async fn handshake_messages_control_frames_and_close() {
         assert_eq!(one.payload, br#"{"hello":1}"#);
         assert_eq!(two.payload.len(), 100_002);
 
-        // Closing: the client answers with a close frame echoing the code, then ends its output.
+        // Closing: the client answers with a close frame echoing the code.
         s.send(true, 0x8, &[0x03, 0xe8, b'b', b'y', b'e']).await;
         let close = s.recv().await.expect("close reply");
         assert_eq!(
-            (close.opcode, close.payload.as_slice()),
+            (close.opcode, &close.payload[..2]),
             (0x8, &[0x03, 0xe8][..])
         );
         assert!(close.mask.is_some());
         assert!(
             s.recv().await.is_none(),
-            "client shut its write half after the close"
+            "nothing after the close reply; the connection ends when the client drops it"
         );
     });
 
@@ -255,8 +252,6 @@ async fn handshake_messages_control_frames_and_close() {
     assert_eq!(next(&mut reader).await.unwrap(), r#"{"first":true}"#);
     assert_eq!(next(&mut reader).await.unwrap(), r#"{"a":1}"#);
     assert_eq!(next(&mut reader).await.unwrap(), r#"{"binary":2}"#);
-    assert_eq!(next(&mut reader).await.unwrap(), "<too large 150000>");
-    assert_eq!(next(&mut reader).await.unwrap(), "<too large 120000>");
     assert_eq!(next(&mut reader).await.unwrap(), "<not utf8>");
     assert_eq!(next(&mut reader).await.unwrap().len(), 70_002);
     assert_eq!(next(&mut reader).await.unwrap().len(), 302);
@@ -274,7 +269,67 @@ async fn handshake_messages_control_frames_and_close() {
     writer.write_frame("{}").await.unwrap();
     assert!(writer.flush().await.is_err());
     writer.close().await.unwrap();
+    drop((reader, writer));
     server.await.unwrap();
+}
+
+/// An oversized message, single-frame or fragmented, or a text message that is not UTF-8: the
+/// reader reports it (as the stdio reader does), then, since tungstenite cannot skip it, the
+/// connection ends with an error saying why and a close frame telling the server.
+#[tokio::test]
+async fn oversized_or_invalid_messages_are_reported_then_end_the_connection() {
+    // (the server's frames: fin, opcode, payload), what is reported, the error, the close code
+    type Frames = Vec<(bool, u8, Vec<u8>)>;
+    let cases: [(Frames, &str, &str, u16); 3] = [
+        (
+            vec![(true, 0x1, vec![b'x'; 150_000])],
+            "<too large 150000>",
+            "message of 150000 bytes, over the limit of 100000 bytes",
+            1009,
+        ),
+        (
+            vec![
+                (false, 0x1, vec![b'y'; 60_000]),
+                (false, 0x0, vec![b'y'; 30_000]),
+                (true, 0x0, vec![b'y'; 30_000]),
+            ],
+            "<too large 120000>",
+            "message of 120000 bytes, over the limit",
+            1009,
+        ),
+        (
+            vec![(true, 0x1, vec![b'{', 0xff, 0xfe, b'}'])],
+            "<not utf8>",
+            "text message that is not UTF-8",
+            1007,
+        ),
+    ];
+    for (frames, reported, error, code) in cases {
+        let (listener, port) = listener().await;
+        let server = tokio::spawn(async move {
+            let (mut s, up) = Server::accept(&listener).await;
+            s.write(&Server::switching_protocols(&up)).await;
+            s.send(true, 0x1, b"{\"before\":1}").await;
+            for (fin, opcode, payload) in frames {
+                s.send(fin, opcode, &payload).await;
+            }
+            let close = s.recv().await.expect("close frame");
+            assert_eq!(
+                (close.opcode, &close.payload[..2]),
+                (0x8, &code.to_be_bytes()[..])
+            );
+        });
+        let (mut reader, _writer) =
+            ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 100_000)
+                .await
+                .unwrap();
+        assert_eq!(next(&mut reader).await.unwrap(), "{\"before\":1}");
+        assert_eq!(next(&mut reader).await.unwrap(), reported);
+        let err = reader.next_frame().await.unwrap_err().to_string();
+        assert!(err.contains(error), "{err}");
+        assert!(reader.next_frame().await.unwrap().is_none());
+        server.await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -318,9 +373,9 @@ async fn announced_frame_limit_fragments_and_close_sends_a_close_frame() {
             (0x8, &[0x03, 0xe8][..])
         );
         assert!(close.mask.is_some());
-        assert!(s.recv().await.is_none());
         // The server's reply ends the client's input.
         s.send(true, 0x8, &[0x03, 0xe8]).await;
+        assert!(s.recv().await.is_none(), "nothing after the close frame");
     });
     let (mut reader, mut writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1024)
         .await
@@ -333,6 +388,7 @@ async fn announced_frame_limit_fragments_and_close_sends_a_close_frame() {
     writer.flush().await.unwrap();
     writer.close().await.unwrap();
     assert_eq!(next(&mut reader).await, None);
+    drop((reader, writer));
     server.await.unwrap();
 }
 
@@ -346,7 +402,7 @@ async fn abnormal_close_code_is_reported() {
         payload.extend_from_slice(b"internal trouble");
         s.send(true, 0x8, &payload).await;
         let close = s.recv().await.expect("close reply");
-        assert_eq!(close.payload, 1011u16.to_be_bytes());
+        assert_eq!(close.payload[..2], 1011u16.to_be_bytes());
     });
     let (mut reader, _writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1024)
         .await
@@ -393,6 +449,50 @@ async fn unauthorized_answer_names_authentication_and_never_the_token() {
         "token leaked: {shown} / {debug}"
     );
     server.abort();
+}
+
+/// Every log record, whatever its level, while the test runs.
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {}", record.level(), record.args());
+        self.0.lock().unwrap().push(line);
+    }
+    fn flush(&self) {}
+}
+
+#[tokio::test]
+async fn the_token_never_reaches_a_logger() {
+    // tungstenite traces the raw upgrade request; trace logging is compiled out (Cargo.toml).
+    static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let token = "LOGGED-TOKEN-77";
+    let (listener, port) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut s, up) = Server::accept(&listener).await;
+        assert_eq!(up.header("authorization"), Some("Bearer LOGGED-TOKEN-77"));
+        s.write(&Server::switching_protocols(&up)).await;
+        s.send(true, 0x1, b"{}").await;
+        let _ = s.recv().await;
+    });
+    let (mut reader, mut writer) =
+        ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), Some(token), 1024)
+            .await
+            .unwrap();
+    assert_eq!(next(&mut reader).await.unwrap(), "{}");
+    writer.write_frame("{}").await.unwrap();
+    writer.flush().await.unwrap();
+    server.await.unwrap();
+    let lines = CAPTURE.0.lock().unwrap();
+    assert!(
+        lines.iter().all(|l| !l.contains(token)),
+        "token logged: {lines:?}"
+    );
 }
 
 #[tokio::test]
