@@ -92,6 +92,9 @@ test('an option JSON cannot carry is an INVALID_ARGUMENT TypeError naming it, be
     [{ cwd: () => {} }, 'cwd', /not an option that takes a function/],
     [{ config: { model: 'x', hooks: { pre: () => {} } } }, 'config.hooks.pre', /must be JSON data/],
     [{ args: ['ok', Symbol('s')] }, 'args[1]', /must be JSON data/],
+    // JSON.stringify would send these as null; TOML (the -c overrides) has no form for them.
+    [{ config: { model_reasoning_summary_limit: NaN } }, 'config.model_reasoning_summary_limit', /finite number/],
+    [{ config: { a: { b: [1, -Infinity] } } }, 'config.a.b[1]', /finite number/],
   ]
   for (const [options, name, message] of cases) {
     const err = await rejection(Session.create({ codexPath: '/nonexistent/codex', ...options }))
@@ -104,6 +107,9 @@ test('an option JSON cannot carry is an INVALID_ARGUMENT TypeError naming it, be
     const err = await rejection(session.listThreads({ cursor: 'x', extra: { f: () => {} } }))
     assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
     assert.ok(err.message.includes('`params.extra.f`'), err.message)
+    const nan = await rejection(session.listThreads({ limit: NaN }))
+    assertNativeError(nan, 'INVALID_ARGUMENT', TypeError)
+    assert.ok(nan.message.includes('`params.limit`'), nan.message)
   })
 })
 

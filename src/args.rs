@@ -14,19 +14,20 @@ fn kind(value: &Unknown) -> ValueType {
 }
 
 /// JSON data (`undefined` and `null` are `None`). A value JSON cannot carry (a function, a
-/// symbol, a bigint) is an error naming where it is: `params.x`, `params.list[2]`.
+/// symbol, a bigint, NaN or ±Infinity) is an error naming where it is: `params.x`,
+/// `params.list[2]`.
 pub fn json(value: Option<Unknown>, name: &str) -> Checked<Option<Value>> {
-    json_at(value, name, |path| {
-        core::Error::invalid_argument(path, "must be JSON data, not a function, symbol or bigint")
+    json_at(value, name, |path, what| {
+        core::Error::invalid_argument(path, what.message())
     })
 }
 
 /// The session options as JSON: their paths are named bare (`env.A`, `args[1]`), as the core
 /// names them, and a function where none belongs is most likely a misspelt callback.
 pub fn session_options(value: Option<Unknown>) -> Checked<Option<Value>> {
-    json_at(value, "", |path| {
-        let message = if path.contains(['.', '[']) {
-            "must be JSON data, not a function, symbol or bigint"
+    json_at(value, "", |path, what| {
+        let message = if path.contains(['.', '[']) || what != NonJson::Code {
+            what.message()
         } else {
             "is not an option that takes a function (the callbacks are onNotification, onError, onStderr, onMessage and onExit)"
         };
@@ -34,10 +35,28 @@ pub fn session_options(value: Option<Unknown>) -> Checked<Option<Value>> {
     })
 }
 
+/// What JSON cannot carry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NonJson {
+    /// A function, symbol or bigint.
+    Code,
+    /// NaN or ±Infinity (JSON.stringify would quietly send `null`).
+    NonFinite,
+}
+
+impl NonJson {
+    fn message(self) -> &'static str {
+        match self {
+            NonJson::Code => "must be JSON data, not a function, symbol or bigint",
+            NonJson::NonFinite => "must be a finite number (JSON has no NaN or Infinity)",
+        }
+    }
+}
+
 fn json_at(
     value: Option<Unknown>,
     name: &str,
-    bad: impl Fn(String) -> core::Error,
+    bad: impl Fn(String, NonJson) -> core::Error,
 ) -> Checked<Option<Value>> {
     let Some(value) = value else { return Ok(None) };
     if matches!(kind(&value), ValueType::Undefined | ValueType::Null) {
@@ -48,7 +67,7 @@ fn json_at(
         Ok(json) => Ok(Some(json)),
         // Only now, on the rare failure, look for where it is.
         Err(e) => Err(match find_non_json(&value, name.to_owned()) {
-            Some(path) if !path.is_empty() => bad(path),
+            Some((path, what)) if !path.is_empty() => bad(path, what),
             _ => core::Error::invalid_argument(
                 if name.is_empty() { "options" } else { name },
                 format!("must be JSON data ({})", e.reason),
@@ -57,11 +76,18 @@ fn json_at(
     }
 }
 
-/// The path of the first value in `value` that JSON cannot carry.
-fn find_non_json(value: &Unknown, path: String) -> Option<String> {
+/// The path of the first value in `value` that JSON cannot carry, and what it is.
+fn find_non_json(value: &Unknown, path: String) -> Option<(String, NonJson)> {
     use napi::bindgen_prelude::{JsObjectValue, Object};
     match kind(value) {
-        ValueType::Function | ValueType::Symbol | ValueType::BigInt => return Some(path),
+        ValueType::Function | ValueType::Symbol | ValueType::BigInt => {
+            return Some((path, NonJson::Code))
+        }
+        ValueType::Number => {
+            // SAFETY: a live number of the current call's environment.
+            let n = unsafe { f64::from_napi_value(value.value().env, value.raw()) }.ok()?;
+            return (!n.is_finite()).then_some((path, NonJson::NonFinite));
+        }
         ValueType::Object => {}
         _ => return None,
     }
