@@ -89,27 +89,13 @@ impl RetryPolicy {
     };
 
     /// Delay before attempt `attempt + 1`: exponential, capped, with full jitter.
-    fn delay(&self, attempt: u32, seed: u64) -> Duration {
+    fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .initial_delay
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let cap = exp.min(self.max_delay);
-        let fraction = (jitter(seed) % 1000) as u32;
-        cap.mul_f64(0.5 + f64::from(fraction) / 2000.0)
+        cap.mul_f64(rand::random_range(0.5..=1.0))
     }
-}
-
-/// A cheap, good-enough pseudo-random number (xorshift over time and a seed).
-fn jitter(seed: u64) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let mut x = nanos ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
 }
 
 /// Why the connection is no longer open.
@@ -199,7 +185,7 @@ impl Connection {
         loop {
             match self.request_once(method, params, timeout).await {
                 Err(Error::ServerOverloaded { .. }) if attempt < policy.max_attempts => {
-                    tokio::time::sleep(policy.delay(attempt, attempt as u64)).await;
+                    tokio::time::sleep(policy.delay(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -606,7 +592,7 @@ mod tests {
             max_delay: Duration::from_millis(1000),
         };
         for attempt in 1..10 {
-            let d = p.delay(attempt, attempt as u64);
+            let d = p.delay(attempt);
             let base =
                 Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_millis(1000));
             assert!(

@@ -11,7 +11,7 @@
 //!   server request is answered exactly once, and once the peer closes, everything settles with
 //!   `TRANSPORT_CLOSED` and nothing is left registered.
 //!
-//! Every case draws from its own xorshift generator, seeded from the base seed and the case
+//! Every case draws from its own generator (`rand`'s SmallRng), seeded from the base seed and the case
 //! number; a failing case prints how to replay it. Environment:
 //!
 //! * `FUZZ_SEED=<n | 0xhex | random>` base seed (default: a fixed one, so CI is reproducible);
@@ -62,6 +62,7 @@ use common::peer::{self, Peer};
 
 const DEFAULT_SEED: u64 = 0x5EED_F022_C0DE_0001;
 
+/// Mixes the base seed and a case number into that case's seed (a hash, not a generator).
 fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -69,20 +70,18 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// xorshift64* seeded through splitmix (never zero).
-struct Rng(u64);
+/// The crate's one RNG (`rand`), seeded: the same seed gives the same cases (with the locked
+/// `rand` version).
+struct Rng(rand::rngs::SmallRng);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(splitmix(seed).max(1))
+        use rand::SeedableRng;
+        Rng(rand::rngs::SmallRng::seed_from_u64(seed))
     }
     fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        use rand::Rng as _;
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
