@@ -10,21 +10,9 @@ export const require = createRequire(import.meta.url)
 
 export const DELTA = 'item/agentMessage/delta'
 
-/** The pinned codex's native binary (the platform package of @openai/codex), or CODEX_PATH. */
+/** The pinned codex's native binary, or CODEX_PATH: the package's own lookup (`findCodex`). */
 export function codexBinary() {
-  if (process.env.CODEX_PATH) return process.env.CODEX_PATH
-  const pnpmDir = path.join(ROOT, 'node_modules', '.pnpm')
-  const candidates = []
-  try {
-    for (const d of fs.readdirSync(pnpmDir)) {
-      if (d.startsWith('@openai+codex@') && d.includes('linux-x64')) {
-        candidates.push(path.join(pnpmDir, d, 'node_modules', '@openai', 'codex', 'vendor', 'x86_64-unknown-linux-musl', 'bin', 'codex'))
-      }
-    }
-  } catch {}
-  const found = candidates.find((c) => fs.existsSync(c))
-  if (!found) throw new Error('codex native binary not found (set CODEX_PATH)')
-  return found
+  return require('../main.js').findCodex({ searchPaths: [ROOT] })
 }
 
 // ---------------------------------------------------------------------------------------------
