@@ -3,6 +3,9 @@
 // app-server (testing/fake-app-server.js): interleaving at scale, crashes, malformed and
 // oversized frames, overload, hangs, early events, server requests, bad exits.
 
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { Session, ApprovalPolicy, declineCommand } = require('../main.js')
@@ -286,13 +289,27 @@ test('a slow consumer loses nothing: 200,000 events buffered while JS reads noth
   assert.equal(r.delivered, 200_000)
 })
 
-/** Busy-waits: the JavaScript thread runs nothing else for `ms`. */
-function blockJs(ms) {
-  const until = Date.now() + ms
+/**
+ * Blocks the JavaScript thread: starts the server's flood (creates `gate.start`), then spins,
+ * running nothing else, until the server says it has written the whole flood (`gate.end`
+ * exists) or `capMs` passed. A reader that waited on JavaScript would leave the server stuck
+ * at the full pipe (64 KiB) for as long as JavaScript is blocked: the cap is then reached.
+ * Returns whether the flood ended while JavaScript was blocked.
+ */
+function blockJsDuringFlood(gate, capMs = 30_000) {
+  fs.writeFileSync(gate.start, '')
+  const until = Date.now() + capMs
   while (Date.now() < until) {
-    // spin
+    if (fs.existsSync(gate.end)) return true
   }
-  return Date.now()
+  return false
+}
+
+/** The two files of a gated flood, in a fresh directory. */
+function floodGate(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-flood-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return { start: path.join(dir, 'start'), end: path.join(dir, 'end') }
 }
 
 /** Checks a flood turn's events: every delta, in order, then the server's end-of-flood report. */
@@ -309,38 +326,39 @@ function checkFlood(turn, events, lines) {
   return report.params.at
 }
 
-// 100,000 deltas (9 MB) take the server well under a second to write when nothing holds it back;
-// JavaScript is then blocked for 3 s. A reader that waited on JavaScript would hold the flood at
-// the pipe (64 KiB) until JavaScript ran again.
+// 100,000 deltas (9 MB), far more than the pipe holds: the server can finish writing them only
+// if the client reads on while JavaScript is blocked. The flood starts only once JavaScript is
+// blocked, and JavaScript stays blocked until the server has written it all (or 30 s passed).
 const FLOOD = 100_000
-const BLOCK_MS = 3000
 
-test('JavaScript blocked by a busy loop: the server finishes its flood meanwhile, and nothing is lost', T, async () => {
-  await withFake({ turn: { flood: FLOOD, indexed: true, floodReport: true } }, async (session) => {
+test('JavaScript blocked by a busy loop: the server finishes its flood meanwhile, and nothing is lost', T, async (t) => {
+  const gate = floodGate(t)
+  const turnSpec = { flood: FLOOD, indexed: true, floodReport: true, floodStartFile: gate.start, floodEndFile: gate.end }
+  await withFake({ turn: turnSpec }, async (session) => {
     const turn = await (await session.startThread()).startTurn('flood')
-    const unblockedAt = blockJs(BLOCK_MS)
+    assert.ok(blockJsDuringFlood(gate), 'the server could not finish its flood while JavaScript was blocked')
     const events = await drain(turn)
-    const floodEndedAt = checkFlood(turn, events, FLOOD)
-    assert.ok(floodEndedAt < unblockedAt, `the flood ended ${floodEndedAt - unblockedAt} ms after JavaScript was unblocked`)
+    checkFlood(turn, events, FLOOD)
     const result = await turn.result()
     assert.equal(result.text.length, events.filter((e) => e.method === 'item/agentMessage/delta').reduce((n, e) => n + e.params.delta.length, 0))
   })
 })
 
-test('JavaScript blocked in a slow onEvent callback: the server finishes its flood meanwhile, and nothing is lost', T, async () => {
-  await withFake({ turn: { flood: FLOOD, indexed: true, floodReport: true } }, async (session) => {
+test('JavaScript blocked in a slow onEvent callback: the server finishes its flood meanwhile, and nothing is lost', T, async (t) => {
+  const gate = floodGate(t)
+  const turnSpec = { flood: FLOOD, indexed: true, floodReport: true, floodStartFile: gate.start, floodEndFile: gate.end }
+  await withFake({ turn: turnSpec }, async (session) => {
     const events = []
-    let unblockedAt = 0
+    let endedWhileBlocked
     const onEvent = (e) => {
       events.push(e)
-      // The first delta's callback takes 3 s; JavaScript does nothing else meanwhile.
-      if (e.method === 'item/agentMessage/delta' && unblockedAt === 0) unblockedAt = blockJs(BLOCK_MS)
+      // The callback of the turn's first event blocks until the whole flood was written.
+      if (endedWhileBlocked === undefined) endedWhileBlocked = blockJsDuringFlood(gate)
     }
     const turn = await (await session.startThread()).startTurn('flood', { onEvent })
     const result = await turn.result() // settles after onEvent has seen every event
-    const floodEndedAt = checkFlood(turn, events, FLOOD)
-    assert.ok(unblockedAt > 0)
-    assert.ok(floodEndedAt < unblockedAt, `the flood ended ${floodEndedAt - unblockedAt} ms after JavaScript was unblocked`)
+    assert.equal(endedWhileBlocked, true, 'the server could not finish its flood while onEvent was blocked')
+    checkFlood(turn, events, FLOOD)
     assert.equal(result.status, 'completed')
     assert.equal(events.at(-1).method, 'turn/completed')
   })

@@ -76,6 +76,10 @@ export interface TurnSpec {
   deltaText?: string
   /** After the flood's last delta, notify `fake/flood/ended` {threadId, turnId, at: Date.now(), lines}. */
   floodReport?: boolean
+  /** The flood starts only once this file exists (polled every 2 ms). */
+  floodStartFile?: string
+  /** Written (with the count of deltas sent) once the flood's last chunk was accepted. */
+  floodEndFile?: string
   status?: 'completed' | 'failed'
   error?: { message?: string; codexErrorInfo?: unknown; additionalDetails?: string | null }
   /** thread/tokenUsage/updated payload; null: not sent. */

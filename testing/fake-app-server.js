@@ -56,6 +56,8 @@
 //                              or "<turnId>:<j>;" with "indexed": true; stats are reported after
 //   "floodReport": false,      after the flood's last delta, notify fake/flood/ended
 //                              {threadId, turnId, at: Date.now(), lines}
+//   "floodStartFile": PATH,    start the flood only once PATH exists (polled every 2 ms)
+//   "floodEndFile": PATH,      write PATH once the flood's last chunk was accepted
 //   "status": "completed" | "failed",  with "error": {message, ...} for a failed turn
 //   "usage": ThreadTokenUsage, the thread/tokenUsage/updated payload (null: not sent)
 //   "before": [Action...],     after receiving turn/start, before anything is sent

@@ -18,6 +18,19 @@ const { agentMessage, emitItemCompleted } = require('./fake-protocol.js')
 const FLOOD_CHUNK = 1 << 20 // characters per write on the flood paths
 
 /**
+ * Resolves once `file` exists (polled: the test that creates it has a blocked event loop, so
+ * it can signal nothing else).
+ * @param {string} file
+ * @returns {Promise<void>}
+ */
+function fileExists(file) {
+  return new Promise((resolve) => {
+    const poll = () => (fs.existsSync(file) ? resolve() : setTimeout(poll, 2))
+    poll()
+  })
+}
+
+/**
  * The bytes of an item/agentMessage/delta line up to its `delta` value. Written by hand, like
  * every line on these paths, so that encoding never limits a flood; the same shape as
  * ./fake-protocol.js's typed emitDelta.
@@ -34,8 +47,12 @@ function deltaPrefix(turn) {
  * A turn's flood: `spec.flood` deltas of `spec.deltaText` (default "x"), or `"<turnId>:<j>;"`
  * with `spec.indexed`, in 1 MiB writes that wait for 'drain'. Stops early when the turn is
  * interrupted or stdout closes. Then, with `spec.floodReport`, the in-band fake/flood/ended.
+ * With `spec.floodStartFile`, the flood starts only once that file exists; with
+ * `spec.floodEndFile`, that file is written once the last chunk was accepted: out-of-band
+ * signals a test can watch while its JavaScript thread is blocked.
  * @param {FakeTurn} turn
- * @param {{ flood: number, indexed?: boolean, deltaText?: string, floodReport?: boolean }} spec
+ * @param {{ flood: number, indexed?: boolean, deltaText?: string, floodReport?: boolean,
+ *   floodStartFile?: string, floodEndFile?: string }} spec
  * @returns {Promise<{ sent: number, text: () => string, emitCompleted: () => void }>} what was
  *   sent: its count, its text, and the item/completed that carries it
  */
@@ -49,6 +66,7 @@ async function writeFlood(turn, spec) {
   let sent = 0
   /** @type {string[]} */
   const texts = []
+  if (typeof spec.floodStartFile === 'string') await fileExists(spec.floodStartFile)
   if (!skipDeltas) {
     await io.waitGate() // behind a big line, if any
     if (!indexed) {
@@ -91,6 +109,7 @@ async function writeFlood(turn, spec) {
   }
   io.stats.floodMs += performance.now() - t
   io.stats.floodEndedAt = Date.now()
+  if (typeof spec.floodEndFile === 'string') fs.writeFileSync(spec.floodEndFile, String(sent))
   if (spec.floodReport === true) {
     // In-band, so it is ordered with the flood: the client reads it only after every delta.
     // A method of the fake's own, so not one the protocol types know.
