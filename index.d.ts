@@ -7,23 +7,14 @@
 import type * as P from './protocol/index.js'
 // Names used by the generated class declarations below.
 import type {
-  ConfigReadParams,
-  ConfigReadResponse,
-  GetAccountParams,
-  GetAccountRateLimitsResponse,
-  GetAccountResponse,
   InitializeResponse,
-  LoginAccountResponse,
-  ModelListParams,
-  ModelListResponse,
   ThreadForkParams,
-  ThreadListParams,
-  ThreadListResponse,
-  ThreadReadResponse,
   ThreadResumeParams,
   ThreadStartParams,
   ThreadStartResponse,
 } from './protocol/index.js'
+// The pass-through protocol methods, generated from the pinned schema (scripts/generate.mjs).
+import type { SessionMethods, ThreadMethods } from './js/generated/method-types.js'
 
 export type * from './protocol/index.js'
 /** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */
@@ -233,7 +224,7 @@ export interface RequestOptions {
 type NotificationOf<M> = M extends '*' ? P.ServerNotification : Extract<P.ServerNotification, { method: M }>
 type ParamsOfNotification<M> = M extends P.ServerNotificationMethod ? P.NotificationParamsOf<M> : P.ServerNotification
 
-export interface Session {
+export interface Session extends SessionMethods {
   request<M extends P.AnyClientRequestMethod>(method: M, params: P.ParamsOf<M>, options?: RequestOptions): Promise<P.ResultOf<M>>
   /** Calls `listener` with each notification of `method` (or every one, with '*'); returns the unsubscribe. */
   onNotification<M extends P.ServerNotificationMethod | '*'>(method: M, listener: (notification: NotificationOf<M>) => void): () => void
@@ -263,7 +254,7 @@ export interface Session {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-export interface Thread {
+export interface Thread extends ThreadMethods {
   startTurn(input: Input, options?: TurnOptions): Promise<Turn>
   /** Starts a turn and waits for its result. */
   run(input: Input, options?: TurnOptions): Promise<TurnResult>
@@ -319,26 +310,8 @@ export declare class Session {
   resumeThread(threadId: string, params?: Omit<ThreadResumeParams, 'threadId'>): Promise<Thread>
   /** A new thread with the history of `threadId` (`thread/fork`). */
   forkThread(threadId: string, params?: Omit<ThreadForkParams, 'threadId'>): Promise<Thread>
-  /** `thread/read`; with `includeTurns` the thread's turns and items too. */
-  readThread(threadId: string, options?: { includeTurns?: boolean }): Promise<ThreadReadResponse>
-  /** `thread/list`: stored threads (archived ones with `archived: true`). */
-  listThreads(params?: ThreadListParams): Promise<ThreadListResponse>
-  /** `thread/archive`. */
-  archiveThread(threadId: string): Promise<void>
   /** `thread/unarchive`: the thread, ready to use. */
   unarchiveThread(threadId: string): Promise<Thread>
-  /** `model/list`. */
-  listModels(params?: ModelListParams): Promise<ModelListResponse>
-  /** `account/read`. */
-  readAccount(params?: GetAccountParams): Promise<GetAccountResponse>
-  /** `account/login/start` with an API key. */
-  loginWithApiKey(apiKey: string): Promise<LoginAccountResponse>
-  /** `account/logout`. */
-  logout(): Promise<void>
-  /** `account/rateLimits/read`. */
-  readRateLimits(): Promise<GetAccountRateLimitsResponse>
-  /** `config/read`: the effective configuration. */
-  readConfig(params?: ConfigReadParams): Promise<ConfigReadResponse>
   /** Sends a notification to the server. */
   notify(method: string, params?: unknown): void
   /**
@@ -353,20 +326,11 @@ export declare class Thread {
   get id(): string
   /** The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`). */
   get opened(): ThreadStartResponse
-  /** `thread/read` of this thread. */
-  read(options?: { includeTurns?: boolean }): Promise<ThreadReadResponse>
   /** A new thread with this one's history (`thread/fork`). */
   fork(params?: Omit<ThreadForkParams, 'threadId'>): Promise<Thread>
   /** Drops the last `numTurns` turns from the thread's history. */
   rollback(numTurns: number): Promise<void>
-  archive(): Promise<void>
   unarchive(): Promise<void>
-  /** `thread/name/set`. */
-  setName(name: string): Promise<void>
-  /** Starts compacting the thread's history (`thread/compact/start`). */
-  compact(): Promise<void>
-  /** Stops this connection receiving the thread's events (`thread/unsubscribe`). */
-  unsubscribe(): Promise<void>
 }
 
 /** A running turn. Its events are read through the JavaScript iterator (`for await`). */

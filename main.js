@@ -27,6 +27,7 @@ const { checkPolicy } = approvals
 const { SessionState, states, stateOf, installListeners } = require('./js/listeners.js')
 const { Crossed, crossedItems, claimStream, batchIterator } = require('./js/iterator.js')
 const inputs = require('./js/inputs.js')
+const passthrough = require('./js/passthrough.js')
 
 // ---------------------------------------------------------------------------------------------
 // Session: listeners, waiting for notifications, close/dispose.
@@ -167,6 +168,17 @@ for (const [name, paramsIndex] of /** @type {Array<[string, number]>} */ ([
     return thread
   }
 }
+// The pass-through protocol methods (listModels, readConfig, thread.setName, ...): generated
+// from the pinned schema (js/generated/methods.js), sent through the session's `_request`.
+const methodTable = require('./js/generated/methods.js')
+passthrough.install(Session.prototype, methodTable.Session, (session) => session)
+passthrough.install(Thread.prototype, methodTable.Thread, (thread) => {
+  const session = threadSessions.get(thread)
+  // Unreachable: every Thread is made by one of the wrapped openers above or by fork below.
+  if (!session) throw codexError('SESSION_CLOSED', 'this thread has no session')
+  return session
+})
+
 const nativeFork = Thread.prototype.fork
 Thread.prototype.fork = async function fork(params) {
   const thread = await nativeFork.call(this, params)

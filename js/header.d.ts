@@ -7,23 +7,14 @@
 import type * as P from './protocol/index.js'
 // Names used by the generated class declarations below.
 import type {
-  ConfigReadParams,
-  ConfigReadResponse,
-  GetAccountParams,
-  GetAccountRateLimitsResponse,
-  GetAccountResponse,
   InitializeResponse,
-  LoginAccountResponse,
-  ModelListParams,
-  ModelListResponse,
   ThreadForkParams,
-  ThreadListParams,
-  ThreadListResponse,
-  ThreadReadResponse,
   ThreadResumeParams,
   ThreadStartParams,
   ThreadStartResponse,
 } from './protocol/index.js'
+// The pass-through protocol methods, generated from the pinned schema (scripts/generate.mjs).
+import type { SessionMethods, ThreadMethods } from './js/generated/method-types.js'
 
 export type * from './protocol/index.js'
 /** Every protocol type of the pinned codex, including the ones our classes shadow (`Thread`, `Turn`). */
@@ -233,7 +224,7 @@ export interface RequestOptions {
 type NotificationOf<M> = M extends '*' ? P.ServerNotification : Extract<P.ServerNotification, { method: M }>
 type ParamsOfNotification<M> = M extends P.ServerNotificationMethod ? P.NotificationParamsOf<M> : P.ServerNotification
 
-export interface Session {
+export interface Session extends SessionMethods {
   request<M extends P.AnyClientRequestMethod>(method: M, params: P.ParamsOf<M>, options?: RequestOptions): Promise<P.ResultOf<M>>
   /** Calls `listener` with each notification of `method` (or every one, with '*'); returns the unsubscribe. */
   onNotification<M extends P.ServerNotificationMethod | '*'>(method: M, listener: (notification: NotificationOf<M>) => void): () => void
@@ -263,7 +254,7 @@ export interface Session {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-export interface Thread {
+export interface Thread extends ThreadMethods {
   startTurn(input: Input, options?: TurnOptions): Promise<Turn>
   /** Starts a turn and waits for its result. */
   run(input: Input, options?: TurnOptions): Promise<TurnResult>

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Generates protocol/ (JSON schema snapshot + TypeScript types + method maps) from the
+// Generates protocol/ (JSON schema snapshot + TypeScript types + method maps) and
+// js/generated/ (the pass-through methods of the public API, see PUBLIC_METHODS) from the
 // pinned @openai/codex devDependency.
 //
-//   node scripts/generate.mjs          regenerate protocol/ in place
+//   node scripts/generate.mjs          regenerate protocol/ and js/generated/ in place
 //   node scripts/generate.mjs --check  regenerate into a temp dir; exit 1 and list the
-//                                      files that differ when protocol/ is out of date
+//                                      files that differ when either is out of date
 //   node scripts/generate.mjs --diff <version> [--markdown | --json]
 //                                      methods and fields added/removed from the pinned
 //                                      protocol/ to that codex version (installed into the
@@ -24,6 +25,7 @@ import { checkVersionArgument, installCodex, locateCodexBinary } from './codex-v
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROTOCOL_DIR = path.join(ROOT, 'protocol');
+const METHODS_DIR = path.join(ROOT, 'js', 'generated');
 const SCRIPT = 'scripts/generate.mjs';
 
 // ---------------------------------------------------------------------------------------
@@ -358,19 +360,23 @@ function collectProtocol(dirs, schemaTypes, schemaTypesX, ts, tsX) {
   for (const list of [unions.ClientRequest.stable, unions.ClientRequest.experimentalOnly]) {
     const types = list === unions.ClientRequest.stable ? schemaTypes : schemaTypesX;
     for (const e of list) {
-      const byParams = e.params.name?.endsWith('Params') ? e.params.name.replace(/Params$/, 'Response') : null;
-      const byMethod = `${pascalCase(e.method)}Response`;
-      if (byParams && types.has(byParams)) e.result = { name: byParams, rule: 'params' };
-      else if (types.has(byMethod)) e.result = { name: byMethod, rule: 'method' };
-      else if (RESULT_OVERRIDES[e.method] && types.has(RESULT_OVERRIDES[e.method])) {
-        e.result = { name: RESULT_OVERRIDES[e.method], rule: 'override' };
-      } else {
-        e.result = null;
-        unmapped.push(e.method);
-      }
+      e.result = clientResult(e, types);
+      if (!e.result) unmapped.push(e.method);
     }
   }
   return { unions, unmapped };
+}
+
+/** The result type of one client request (`{ name, rule }`), or null when no rule finds it. */
+function clientResult(e, types) {
+  const byParams = e.params.name?.endsWith('Params') ? e.params.name.replace(/Params$/, 'Response') : null;
+  const byMethod = `${pascalCase(e.method)}Response`;
+  if (byParams && types.has(byParams)) return { name: byParams, rule: 'params' };
+  if (types.has(byMethod)) return { name: byMethod, rule: 'method' };
+  if (RESULT_OVERRIDES[e.method] && types.has(RESULT_OVERRIDES[e.method])) {
+    return { name: RESULT_OVERRIDES[e.method], rule: 'override' };
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -601,6 +607,189 @@ them, e.g. when raw response events are enabled); client requests only in the TS
 }
 
 // ---------------------------------------------------------------------------------------
+// The pass-through protocol methods (js/generated/)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The curated pass-through methods of the public API: their JS names, the protocol method
+ * each sends, and how its JS arguments become the params. Everything else (that the method
+ * exists, its params and result type names, that the fields named here exist with these
+ * types) is read from the pinned schema's ClientRequest, and a mismatch fails generation.
+ * js/passthrough.js installs the generated table onto the native classes; each call goes
+ * through the session's one native request path (`_request`: typed errors, timeouts, and
+ * the response settling after the notifications before it, src/order.rs).
+ *
+ *   args:  ['string', field]            a required string argument, sent as params[field]
+ *          ['params', name]             an optional object of the method's params, sent as is
+ *          ['options', name, [fields]]  an optional options object: each boolean field is
+ *                                       sent (false when absent), nothing else is
+ *   self:  params field that gets the Thread's own id
+ *   fixed: constant params fields
+ *   void:  resolves to undefined (the response is an empty object)
+ *   A method with no args, self or fixed sends no params (`null`).
+ *
+ * Not here, and native: methods that return a Thread (start/resume/fork/unarchiveThread,
+ * thread.fork) and the ones that are more than one request (thread.unarchive is
+ * thread/unarchive then thread/resume; thread.rollback reads the turns to find the
+ * thread/revert point).
+ */
+export const PUBLIC_METHODS = {
+  Session: {
+    readThread: {
+      method: 'thread/read',
+      args: [['string', 'threadId'], ['options', 'options', ['includeTurns']]],
+      doc: "`thread/read`; with `includeTurns` the thread's turns and items too.",
+    },
+    listThreads: {
+      method: 'thread/list',
+      args: [['params', 'params']],
+      doc: '`thread/list`: stored threads (archived ones with `archived: true`).',
+    },
+    archiveThread: { method: 'thread/archive', args: [['string', 'threadId']], void: true, doc: '`thread/archive`.' },
+    listModels: { method: 'model/list', args: [['params', 'params']], doc: '`model/list`.' },
+    readAccount: { method: 'account/read', args: [['params', 'params']], doc: '`account/read`.' },
+    loginWithApiKey: {
+      method: 'account/login/start',
+      fixed: { type: 'apiKey' },
+      args: [['string', 'apiKey']],
+      doc: '`account/login/start` with an API key.',
+    },
+    logout: { method: 'account/logout', args: [], void: true, doc: '`account/logout`.' },
+    readRateLimits: { method: 'account/rateLimits/read', args: [], doc: '`account/rateLimits/read`.' },
+    readConfig: { method: 'config/read', args: [['params', 'params']], doc: '`config/read`: the effective configuration.' },
+  },
+  Thread: {
+    read: {
+      method: 'thread/read',
+      self: 'threadId',
+      args: [['options', 'options', ['includeTurns']]],
+      doc: '`thread/read` of this thread.',
+    },
+    archive: { method: 'thread/archive', self: 'threadId', args: [], void: true, doc: '`thread/archive`.' },
+    setName: {
+      method: 'thread/name/set',
+      self: 'threadId',
+      args: [['string', 'name']],
+      void: true,
+      doc: '`thread/name/set`.',
+    },
+    compact: {
+      method: 'thread/compact/start',
+      self: 'threadId',
+      args: [],
+      void: true,
+      doc: "Starts compacting the thread's history (`thread/compact/start`).",
+    },
+    unsubscribe: {
+      method: 'thread/unsubscribe',
+      self: 'threadId',
+      args: [],
+      void: true,
+      doc: "Stops this connection receiving the thread's events (`thread/unsubscribe`).",
+    },
+  },
+};
+
+/** The schema of `field` in a params definition (any variant of a oneOf), or undefined. */
+function paramsField(definition, field) {
+  for (const variant of [definition, ...(definition?.oneOf ?? [])]) {
+    const schema = variant?.properties?.[field];
+    if (schema) return schema;
+  }
+  return undefined;
+}
+
+const typeOf = (schema) => [schema?.type ?? []].flat();
+
+/**
+ * js/generated/methods.js and js/generated/method-types.d.ts from the stable ClientRequest
+ * union of `schemaDir` (a `generate-json-schema` output, or protocol/schema). Throws when an
+ * entry of `table` is not in the schema or does not fit it.
+ */
+export function methodFiles(schemaDir, header, table = PUBLIC_METHODS) {
+  const file = 'ClientRequest.json';
+  const union = JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8'));
+  const entries = new Map(unionEntries(union, file).map((e) => [e.method, e]));
+  const types = new Set(listFiles(schemaDir).map((f) => path.posix.basename(f, '.json')));
+  const imports = new Set();
+  const js = [];
+  const dts = [];
+  for (const [cls, methods] of Object.entries(table)) {
+    js.push(`  ${cls}: {`);
+    dts.push(`/** ${cls}'s pass-through protocol methods (js/passthrough.js). */`, `export interface ${cls}Methods {`);
+    for (const [name, spec] of Object.entries(methods)) {
+      const where = `PUBLIC_METHODS.${cls}.${name}`;
+      const e = entries.get(spec.method);
+      if (!e) throw new Error(`${where}: ${spec.method} is not a client request of the pinned schema (${file})`);
+      const definition = e.params.name ? union.definitions?.[e.params.name] : undefined;
+      const need = (field, type, what) => {
+        const schema = paramsField(definition, field);
+        if (!schema || !typeOf(schema).includes(type)) {
+          throw new Error(`${where}: ${spec.method} params (${e.params.name ?? 'none'}) have no ${type} field \`${field}\` (${what})`);
+        }
+        return schema;
+      };
+      for (const [field, value] of Object.entries(spec.fixed ?? {})) {
+        const schema = need(field, typeof value, 'fixed');
+        if (schema.enum && !schema.enum.includes(value)) throw new Error(`${where}: ${field}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+      }
+      if (spec.self) need(spec.self, 'string', 'self');
+      const sig = [];
+      for (const [kind, argName, fields] of spec.args) {
+        if (kind === 'string') {
+          need(argName, 'string', 'argument');
+          sig.push(`${argName}: string`);
+        } else if (kind === 'params') {
+          if (!e.params.name) throw new Error(`${where}: ${spec.method} takes no params`);
+          imports.add(e.params.name);
+          sig.push(`${argName}?: ${e.params.name}`);
+        } else if (kind === 'options') {
+          for (const f of fields) need(f, 'boolean', 'option');
+          sig.push(`${argName}?: { ${fields.map((f) => `${f}?: boolean`).join('; ')} }`);
+        } else throw new Error(`${where}: unknown argument kind ${kind}`);
+      }
+      let result = 'void';
+      if (!spec.void) {
+        const r = clientResult(e, types);
+        if (!r) throw new Error(`${where}: ${spec.method} has no result type in the schema`);
+        imports.add(r.name);
+        result = r.name;
+      }
+      const row = { method: spec.method, args: spec.args };
+      if (spec.self) row.self = spec.self;
+      if (spec.fixed) row.fixed = spec.fixed;
+      if (spec.void) row.void = true;
+      js.push(`    ${name}: ${JSON.stringify(row)},`);
+      dts.push(`  /** ${spec.doc} */`, `  ${name}(${sig.join(', ')}): Promise<${result}>`);
+    }
+    js.push('  },');
+    dts.push('}', '');
+  }
+  const how = `${header}\n// From the PUBLIC_METHODS table there and the pinned schema's ClientRequest.`;
+  const methodsJs = `${how}
+// @ts-check
+'use strict'
+
+/** @type {import('../passthrough.js').MethodTable} */
+module.exports = {
+${js.join('\n')}
+}
+`;
+  const typesDts = `${how}
+// The declarations of js/generated/methods.js; index.d.ts (js/header.d.ts) merges them into
+// the Session and Thread classes.
+import type {
+${[...imports].sort().map((n) => `  ${n},`).join('\n')}
+} from '../../protocol/index.js'
+
+${dts.join('\n')}`;
+  return new Map([
+    ['methods.js', methodsJs],
+    ['method-types.d.ts', typesDts],
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------
 // Generation
 // ---------------------------------------------------------------------------------------
 
@@ -657,7 +846,9 @@ function generate() {
       schema: schema.size,
       schemaX: schemaXCount,
     }));
-    return { files: sortedMap(out), protocol, version: v };
+    // Read from the fresh schema (= protocol/schema once written), so that --check covers it.
+    const methods = methodFiles(dirs.schema, header);
+    return { files: sortedMap(out), methods, protocol, version: v };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -1066,50 +1257,60 @@ function main(argv) {
     return 0;
   }
   const check = values.check === true;
-  const { files, protocol, version } = generate();
+  const { files, methods, protocol, version } = generate();
+  const trees = [
+    { dir: PROTOCOL_DIR, label: 'protocol', files },
+    { dir: METHODS_DIR, label: 'js/generated', files: methods },
+  ];
 
   if (check) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-check-'));
     try {
-      const fresh = path.join(tmp, 'protocol');
-      writeTree(fresh, files);
-      const { missing, extra, changed } = compareTrees(fresh, PROTOCOL_DIR);
-      if (!missing.length && !extra.length && !changed.length) {
-        console.log(`protocol/ is up to date with codex ${version} (${files.size} files)`);
-        return 0;
+      let differs = false;
+      for (const { dir, label, files: tree } of trees) {
+        const fresh = path.join(tmp, ...label.split('/'));
+        writeTree(fresh, tree);
+        const { missing, extra, changed } = compareTrees(fresh, dir);
+        if (!missing.length && !extra.length && !changed.length) {
+          console.log(`${label}/ is up to date with codex ${version} (${tree.size} files)`);
+          continue;
+        }
+        differs = true;
+        console.error(`${label}/ differs from what codex ${version} generates:`);
+        for (const f of missing) console.error(`  added    ${label}/${f}   (generated, missing from ${label}/)`);
+        for (const f of extra) console.error(`  removed  ${label}/${f}   (in ${label}/, not generated)`);
+        for (const f of changed) console.error(`  changed  ${label}/${f}`);
+        console.error(`${missing.length} added, ${extra.length} removed, ${changed.length} changed; run \`node ${SCRIPT}\``);
       }
-      console.error(`protocol/ differs from what codex ${version} generates:`);
-      for (const f of missing) console.error(`  added    protocol/${f}   (generated, missing from protocol/)`);
-      for (const f of extra) console.error(`  removed  protocol/${f}   (in protocol/, not generated)`);
-      for (const f of changed) console.error(`  changed  protocol/${f}`);
-      console.error(`${missing.length} added, ${extra.length} removed, ${changed.length} changed; run \`node ${SCRIPT}\``);
-      return 1;
+      return differs ? 1 : 0;
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }
 
   // Write only what changed and delete what is no longer generated.
-  const existing = new Set(listFiles(PROTOCOL_DIR));
   let written = 0;
-  for (const [rel, text] of files) {
-    const abs = path.join(PROTOCOL_DIR, ...rel.split('/'));
-    if (existing.has(rel) && fs.readFileSync(abs, 'utf8') === text) continue;
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, text);
-    written += 1;
-  }
   let removed = 0;
-  for (const rel of existing) {
-    if (!files.has(rel)) {
-      fs.rmSync(path.join(PROTOCOL_DIR, ...rel.split('/')));
-      removed += 1;
+  for (const { dir, files: tree } of trees) {
+    const existing = new Set(listFiles(dir));
+    for (const [rel, text] of tree) {
+      const abs = path.join(dir, ...rel.split('/'));
+      if (existing.has(rel) && fs.readFileSync(abs, 'utf8') === text) continue;
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      fs.writeFileSync(abs, text);
+      written += 1;
     }
+    for (const rel of existing) {
+      if (!tree.has(rel)) {
+        fs.rmSync(path.join(dir, ...rel.split('/')));
+        removed += 1;
+      }
+    }
+    if (fs.existsSync(dir)) removeEmptyDirs(dir);
   }
-  if (fs.existsSync(PROTOCOL_DIR)) removeEmptyDirs(PROTOCOL_DIR);
   const { unions, unmapped } = protocol;
   console.log(
-    `protocol/ from codex ${version}: ${files.size} files (${written} written, ${removed} removed); ` +
+    `protocol/ and js/generated/ from codex ${version}: ${files.size + methods.size} files (${written} written, ${removed} removed); ` +
       `client requests ${unions.ClientRequest.stable.length} stable + ${unions.ClientRequest.experimentalOnly.length} experimental, ` +
       `notifications ${unions.ServerNotification.stable.length}, server requests ${unions.ServerRequest.stable.length}` +
       ` + ${unions.ServerRequest.experimentalOnly.length} experimental`,

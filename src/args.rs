@@ -149,19 +149,6 @@ pub fn params_object(name: &str, params: Option<Value>) -> Checked<Map<String, V
     }
 }
 
-/// `{ includeTurns?: boolean }`.
-pub fn include_turns(options: Option<Value>) -> Checked<bool> {
-    let options = params_object("options", options)?;
-    match options.get("includeTurns") {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(core::Error::invalid_argument(
-            "options.includeTurns",
-            "must be a boolean",
-        )),
-    }
-}
-
 /// An optional timeout in milliseconds.
 pub fn millis(ms: Option<f64>, name: &str) -> Checked<Option<std::time::Duration>> {
     ms.map(|ms| core::millis(name, &Value::from(ms)))

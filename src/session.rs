@@ -282,14 +282,6 @@ impl Session {
         json_promise(env, self.order.clone().after(fut))
     }
 
-    /// A promise of nothing, once `fut` is done, settled in order.
-    fn unit<'env, F>(&self, env: &'env Env, fut: F) -> Result<PromiseRaw<'env, ()>>
-    where
-        F: std::future::Future<Output = Outcome<()>> + Send + 'static,
-    {
-        promise(env, self.order.clone().after(fut), |_, ()| Ok(()))
-    }
-
     /// Starts a new thread.
     #[napi(
         ts_args_type = "params?: ThreadStartParams",
@@ -360,57 +352,6 @@ impl Session {
         })
     }
 
-    /// `thread/read`; with `includeTurns` the thread's turns and items too.
-    #[napi(
-        ts_args_type = "threadId: string, options?: { includeTurns?: boolean }",
-        ts_return_type = "Promise<ThreadReadResponse>"
-    )]
-    pub fn read_thread<'env>(
-        &self,
-        env: &'env Env,
-        thread_id: Unknown<'env>,
-        options: Option<Unknown<'env>>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let thread_id = args::string(thread_id, "threadId");
-        let include_turns = args::json(options, "options").and_then(args::include_turns);
-        let session = self.inner.clone();
-        self.json(env, async move {
-            raw_text(session.read_thread(&thread_id?, include_turns?)).await
-        })
-    }
-
-    /// `thread/list`: stored threads (archived ones with `archived: true`).
-    #[napi(
-        ts_args_type = "params?: ThreadListParams",
-        ts_return_type = "Promise<ThreadListResponse>"
-    )]
-    pub fn list_threads<'env>(
-        &self,
-        env: &'env Env,
-        params: Option<Unknown<'env>>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let params = args::json(params, "params").and_then(|p| params_object("params", p));
-        let session = self.inner.clone();
-        self.json(
-            env,
-            async move { raw_text(session.list_threads(params?)).await },
-        )
-    }
-
-    /// `thread/archive`.
-    #[napi(ts_args_type = "threadId: string", ts_return_type = "Promise<void>")]
-    pub fn archive_thread<'env>(
-        &self,
-        env: &'env Env,
-        thread_id: Unknown<'env>,
-    ) -> Result<PromiseRaw<'env, ()>> {
-        let thread_id = args::string(thread_id, "threadId");
-        let session = self.inner.clone();
-        self.unit(env, async move {
-            Ok(session.archive_thread(&thread_id?).await?)
-        })
-    }
-
     /// `thread/unarchive`: the thread, ready to use.
     #[napi(ts_args_type = "threadId: string", ts_return_type = "Promise<Thread>")]
     pub fn unarchive_thread<'env>(
@@ -423,24 +364,6 @@ impl Session {
         self.thread_promise(env, async move {
             Ok(session.unarchive_thread(&thread_id?).await?)
         })
-    }
-
-    /// `model/list`.
-    #[napi(
-        ts_args_type = "params?: ModelListParams",
-        ts_return_type = "Promise<ModelListResponse>"
-    )]
-    pub fn list_models<'env>(
-        &self,
-        env: &'env Env,
-        params: Option<Unknown<'env>>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let params = args::json(params, "params").and_then(|p| params_object("params", p));
-        let session = self.inner.clone();
-        self.json(
-            env,
-            async move { raw_text(session.list_models(params?)).await },
-        )
     }
 
     /// `command/exec`: runs `command` (argv) outside any thread; resolves with exit code and output.
@@ -456,79 +379,6 @@ impl Session {
         self.json(env, async move {
             raw_text(session.exec(command, params?)).await
         })
-    }
-
-    /// `account/read`.
-    #[napi(
-        ts_args_type = "params?: GetAccountParams",
-        ts_return_type = "Promise<GetAccountResponse>"
-    )]
-    pub fn read_account<'env>(
-        &self,
-        env: &'env Env,
-        params: Option<Unknown<'env>>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let params = args::json(params, "params").and_then(|p| params_object("params", p));
-        let session = self.inner.clone();
-        self.json(
-            env,
-            async move { raw_text(session.read_account(params?)).await },
-        )
-    }
-
-    /// `account/login/start` with an API key.
-    #[napi(
-        ts_args_type = "apiKey: string",
-        ts_return_type = "Promise<LoginAccountResponse>"
-    )]
-    pub fn login_with_api_key<'env>(
-        &self,
-        env: &'env Env,
-        api_key: Unknown<'env>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let api_key = args::string(api_key, "apiKey");
-        let session = self.inner.clone();
-        self.json(env, async move {
-            raw_text(session.login_with_api_key(&api_key?)).await
-        })
-    }
-
-    /// `account/logout`.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn logout<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        let session = self.inner.clone();
-        self.unit(env, async move { Ok(session.logout().await?) })
-    }
-
-    /// `account/rateLimits/read`.
-    #[napi(ts_return_type = "Promise<GetAccountRateLimitsResponse>")]
-    pub fn read_rate_limits<'env>(
-        &self,
-        env: &'env Env,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let session = self.inner.clone();
-        self.json(
-            env,
-            async move { raw_text(session.read_rate_limits()).await },
-        )
-    }
-
-    /// `config/read`: the effective configuration.
-    #[napi(
-        ts_args_type = "params?: ConfigReadParams",
-        ts_return_type = "Promise<ConfigReadResponse>"
-    )]
-    pub fn read_config<'env>(
-        &self,
-        env: &'env Env,
-        params: Option<Unknown<'env>>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let params = args::json(params, "params").and_then(|p| params_object("params", p));
-        let session = self.inner.clone();
-        self.json(
-            env,
-            async move { raw_text(session.read_config(params?)).await },
-        )
     }
 
     /// Sends any request (params as JSON text); resolves with the parsed result.

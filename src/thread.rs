@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::args::{self, params_object};
 use crate::callbacks::TextCallback;
-use crate::errors::{json_promise, promise, raw_text, raw_to_value, IntoJs, Outcome};
+use crate::errors::{promise, raw_to_value, IntoJs, Outcome};
 use crate::order::Order;
 use crate::pump;
 use crate::turn::Turn;
@@ -47,26 +47,6 @@ impl Thread {
         raw_to_value(&self.inner.response).js(env)
     }
 
-    /// `thread/read` of this thread.
-    #[napi(
-        ts_args_type = "options?: { includeTurns?: boolean }",
-        ts_return_type = "Promise<ThreadReadResponse>"
-    )]
-    pub fn read<'env>(
-        &self,
-        env: &'env Env,
-        options: Option<Unknown<'env>>,
-    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let include_turns = args::json(options, "options").and_then(args::include_turns);
-        let thread = self.inner.clone();
-        json_promise(
-            env,
-            self.order
-                .clone()
-                .after(async move { raw_text(thread.read(include_turns?)).await }),
-        )
-    }
-
     /// A new thread with this one's history (`thread/fork`).
     #[napi(
         ts_args_type = "params?: Omit<ThreadForkParams, 'threadId'>",
@@ -102,41 +82,9 @@ impl Thread {
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn archive<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        let thread = self.inner.clone();
-        self.unit(env, async move { Ok(thread.archive().await?) })
-    }
-
-    #[napi(ts_return_type = "Promise<void>")]
     pub fn unarchive<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let thread = self.inner.clone();
         self.unit(env, async move { Ok(thread.unarchive().await?) })
-    }
-
-    /// `thread/name/set`.
-    #[napi(ts_args_type = "name: string", ts_return_type = "Promise<void>")]
-    pub fn set_name<'env>(
-        &self,
-        env: &'env Env,
-        name: Unknown<'env>,
-    ) -> Result<PromiseRaw<'env, ()>> {
-        let name = args::string(name, "name");
-        let thread = self.inner.clone();
-        self.unit(env, async move { Ok(thread.set_name(&name?).await?) })
-    }
-
-    /// Starts compacting the thread's history (`thread/compact/start`).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn compact<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        let thread = self.inner.clone();
-        self.unit(env, async move { Ok(thread.compact().await?) })
-    }
-
-    /// Stops this connection receiving the thread's events (`thread/unsubscribe`).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn unsubscribe<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        let thread = self.inner.clone();
-        self.unit(env, async move { Ok(thread.unsubscribe().await?) })
     }
 
     /// Starts a turn; `onEvent` receives its events as JSON batches from the first one on.
