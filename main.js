@@ -20,7 +20,7 @@ SessionFunction.prototype = NativeSession.prototype
 const Session = /** @type {any} */ (SessionFunction)
 
 const { codexError, closedError, invalidArgument, abortError } = require('./js/errors.js')
-const { checkSignal, checkFunction, checkTimeout, optionsObject, toJson } = require('./js/checks.js')
+const { checkSignal, checkFunction, checkTimeout, optionsObject } = require('./js/checks.js')
 const { withSignal, interruptOnAbort } = require('./js/abort.js')
 const approvals = require('./js/approvals.js')
 const { checkPolicy } = approvals
@@ -112,7 +112,7 @@ Session.prototype.request = async function request(method, params, options) {
   checkSignal(signal, 'options.signal')
   checkTimeout(timeoutMs, 'options.timeoutMs')
   if (signal?.aborted) throw abortError(signal)
-  const pending = this._request(method, toJson(params, 'params'), timeoutMs)
+  const pending = this._request(method, params, timeoutMs)
   return withSignal(pending, signal)
 }
 

@@ -4,7 +4,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { Session } = require('../main.js')
+const { Session, configOverrideArgs } = require('../main.js')
 const { fakeServer, act } = require('../testing/fake-scenario.js')
 const { rejection } = require('./helpers.js')
 
@@ -107,6 +107,16 @@ test('an option JSON cannot carry is an INVALID_ARGUMENT TypeError naming it, be
     const err = await rejection(session.listThreads({ cursor: 'x', extra: { f: () => {} } }))
     assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
     assert.ok(err.message.includes('`params.extra.f`'), err.message)
+    // napi's own conversion would recurse until the stack overflows: a crash, not an error.
+    const cyclic = { a: [1] }
+    cyclic.a.push(cyclic)
+    const cycle = await rejection(session.startThread(cyclic))
+    assertNativeError(cycle, 'INVALID_ARGUMENT', TypeError)
+    assert.ok(cycle.message.includes('`params.a[1]`') && /cyclic/.test(cycle.message), cycle.message)
+    const viaRequest = await rejection(session.request('thread/start', cyclic))
+    assert.ok(viaRequest.message.includes('`params.a[1]`'), viaRequest.message)
+    // toJSON is honoured, as JSON.stringify would: a Date is its ISO string.
+    assert.deepEqual(configOverrideArgs({ when: new Date(0) }), ['-c', 'when="1970-01-01T00:00:00.000Z"'])
     const nan = await rejection(session.listThreads({ limit: NaN }))
     assertNativeError(nan, 'INVALID_ARGUMENT', TypeError)
     assert.ok(nan.message.includes('`params.limit`'), nan.message)

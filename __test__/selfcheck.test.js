@@ -77,7 +77,7 @@ test('configToArgs: the core encoder; NaN, Infinity and null are a TypeError nam
   assert.throws(() => configToArgs([1]), { code: 'INVALID_ARGUMENT', message: /`config`: must be an object/ })
   const cycle = {}
   cycle.self = cycle
-  assert.throws(() => configToArgs({ cycle }), { code: 'INVALID_ARGUMENT', message: /a cycle\?/ })
+  assert.throws(() => configToArgs({ cycle }), { code: 'INVALID_ARGUMENT', message: /`config.cycle.self`: must be JSON data, not a cyclic structure/ })
 })
 
 // One codex lookup: tests, scripts and sessions find codex through the core's discovery.

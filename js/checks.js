@@ -33,12 +33,4 @@ function optionsObject(options, name) {
   return options
 }
 
-function toJson(value, name) {
-  try {
-    return JSON.stringify(value === undefined ? null : value)
-  } catch (err) {
-    throw invalidArgument(name, `must be JSON-serialisable (${err.message})`)
-  }
-}
-
-module.exports = { checkSignal, checkFunction, checkTimeout, optionsObject, toJson }
+module.exports = { checkSignal, checkFunction, checkTimeout, optionsObject }

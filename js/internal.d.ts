@@ -7,7 +7,7 @@ declare module '../index.js' {
     function _abortStart(id: number): void
   }
   interface Session {
-    _request(method: string, paramsJson: string, timeoutMs?: number): Promise<unknown>
+    _request(method: string, params: unknown, timeoutMs?: number): Promise<unknown>
     _exec(command: string[], params?: object): Promise<any>
     _closedError(): CodexError | null
     _setNotificationSink(sink: ((batchJson: string) => void) | null, onEnd?: ((error?: CodexError) => void) | null): void

@@ -13,7 +13,7 @@ const { invalidArgument } = require('./errors.js')
  * @typedef {['string', string] | ['params', string] | ['options', string, string[]]} ArgSpec
  * @typedef {{ method: string, args: ArgSpec[], self?: string, fixed?: Record<string, unknown>, void?: boolean }} MethodSpec
  * @typedef {{ Session: Record<string, MethodSpec>, Thread: Record<string, MethodSpec> }} MethodTable
- * @typedef {{ _request(method: string, paramsJson: string, timeoutMs?: number): Promise<unknown> }} Requester
+ * @typedef {{ _request(method: string, params: unknown, timeoutMs?: number): Promise<unknown> }} Requester
  */
 
 /**
@@ -36,9 +36,10 @@ function install(proto, specs, sessionOf) {
   }
 }
 
-/** The params (JSON text) that `args` make for `spec`; `receiver.id` for `spec.self`. */
+/** The params that `args` make for `spec`; `receiver.id` for `spec.self`. (Checked natively
+ * as JSON data: a function, NaN or a cycle is an INVALID_ARGUMENT naming its path.) */
 function paramsOf(spec, args, receiver) {
-  if (spec.args.length === 0 && !spec.self && !spec.fixed) return 'null'
+  if (spec.args.length === 0 && !spec.self && !spec.fixed) return null
   /** @type {Record<string, unknown>} */
   const params = { ...spec.fixed }
   spec.args.forEach((arg, i) => {
@@ -58,39 +59,14 @@ function paramsOf(spec, args, receiver) {
     }
   })
   if (spec.self) params[spec.self] = receiver.id
-  return JSON.stringify(params)
+  return params
 }
 
-/** An optional object (absent = `{}`) of JSON data only. */
+/** An optional object (absent = `{}`); its members are checked natively. */
 function jsonObject(value, name) {
   if (value === undefined || value === null) return {}
   if (typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(name, 'must be an object')
-  checkJson(value, name, [])
   return value
-}
-
-/**
- * Throws INVALID_ARGUMENT naming the path (`params.list[2]`) of the first value JSON cannot
- * carry: JSON.stringify would drop a function and send NaN or Infinity as null. The messages
- * are src/args.rs's, which checks the params of the native methods.
- */
-function checkJson(value, path, parents) {
-  switch (typeof value) {
-    case 'function':
-    case 'symbol':
-    case 'bigint':
-      throw invalidArgument(path, 'must be JSON data, not a function, symbol or bigint')
-    case 'number':
-      if (!Number.isFinite(value)) throw invalidArgument(path, 'must be a finite number (JSON has no NaN or Infinity)')
-      return
-    case 'object':
-      if (value === null || typeof value.toJSON === 'function') return
-      if (parents.includes(value)) throw invalidArgument(path, 'must be JSON data, not a cyclic structure')
-      parents.push(value)
-      if (Array.isArray(value)) value.forEach((item, i) => checkJson(item, `${path}[${i}]`, parents))
-      else for (const key of Object.keys(value)) checkJson(value[key], `${path}.${key}`, parents)
-      parents.pop()
-  }
 }
 
 module.exports = { install }

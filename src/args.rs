@@ -29,29 +29,50 @@ pub fn session_options(value: Option<Unknown>) -> Checked<Option<Value>> {
         let message = if path.contains(['.', '[']) || what != NonJson::Code {
             what.message()
         } else {
-            "is not an option that takes a function (the callbacks are onNotification, onError, onStderr, onMessage and onExit)"
+            "is not an option that takes a function (the callbacks are onNotification, onError, onStderr, onMessage and onExit)".into()
         };
         core::Error::invalid_argument(path, message)
     })
 }
 
 /// What JSON cannot carry.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq)]
 enum NonJson {
     /// A function, symbol or bigint.
     Code,
     /// NaN or ±Infinity (JSON.stringify would quietly send `null`).
-    NonFinite,
+    NonFinite(f64),
+    /// An object inside itself (napi's own conversion would recurse until the stack
+    /// overflows: a crash, not an error).
+    Cycle,
+    /// Deeper than [`MAX_DEPTH`].
+    TooDeep,
 }
 
 impl NonJson {
-    fn message(self) -> &'static str {
+    fn message(self) -> String {
         match self {
-            NonJson::Code => "must be JSON data, not a function, symbol or bigint",
-            NonJson::NonFinite => "must be a finite number (JSON has no NaN or Infinity)",
+            NonJson::Code => "must be JSON data, not a function, symbol or bigint".into(),
+            NonJson::NonFinite(n) => {
+                let n = if n.is_nan() {
+                    "NaN"
+                } else if n > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                };
+                format!("must be a finite number, not {n} (JSON and TOML have no form for it)")
+            }
+            NonJson::Cycle => {
+                "must be JSON data, not a cyclic structure (it contains itself)".into()
+            }
+            NonJson::TooDeep => "is nested more than 64 levels deep".into(),
         }
     }
 }
+
+/// Deeper than this is a cycle, or nothing the protocol needs.
+const MAX_DEPTH: usize = 64;
 
 fn json_at(
     value: Option<Unknown>,
@@ -62,59 +83,126 @@ fn json_at(
     if matches!(kind(&value), ValueType::Undefined | ValueType::Null) {
         return Ok(None);
     }
-    // SAFETY: a live value of the current call's environment.
-    match unsafe { Value::from_napi_value(value.value().env, value.raw()) } {
+    match to_json(&value, name.to_owned(), &mut Vec::new()) {
         Ok(json) => Ok(Some(json)),
-        // Only now, on the rare failure, look for where it is.
-        Err(e) => Err(match find_non_json(&value, name.to_owned()) {
-            Some((path, what)) if !path.is_empty() => bad(path, what),
-            _ => core::Error::invalid_argument(
-                if name.is_empty() { "options" } else { name },
-                format!("must be JSON data ({})", e.reason),
-            ),
-        }),
+        Err(Bad::At(path, what)) if !path.is_empty() => Err(bad(path, what)),
+        Err(Bad::At(_, what)) => Err(core::Error::invalid_argument("options", what.message())),
+        Err(Bad::Napi(reason)) => Err(core::Error::invalid_argument(
+            if name.is_empty() { "options" } else { name },
+            format!("must be JSON data ({reason})"),
+        )),
     }
 }
 
-/// The path of the first value in `value` that JSON cannot carry, and what it is.
-fn find_non_json(value: &Unknown, path: String) -> Option<(String, NonJson)> {
-    use napi::bindgen_prelude::{JsObjectValue, Object};
-    match kind(value) {
-        ValueType::Function | ValueType::Symbol | ValueType::BigInt => {
-            return Some((path, NonJson::Code))
-        }
-        ValueType::Number => {
-            // SAFETY: a live number of the current call's environment.
-            let n = unsafe { f64::from_napi_value(value.value().env, value.raw()) }.ok()?;
-            return (!n.is_finite()).then_some((path, NonJson::NonFinite));
-        }
-        ValueType::Object => {}
-        _ => return None,
+enum Bad {
+    At(String, NonJson),
+    Napi(String),
+}
+
+impl From<napi::Error> for Bad {
+    fn from(e: napi::Error) -> Self {
+        Bad::Napi(e.reason)
     }
+}
+
+/// `value` as JSON, as `JSON.stringify` sees it (an object's `undefined` members are left out,
+/// `toJSON` is honoured: a Date becomes its ISO string), except that what JSON.stringify would
+/// drop or turn into `null` (a function, NaN) is an error naming its path, and so is a cycle.
+fn to_json<'env>(
+    value: &Unknown<'env>,
+    path: String,
+    parents: &mut Vec<Unknown<'env>>,
+) -> std::result::Result<Value, Bad> {
+    use napi::bindgen_prelude::{Function, JsObjectValue, Object};
     let env = value.value().env;
-    let object = Object::from_raw(env, value.raw());
+    let depth = parents.len();
+    // SAFETY (every `from_napi_value` below): a live value of the current call's environment,
+    // of the type just checked.
+    match kind(value) {
+        ValueType::Undefined | ValueType::Null => Ok(Value::Null),
+        ValueType::Boolean => Ok(Value::Bool(unsafe {
+            bool::from_napi_value(env, value.raw())
+        }?)),
+        ValueType::String => Ok(Value::String(unsafe {
+            String::from_napi_value(env, value.raw())
+        }?)),
+        ValueType::Number => {
+            let n = unsafe { f64::from_napi_value(env, value.raw()) }?;
+            number(n).ok_or(Bad::At(path, NonJson::NonFinite(n)))
+        }
+        ValueType::Object if depth >= MAX_DEPTH => Err(Bad::At(path, NonJson::TooDeep)),
+        ValueType::Object => {
+            let same = |other: &Unknown| {
+                let mut equal = false;
+                // SAFETY: two live values of the current call's environment.
+                unsafe { napi::sys::napi_strict_equals(env, value.raw(), other.raw(), &mut equal) };
+                equal
+            };
+            if parents.iter().any(same) {
+                return Err(Bad::At(path, NonJson::Cycle));
+            }
+            let object = Object::from_raw(env, value.raw());
+            let to_json_fn: Unknown = object.get_named_property("toJSON")?;
+            if kind(&to_json_fn) == ValueType::Function {
+                let f = unsafe { Function::<(), Unknown>::from_napi_value(env, to_json_fn.raw()) }?;
+                let replaced = f.apply(object, ())?;
+                parents.push(*value);
+                let json = to_json(&replaced, path, parents);
+                parents.pop();
+                return json;
+            }
+            parents.push(*value);
+            let json = members(&object, path, parents);
+            parents.pop();
+            json
+        }
+        _ => Err(Bad::At(path, NonJson::Code)),
+    }
+}
+
+/// An array's items or an object's members, as JSON.
+fn members<'env>(
+    object: &napi::bindgen_prelude::Object<'env>,
+    path: String,
+    parents: &mut Vec<Unknown<'env>>,
+) -> std::result::Result<Value, Bad> {
+    use napi::bindgen_prelude::{JsObjectValue, Object};
     let mut is_array = false;
     // SAFETY: a live object of the current call's environment.
-    unsafe { napi::sys::napi_is_array(env, value.raw(), &mut is_array) };
+    unsafe { napi::sys::napi_is_array(object.value().env, object.raw(), &mut is_array) };
     if is_array {
-        let len = object.get_array_length().ok()?;
-        return (0..len).find_map(|i| {
-            let item: Unknown = object.get_element(i).ok()?;
-            find_non_json(&item, format!("{path}[{i}]"))
-        });
+        let len = object.get_array_length()?;
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let item: Unknown = object.get_element(i)?;
+            items.push(to_json(&item, format!("{path}[{i}]"), parents)?);
+        }
+        return Ok(Value::Array(items));
     }
-    let keys = object.get_property_names().ok()?;
-    let len = keys.get_array_length().ok()?;
-    (0..len).find_map(|i| {
-        let key: String = keys.get_element(i).ok()?;
-        let item: Unknown = object.get_named_property(&key).ok()?;
+    let mut map = Map::new();
+    for key in Object::keys(object)? {
+        let member: Unknown = object.get_named_property(&key)?;
+        if kind(&member) == ValueType::Undefined {
+            continue;
+        }
         let at = if path.is_empty() {
-            key
+            key.clone()
         } else {
             format!("{path}.{key}")
         };
-        find_non_json(&item, at)
-    })
+        map.insert(key, to_json(&member, at, parents)?);
+    }
+    Ok(Value::Object(map))
+}
+
+/// An integer when the double holds one exactly (so `3` stays `3`, not `3.0`); None for NaN
+/// and ±Infinity.
+fn number(f: f64) -> Option<Value> {
+    const SAFE: f64 = 9_007_199_254_740_991.0; // 2^53 - 1: every integer below is exact
+    if f.fract() == 0.0 && f.abs() <= SAFE {
+        return Some(Value::Number(serde_json::Number::from(f as i64)));
+    }
+    serde_json::Number::from_f64(f).map(Value::Number)
 }
 
 pub fn string(value: Unknown, name: &str) -> Checked<String> {

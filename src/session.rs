@@ -381,24 +381,21 @@ impl Session {
         })
     }
 
-    /// Sends any request (params as JSON text); resolves with the parsed result.
+    /// Sends any request; resolves with the parsed result. `params` is checked like every
+    /// argument (`args::json`: a function, NaN or a cycle is an INVALID_ARGUMENT naming its path).
     #[napi(js_name = "_request", skip_typescript)]
     pub fn request<'env>(
         &self,
         env: &'env Env,
         method: String,
-        params_json: String,
+        params: Option<Unknown<'env>>,
         timeout_ms: Option<f64>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let session = self.inner.clone();
+        let params = args::json(params, "params").map(|p| p.unwrap_or(Value::Null).to_string());
         self.json(env, async move {
             let timeout = args::millis(timeout_ms, "timeoutMs")?;
-            if serde_json::from_str::<&serde_json::value::RawValue>(&params_json).is_err() {
-                return Err(
-                    core::Error::invalid_argument("params", "must be JSON-serialisable").into(),
-                );
-            }
-            raw_text(session.request(&method, &params_json, timeout)).await
+            raw_text(session.request(&method, &params?, timeout)).await
         })
     }
 
