@@ -511,12 +511,69 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
     });
 }
 
+/// A connection whose other end is the test, line by line (unit tests of this crate).
 #[cfg(test)]
-mod tests {
+pub(crate) mod line_peer {
     use super::*;
     use crate::transport::{LineReader, LineWriter};
-    use serde_json::{json, Value};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf};
+    use serde_json::Value;
+    use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
+
+    pub(crate) struct LinePeer {
+        pub conn: Connection,
+        pub lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
+        pub write: Option<WriteHalf<DuplexStream>>,
+        /// Server requests the connection routed (held so that routing them succeeds).
+        pub _requests: ServerRequestRx,
+    }
+
+    type ServerRequestRx =
+        mpsc::UnboundedReceiver<(ServerRequest, u64, watch::Receiver<RequestFate>)>;
+
+    impl LinePeer {
+        pub(crate) fn new() -> LinePeer {
+            let (client, server) = tokio::io::duplex(1 << 16);
+            let (client_read, client_write) = tokio::io::split(client);
+            let (server_read, server_write) = tokio::io::split(server);
+            let (server_requests, requests) = mpsc::unbounded_channel();
+            let conn = Connection::start(
+                Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+                Box::new(LineWriter::new(client_write)),
+                ConnectionHooks {
+                    tap: None,
+                    stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                    server_requests,
+                    diagnostics: None,
+                },
+                None,
+            );
+            LinePeer {
+                conn,
+                lines: BufReader::new(server_read).lines(),
+                write: Some(server_write),
+                _requests: requests,
+            }
+        }
+
+        /// The next frame the client wrote (10 s at most: a frame never written fails the test
+        /// instead of hanging it).
+        pub(crate) async fn next(&mut self) -> Value {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+                .await
+                .expect("the client wrote nothing within 10 s")
+                .unwrap()
+                .expect("a frame");
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_peer::LinePeer;
+    use super::*;
+    use serde_json::json;
+    use tokio::io::AsyncWriteExt;
 
     /// What a hand-written `format!` frame gets wrong: a quote, a backslash, a newline (which
     /// would split the line-delimited frame in two), a control character, non-ASCII.
@@ -524,30 +581,13 @@ mod tests {
 
     #[tokio::test]
     async fn frames_sent_are_one_line_of_json_whatever_they_carry() {
-        let (client, server) = tokio::io::duplex(1 << 16);
-        let (client_read, client_write) = tokio::io::split(client);
-        let (server_read, mut server_write) = tokio::io::split(server);
-        let (server_requests, _requests) = mpsc::unbounded_channel();
-        let conn = Connection::start(
-            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
-            Box::new(LineWriter::new(client_write)),
-            ConnectionHooks {
-                tap: None,
-                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
-                server_requests,
-                diagnostics: None,
-            },
-            None,
-        );
-        let mut lines = BufReader::new(server_read).lines();
-        async fn next(lines: &mut Lines<BufReader<ReadHalf<DuplexStream>>>) -> Value {
-            let line = lines.next_line().await.unwrap().expect("a frame");
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
-        }
+        let mut peer = LinePeer::new();
+        let conn = peer.conn.clone();
+        let mut server_write = peer.write.take().unwrap();
 
         conn.notify(AWKWARD, Some(r#"{"x":"\n"}"#)).unwrap();
         assert_eq!(
-            next(&mut lines).await,
+            peer.next().await,
             json!({ "method": AWKWARD, "params": { "x": "\n" } })
         );
 
@@ -555,7 +595,7 @@ mod tests {
             let conn = conn.clone();
             async move { conn.request_raw(AWKWARD, "[1,\"é\"]", None).await }
         });
-        let frame = next(&mut lines).await;
+        let frame = peer.next().await;
         assert_eq!(frame["method"], AWKWARD);
         assert_eq!(frame["params"], json!([1, "é"]));
         let answer = format!("{{\"id\":{},\"result\":{{\"ok\":true}}}}\n", frame["id"]);
@@ -570,7 +610,7 @@ mod tests {
         };
         conn.respond(&id, Err(&decline)).unwrap();
         assert_eq!(
-            next(&mut lines).await,
+            peer.next().await,
             json!({ "id": "req-1", "error": { "code": -32601, "message": decline.message } })
         );
 
@@ -581,7 +621,36 @@ mod tests {
         let err = conn.notify("x", Some("nope")).unwrap_err();
         assert_eq!(err.code(), "INVALID_ARGUMENT");
         conn.notify("last", None).unwrap();
-        assert_eq!(next(&mut lines).await, json!({ "method": "last" }));
+        assert_eq!(peer.next().await, json!({ "method": "last" }));
+    }
+
+    #[tokio::test]
+    async fn closed_resolves_when_the_transport_ends_and_not_before() {
+        use std::future::Future;
+        let mut peer = LinePeer::new();
+        let conn = peer.conn.clone();
+        let mut closed = std::pin::pin!(conn.closed());
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(
+            closed.as_mut().poll(&mut cx).is_pending(),
+            "closed() while open"
+        );
+        // A round trip: the connection is up and its reader running.
+        conn.notify("ping", None).unwrap();
+        assert_eq!(peer.next().await, json!({"method": "ping"}));
+        assert!(
+            closed.as_mut().poll(&mut cx).is_pending(),
+            "closed() while open"
+        );
+        drop(peer); // the server's end of the pipe goes: its output ends
+        tokio::time::timeout(Duration::from_secs(10), closed)
+            .await
+            .expect("closed() resolves once the transport has ended");
+        assert_eq!(
+            conn.closed_error().map(|e| e.code()),
+            Some("TRANSPORT_CLOSED")
+        );
     }
 
     #[test]

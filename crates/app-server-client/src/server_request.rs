@@ -207,52 +207,9 @@ mod tests {
     //! the test instead of hanging it.
 
     use super::*;
-    use crate::connection::ConnectionHooks;
+    use crate::connection::line_peer::LinePeer as Peer;
     use crate::frame::{decode, Incoming};
-    use crate::transport::{LineReader, LineWriter};
     use serde_json::{json, Value};
-    use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream, Lines, ReadHalf};
-
-    struct Peer {
-        conn: Connection,
-        lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
-        _server_write: tokio::io::WriteHalf<DuplexStream>,
-    }
-
-    impl Peer {
-        fn new() -> Peer {
-            let (client, server) = tokio::io::duplex(1 << 16);
-            let (client_read, client_write) = tokio::io::split(client);
-            let (server_read, server_write) = tokio::io::split(server);
-            let (server_requests, _) = mpsc::unbounded_channel();
-            let conn = Connection::start(
-                Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
-                Box::new(LineWriter::new(client_write)),
-                ConnectionHooks {
-                    tap: None,
-                    stderr_tail: Box::new(|| Box::pin(async { String::new() })),
-                    server_requests,
-                    diagnostics: None,
-                },
-                None,
-            );
-            Peer {
-                conn,
-                lines: BufReader::new(server_read).lines(),
-                _server_write: server_write,
-            }
-        }
-
-        /// The next frame the client wrote.
-        async fn next(&mut self) -> Value {
-            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
-                .await
-                .expect("the client wrote nothing within 10 s")
-                .unwrap()
-                .expect("a frame");
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
-        }
-    }
 
     fn request(id: u64, method: &str) -> ServerRequest {
         let frame = json!({"id": id, "method": method, "params": {"threadId": "t"}});
