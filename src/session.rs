@@ -1,7 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Object, PromiseRaw};
+use napi::bindgen_prelude::{Object, PromiseRaw, Reference};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
 use napi::{Env, Status, Unknown};
@@ -260,18 +260,17 @@ impl Session {
     }
 
     /// A promise of a new [`Thread`] opened by `open`, settled in order (see `order.rs`).
-    fn thread_promise<'env, F>(&self, env: &'env Env, open: F) -> Result<PromiseRaw<'env, Thread>>
+    /// `this` is this session's JavaScript object, which the thread keeps (`thread.session`).
+    fn thread_promise<'env, F>(
+        &self,
+        env: &'env Env,
+        this: Reference<Session>,
+        open: F,
+    ) -> Result<PromiseRaw<'env, Thread>>
     where
         F: std::future::Future<Output = Outcome<core::Thread>> + Send + 'static,
     {
-        let order = self.order.clone();
-        promise(
-            env,
-            self.order
-                .clone()
-                .after(async move { Ok(Thread::new(open.await?, order)) }),
-            |_, thread| Ok(thread),
-        )
+        Thread::promise(env, self.order.clone(), this, open)
     }
 
     /// A promise of `fut`'s JSON, settled in order.
@@ -298,11 +297,14 @@ impl Session {
     pub fn start_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move { Ok(session.start_thread(params?).await?) })
+        self.thread_promise(env, this, async move {
+            Ok(session.start_thread(params?).await?)
+        })
     }
 
     /// Starts a thread that is not persisted.
@@ -313,11 +315,12 @@ impl Session {
     pub fn start_ephemeral_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.start_ephemeral_thread(params?).await?)
         })
     }
@@ -330,13 +333,14 @@ impl Session {
     pub fn resume_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         thread_id: Unknown<'env>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let thread_id = args::string(thread_id, "threadId");
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.resume_thread(&thread_id?, params?).await?)
         })
     }
@@ -349,20 +353,21 @@ impl Session {
     pub fn fork_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         thread_id: Unknown<'env>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let thread_id = args::string(thread_id, "threadId");
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.fork_thread(&thread_id?, params?).await?)
         })
     }
 
     /// `thread/read`; with `includeTurns` the thread's turns and items too.
     #[napi(
-        ts_args_type = "threadId: string, options?: { includeTurns?: boolean }",
+        ts_args_type = "threadId: string, options?: ReadOptions",
         ts_return_type = "Promise<ThreadReadResponse>"
     )]
     pub fn read_thread<'env>(
@@ -416,11 +421,12 @@ impl Session {
     pub fn unarchive_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         thread_id: Unknown<'env>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let thread_id = args::string(thread_id, "threadId");
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.unarchive_thread(&thread_id?).await?)
         })
     }

@@ -1,5 +1,5 @@
 use app_server_client as core;
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{PromiseRaw, Reference};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
@@ -10,6 +10,7 @@ use crate::callbacks::TextCallback;
 use crate::errors::{json_promise, promise, raw_text, raw_to_value, IntoJs, Outcome};
 use crate::order::Order;
 use crate::pump;
+use crate::session::Session;
 use crate::turn::Turn;
 
 /// A conversation on a session.
@@ -18,11 +19,31 @@ pub struct Thread {
     inner: core::Thread,
     /// Its session's notification order (see `order.rs`).
     order: Order,
+    /// Its session's JavaScript object: main.js reports errors of its turns' `onEvent` there.
+    /// (A strong reference, so a thread keeps its session's object alive, not the reverse.)
+    session: Reference<Session>,
 }
 
 impl Thread {
-    pub(crate) fn new(inner: core::Thread, order: Order) -> Self {
-        Thread { inner, order }
+    /// A promise of the thread `open` opens on `session`, settled in order. The thread is made
+    /// on the JavaScript thread, where its reference to the session's object lives.
+    pub(crate) fn promise<'env, F>(
+        env: &'env Env,
+        order: Order,
+        session: Reference<Session>,
+        open: F,
+    ) -> Result<PromiseRaw<'env, Thread>>
+    where
+        F: std::future::Future<Output = Outcome<core::Thread>> + Send + 'static,
+    {
+        let settle = order.clone();
+        promise(env, settle.after(open), move |_, inner| {
+            Ok(Thread {
+                inner,
+                order,
+                session,
+            })
+        })
     }
 
     /// A promise of nothing, once `fut` is done, settled in order.
@@ -41,6 +62,12 @@ impl Thread {
         self.inner.id().to_owned()
     }
 
+    /// The session this thread belongs to.
+    #[napi(getter, ts_return_type = "Session")]
+    pub fn session(&self, env: Env) -> Result<Reference<Session>> {
+        self.session.clone(env)
+    }
+
     /// The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`).
     #[napi(getter, ts_return_type = "ThreadStartResponse")]
     pub fn opened(&self, env: &Env) -> Result<Value> {
@@ -49,7 +76,7 @@ impl Thread {
 
     /// `thread/read` of this thread.
     #[napi(
-        ts_args_type = "options?: { includeTurns?: boolean }",
+        ts_args_type = "options?: ReadOptions",
         ts_return_type = "Promise<ThreadReadResponse>"
     )]
     pub fn read<'env>(
@@ -79,14 +106,10 @@ impl Thread {
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let thread = self.inner.clone();
-        let order = self.order.clone();
-        promise(
-            env,
-            self.order
-                .clone()
-                .after(async move { Ok(Thread::new(thread.fork(params?).await?, order)) }),
-            |_, thread| Ok(thread),
-        )
+        let session = self.session.clone(*env)?;
+        Thread::promise(env, self.order.clone(), session, async move {
+            Ok(thread.fork(params?).await?)
+        })
     }
 
     /// Drops the last `numTurns` turns from the thread's history.
