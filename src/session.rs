@@ -1,7 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Object, PromiseRaw, Reference};
+use napi::bindgen_prelude::{Object, PromiseRaw, Reference, ToNapiValue};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
 use napi::{Env, Status, Unknown};
@@ -18,7 +18,7 @@ use crate::lock::lock;
 use crate::order::Order;
 use crate::pump;
 use crate::text::JsText;
-use crate::thread::Thread;
+use crate::thread::{SessionObject, Thread};
 
 /// What main.js hands `Session.create` besides the options: its callbacks (wrapped so that a
 /// throwing one is reported, never fatal) and the start's id for aborting it.
@@ -67,6 +67,21 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.order.set(None);
+    }
+}
+
+/// What a thread keeps of its session (see `thread.rs`): napi's reference to its object,
+/// released when the thread is.
+impl SessionObject for Reference<Session> {
+    fn object<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let reference = self.clone(*env)?;
+        // SAFETY: converted on the JavaScript thread of `env`, whose value it is.
+        let value = unsafe { ToNapiValue::to_napi_value(env.raw(), reference) }?;
+        Ok(Object::from_raw(env.raw(), value))
+    }
+
+    fn share(&self, env: &Env) -> Result<Box<dyn SessionObject>> {
+        Ok(Box::new(self.clone(*env)?))
     }
 }
 
@@ -270,7 +285,7 @@ impl Session {
     where
         F: std::future::Future<Output = Outcome<core::Thread>> + Send + 'static,
     {
-        Thread::promise(env, self.order.clone(), this, open)
+        Thread::promise(env, self.order.clone(), Box::new(this), open)
     }
 
     /// A promise of `fut`'s JSON, settled in order.

@@ -1,5 +1,5 @@
 use app_server_client as core;
-use napi::bindgen_prelude::{PromiseRaw, Reference};
+use napi::bindgen_prelude::{Object, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
@@ -10,8 +10,16 @@ use crate::callbacks::TextCallback;
 use crate::errors::{json_promise, promise, raw_text, raw_to_value, IntoJs, Outcome};
 use crate::order::Order;
 use crate::pump;
-use crate::session::Session;
 use crate::turn::Turn;
+
+/// The JavaScript object of the session a thread belongs to, kept alive while the thread is.
+/// A trait so that this module need not name `Session` (session.rs implements it for napi's
+/// `Reference<Session>`); the two modules would otherwise import each other.
+pub(crate) trait SessionObject {
+    fn object<'env>(&self, env: &'env Env) -> Result<Object<'env>>;
+    /// Another hold on the same object (for a thread forked from this one).
+    fn share(&self, env: &Env) -> Result<Box<dyn SessionObject>>;
+}
 
 /// A conversation on a session.
 #[napi]
@@ -20,8 +28,8 @@ pub struct Thread {
     /// Its session's notification order (see `order.rs`).
     order: Order,
     /// Its session's JavaScript object: main.js reports errors of its turns' `onEvent` there.
-    /// (A strong reference, so a thread keeps its session's object alive, not the reverse.)
-    session: Reference<Session>,
+    /// (A thread keeps its session's object alive, not the reverse.)
+    session: Box<dyn SessionObject>,
 }
 
 impl Thread {
@@ -30,7 +38,7 @@ impl Thread {
     pub(crate) fn promise<'env, F>(
         env: &'env Env,
         order: Order,
-        session: Reference<Session>,
+        session: Box<dyn SessionObject>,
         open: F,
     ) -> Result<PromiseRaw<'env, Thread>>
     where
@@ -64,8 +72,8 @@ impl Thread {
 
     /// The session this thread belongs to.
     #[napi(getter, ts_return_type = "Session")]
-    pub fn session(&self, env: Env) -> Result<Reference<Session>> {
-        self.session.clone(env)
+    pub fn session<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        self.session.object(env)
     }
 
     /// The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`).
@@ -106,7 +114,7 @@ impl Thread {
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let thread = self.inner.clone();
-        let session = self.session.clone(*env)?;
+        let session = self.session.share(env)?;
         Thread::promise(env, self.order.clone(), session, async move {
             Ok(thread.fork(params?).await?)
         })
