@@ -2,7 +2,9 @@
 /// <reference types="node" />
 // Public types of codex-native. This header is prepended to the index.d.ts that napi-rs
 // generates; the interfaces below merge with the generated native classes to describe what
-// main.js adds (iteration, signals, listeners). Protocol types come from ./protocol.
+// main.js adds (iteration, signals, listeners). Protocol types come from ./protocol. The option
+// objects (SessionOptions, TurnControls, RequestOptions, ...) are generated from src/options.rs;
+// only what napi cannot express stays here (generic or protocol-derived shapes like TurnOptions).
 
 import type * as P from './protocol/index.js'
 // Names used by the generated class declarations below.
@@ -75,18 +77,8 @@ export interface TurnResult {
   error: P.TurnError | null
 }
 
-/** The `turn/start` fields, plus how to follow and cancel the turn. */
-export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & {
-  /** Receives every event of the turn, in order, from `turn/started` to `turn/completed`. */
-  onEvent?: (event: TurnEvent) => void
-  /** Aborting interrupts the turn (`turn/interrupt`); it then completes as `interrupted`. */
-  signal?: AbortSignal
-  /**
-   * Watchdog: with no event for this long, the iterator and result end with TURN_STALLED; the
-   * turn stays interruptible. Overrides `SessionOptions.turnInactivityTimeoutMs`.
-   */
-  inactivityTimeoutMs?: number
-}
+/** The `turn/start` fields, plus how to follow and cancel the turn (`TurnControls`). */
+export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & TurnControls
 
 /** What every approval or server-request handler receives besides the params. */
 export interface HandlerContext {
@@ -126,12 +118,6 @@ export declare class ApprovalPolicy {
   static custom(handlers: ApprovalHandlers): ApprovalPolicy
 }
 
-/** Per-thread options of startThread / resumeThread / forkThread / unarchiveThread. */
-export interface ThreadOptions {
-  /** Overrides the session's policy for this thread. */
-  approvalPolicy?: ApprovalPolicy
-}
-
 export declare function approveCommand(): P.CommandExecutionRequestApprovalResponse
 export declare function approveCommandForSession(): P.CommandExecutionRequestApprovalResponse
 export declare function declineCommand(): P.CommandExecutionRequestApprovalResponse
@@ -143,69 +129,6 @@ export declare function toolAnswers(answers: Record<string, string | string[]>):
 export declare function toolCallSuccess(content: string | P.DynamicToolCallOutputContentItem[]): P.DynamicToolCallResponse
 export declare function toolCallFailure(message: string): P.DynamicToolCallResponse
 
-export interface SessionOptions {
-  clientInfo?: { name: string; version: string; title?: string }
-  /**
-   * How to reach the server. `stdio` (default) spawns it and owns it. `websocket` and `unix`
-   * connect to a running `codex app-server --listen ...`: `close()` only disconnects. The
-   * token is sent as `Authorization: Bearer` and never appears in errors. A `ws://` URL whose
-   * host is not loopback (127.0.0.0/8, ::1, localhost) is refused unless `allowInsecureRemote`
-   * is true: ws:// is unencrypted, so the token would cross the network in clear text
-   * (`wss://` is not supported).
-   */
-  transport?:
-    | { type: 'stdio' }
-    | { type: 'websocket'; url: string; token?: string; allowInsecureRemote?: boolean }
-    | { type: 'unix'; path?: string; token?: string }
-  /** The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH. */
-  codexPath?: string
-  /** Directories from which to look upward for node_modules/@openai/codex (default: this package's and the cwd). */
-  codexSearchPaths?: string[]
-  /** Extra arguments after `codex app-server`. */
-  args?: string[]
-  cwd?: string
-  /** Added to the inherited environment of the server. */
-  env?: Record<string, string>
-  /** Config overrides, passed as `-c key=value` (values TOML-encoded). */
-  config?: Record<string, unknown>
-  experimentalApi?: boolean
-  optOutNotificationMethods?: string[]
-  /** Default timeout of every request (none by default). */
-  requestTimeoutMs?: number
-  /**
-   * Limit on the whole start: spawn (or connect) and the `initialize` answer (default 30000).
-   * A server that does not answer in time is stopped, and `create` rejects `SPAWN_FAILED`
-   * (`TRANSPORT_CLOSED` for a websocket or unix socket).
-   */
-  startupTimeoutMs?: number
-  /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
-  shutdownGraceMs?: number
-  /** Largest message accepted from the server (default 64 MiB); larger ones are skipped and reported. */
-  maxMessageBytes?: number
-  /** Lines of server stderr kept for error messages (default 50). */
-  stderrTailLines?: number
-  /** How approvals are answered (default: `ApprovalPolicy.autoDecline()`). */
-  approvalPolicy?: ApprovalPolicy
-  /** Aborting while the session is starting stops it: the start rejects ABORTED and releases everything. */
-  signal?: AbortSignal
-  /** Default turn watchdog (see `TurnOptions.inactivityTimeoutMs`); none by default. */
-  turnInactivityTimeoutMs?: number
-  /** Time a handler gets before its request is declined (default: no limit). */
-  handlerTimeoutMs?: number
-  /** Retries of requests the server rejects as overloaded (-32001); default 5 attempts. */
-  overloadRetry?: boolean | { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }
-  /** Every notification of the session, from before `initialize` on. */
-  onNotification?: (notification: P.ServerNotification) => void
-  /** Errors thrown by listeners and callbacks, and protocol problems (default: `process.emitWarning`). */
-  onError?: (error: unknown) => void
-  /** Each line the server writes to stderr (spawned servers; the last lines are also kept for errors). */
-  onStderr?: (line: string) => void
-  /** Every JSON-RPC message in and out, for logging and tracing. No cost when unset. */
-  onMessage?: (entry: { direction: 'in' | 'out'; message: unknown }) => void
-  /** The spawned server process ended (expectedly or not). */
-  onExit?: (exit: { code: number | null; signal: string | null }) => void
-}
-
 /** `session.info`: the server's `initialize` answer, plus the server's version. */
 export type SessionInfo = InitializeResponse & {
   /**
@@ -214,11 +137,6 @@ export type SessionInfo = InitializeResponse & {
    * shows none.
    */
   serverVersion: string | null
-}
-
-export interface RequestOptions {
-  timeoutMs?: number
-  signal?: AbortSignal
 }
 
 type NotificationOf<M> = M extends '*' ? P.ServerNotification : Extract<P.ServerNotification, { method: M }>
@@ -231,7 +149,7 @@ export interface Session extends SessionMethods {
   /** The params of the next notification of `method` that satisfies `predicate`. */
   waitForNotification<M extends P.ServerNotificationMethod | '*'>(
     method: M,
-    options?: { predicate?: (params: ParamsOfNotification<M>) => boolean; timeoutMs?: number; signal?: AbortSignal },
+    options?: RequestOptions & { predicate?: (params: ParamsOfNotification<M>) => boolean },
   ): Promise<ParamsOfNotification<M>>
   /**
    * `command/exec`: runs `command` (argv) outside any thread, in the server's sandbox.
@@ -271,7 +189,7 @@ export interface Turn extends AsyncIterable<TurnEvent> {
    * Resolves when the turn ends. `timeoutMs` only stops waiting (REQUEST_TIMEOUT): the turn goes
    * on and a later call still resolves. Aborting `signal` interrupts the turn.
    */
-  result(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<TurnResult>
+  result(options?: ResultOptions): Promise<TurnResult>
 }
 
 export declare function textInput(text: string): P.UserInput
@@ -324,6 +242,8 @@ export declare class Session {
 /** A conversation on a session. */
 export declare class Thread {
   get id(): string
+  /** The session this thread belongs to. */
+  get session(): Session
   /** The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`). */
   get opened(): ThreadStartResponse
   /** A new thread with this one's history (`thread/fork`). */
@@ -387,6 +307,28 @@ export interface PolicyDescriptor {
   methods?: Array<string>
 }
 
+/** Options of `thread.read()` and `session.readThread()`. */
+export interface ReadOptions {
+  /** The thread's turns and items too. */
+  includeTurns?: boolean
+}
+
+/** Options of `session.request` and `session.waitForNotification`. */
+export interface RequestOptions {
+  /** Stops waiting after this long (REQUEST_TIMEOUT). */
+  timeoutMs?: number
+  /** Aborting stops waiting (ABORTED). */
+  signal?: AbortSignal
+}
+
+/** Options of `turn.result()`. */
+export interface ResultOptions {
+  /** Only stops waiting (REQUEST_TIMEOUT): the turn goes on and a later call still resolves. */
+  timeoutMs?: number
+  /** Aborting interrupts the turn. */
+  signal?: AbortSignal
+}
+
 /**
  * What main.js hands `Session.create` besides the options: its callbacks (wrapped so that a
  * throwing one is reported, never fatal) and the start's id for aborting it.
@@ -409,4 +351,87 @@ export interface SessionHooks {
   abort?: (requestKey: string) => void
   /** The id `Session._abortStart(id)` aborts this start by. */
   startId?: number
+}
+
+/** Options of `Session.create`. */
+export interface SessionOptions {
+  clientInfo?: { name: string; version: string; title?: string }
+  /**
+   * How to reach the server. `stdio` (default) spawns it and owns it. `websocket` and `unix`
+   * connect to a running `codex app-server --listen ...`: `close()` only disconnects. The
+   * token is sent as `Authorization: Bearer` and never appears in errors. A `ws://` URL whose
+   * host is not loopback (127.0.0.0/8, ::1, localhost) is refused unless `allowInsecureRemote`
+   * is true: ws:// is unencrypted, so the token would cross the network in clear text
+   * (`wss://` is not supported).
+   */
+  transport?: { type: 'stdio' } | { type: 'websocket'; url: string; token?: string; allowInsecureRemote?: boolean } | { type: 'unix'; path?: string; token?: string }
+  /** The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH. */
+  codexPath?: string
+  /** Directories from which to look upward for node_modules/@openai/codex (default: this package's and the cwd). */
+  codexSearchPaths?: Array<string>
+  /** Extra arguments after `codex app-server`. */
+  args?: Array<string>
+  cwd?: string
+  /** Added to the inherited environment of the server. */
+  env?: Record<string, string>
+  /** Config overrides, passed as `-c key=value` (values TOML-encoded). */
+  config?: Record<string, unknown>
+  experimentalApi?: boolean
+  optOutNotificationMethods?: Array<string>
+  /** Default timeout of every request (none by default). */
+  requestTimeoutMs?: number
+  /**
+   * Limit on the whole start: spawn (or connect) and the `initialize` answer (default 30000).
+   * A server that does not answer in time is stopped, and `create` rejects `SPAWN_FAILED`
+   * (`TRANSPORT_CLOSED` for a websocket or unix socket).
+   */
+  startupTimeoutMs?: number
+  /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
+  shutdownGraceMs?: number
+  /** Largest message accepted from the server (default 64 MiB); larger ones are skipped and reported. */
+  maxMessageBytes?: number
+  /** Lines of server stderr kept for error messages (default 50). */
+  stderrTailLines?: number
+  /** How approvals are answered (default: `ApprovalPolicy.autoDecline()`). */
+  approvalPolicy?: ApprovalPolicy
+  /** Aborting while the session is starting stops it: the start rejects ABORTED and releases everything. */
+  signal?: AbortSignal
+  /** Default turn watchdog (see `TurnControls.inactivityTimeoutMs`); none by default. */
+  turnInactivityTimeoutMs?: number
+  /** Time a handler gets before its request is declined (default: no limit). */
+  handlerTimeoutMs?: number
+  /** Retries of requests the server rejects as overloaded (-32001); default 5 attempts. */
+  overloadRetry?: boolean | { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }
+  /** Every notification of the session, from before `initialize` on. */
+  onNotification?: (notification: P.ServerNotification) => void
+  /** Errors thrown by listeners and callbacks, and protocol problems (default: `process.emitWarning`). */
+  onError?: (error: unknown) => void
+  /** Each line the server writes to stderr (spawned servers; the last lines are also kept for errors). */
+  onStderr?: (line: string) => void
+  /** Every JSON-RPC message in and out, for logging and tracing. No cost when unset. */
+  onMessage?: (entry: { direction: 'in' | 'out'; message: unknown }) => void
+  /** The spawned server process ended (expectedly or not). */
+  onExit?: (exit: { code: number | null; signal: string | null }) => void
+}
+
+/** Per-thread options of startThread / resumeThread / forkThread / unarchiveThread. */
+export interface ThreadOptions {
+  /** Overrides the session's policy for this thread. */
+  approvalPolicy?: ApprovalPolicy
+}
+
+/**
+ * How to follow and cancel a turn: with the `turn/start` fields, the `TurnOptions` of
+ * `startTurn`, `run` and `ask`.
+ */
+export interface TurnControls {
+  /** Receives every event of the turn, in order, from `turn/started` to `turn/completed`. */
+  onEvent?: (event: TurnEvent) => void
+  /** Aborting interrupts the turn (`turn/interrupt`); it then completes as `interrupted`. */
+  signal?: AbortSignal
+  /**
+   * Watchdog: with no event for this long, the iterator and result end with TURN_STALLED; the
+   * turn stays interruptible. Overrides `SessionOptions.turnInactivityTimeoutMs`.
+   */
+  inactivityTimeoutMs?: number
 }

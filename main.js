@@ -37,6 +37,10 @@ const defaultSearchPaths = [require('./js/packaging.js').unpackedPath(__dirname)
 
 let nextStartId = 1
 
+/** @typedef {import('./index.js').SessionOptions} SessionOptions */
+/** @typedef {import('./index.js').TurnOptions} TurnOptions */
+
+/** @param {SessionOptions} [options] */
 Session.create = async function create(options) {
   const { signal, ...rest } = optionsObject(options, 'options')
   checkSignal(signal, 'signal')
@@ -62,6 +66,7 @@ Session.create = async function create(options) {
   return session
 }
 
+/** @param {Omit<SessionOptions, 'signal'>} options @param {number | undefined} startId */
 async function createSession(options, startId) {
   const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = options
   checkFunction(onNotification, 'onNotification')
@@ -77,7 +82,8 @@ async function createSession(options, startId) {
   if (onNotification) state.add('*', onNotification)
   if (policy) {
     state.handlers.addPolicy(policy)
-    data.approvalPolicy = policy.toNative()
+    // The policy crosses as its descriptor (src/approval.rs), the rest as JSON.
+    Object.assign(data, { approvalPolicy: policy.toNative() })
   }
   const listening = state.count > 0
   // Callbacks run on the JS thread; a throwing one is reported, never fatal.
@@ -107,6 +113,7 @@ async function createSession(options, startId) {
 installListeners(Session.prototype)
 
 Session.prototype.request = async function request(method, params, options) {
+  /** @type {import('./index.js').RequestOptions} */
   const { signal, timeoutMs } = optionsObject(options, 'options')
   if (typeof method !== 'string' || method === '') throw invalidArgument('method', 'must be a non-empty string')
   checkSignal(signal, 'options.signal')
@@ -145,9 +152,8 @@ Session.prototype.onServerRequest = function onServerRequest(method, handler) {
   }
 }
 
-// Threads remember their session (for reporting errors of their turns' callbacks), and may
-// carry their own approval policy: `startThread(params, { approvalPolicy })`.
-const threadSessions = new WeakMap()
+// Threads may carry their own approval policy: `startThread(params, { approvalPolicy })`.
+// (Which session a thread belongs to is native: `thread.session`.)
 for (const [name, paramsIndex] of /** @type {Array<[string, number]>} */ ([
   ['startThread', 0],
   ['startEphemeralThread', 0],
@@ -157,10 +163,10 @@ for (const [name, paramsIndex] of /** @type {Array<[string, number]>} */ ([
 ])) {
   const original = Session.prototype[name]
   Session.prototype[name] = async function openThread(...args) {
+    /** @type {import('./index.js').ThreadOptions} */
     const { approvalPolicy } = optionsObject(args[paramsIndex + 1], 'options')
     const policy = checkPolicy(approvalPolicy, 'options.approvalPolicy')
     const thread = await original.apply(this, args.slice(0, paramsIndex + 1))
-    threadSessions.set(thread, this)
     if (policy) {
       stateOf(this).handlers.addPolicy(policy)
       this._setThreadPolicy(thread.id, policy.toNative())
@@ -172,20 +178,7 @@ for (const [name, paramsIndex] of /** @type {Array<[string, number]>} */ ([
 // from the pinned schema (js/generated/methods.js), sent through the session's `_request`.
 const methodTable = require('./js/generated/methods.js')
 passthrough.install(Session.prototype, methodTable.Session, (session) => session)
-passthrough.install(Thread.prototype, methodTable.Thread, (thread) => {
-  const session = threadSessions.get(thread)
-  // Unreachable: every Thread is made by one of the wrapped openers above or by fork below.
-  if (!session) throw codexError('SESSION_CLOSED', 'this thread has no session')
-  return session
-})
-
-const nativeFork = Thread.prototype.fork
-Thread.prototype.fork = async function fork(params) {
-  const thread = await nativeFork.call(this, params)
-  const session = threadSessions.get(this)
-  if (session) threadSessions.set(thread, session)
-  return thread
-}
+passthrough.install(Thread.prototype, methodTable.Thread, (thread) => thread.session)
 
 // (A response settles only once notification listeners have seen everything the server sent
 // before it: the native side waits for its notification pump before it settles, src/order.rs.)
@@ -219,16 +212,18 @@ Session.prototype[asyncDispose] = function dispose() {
 // ---------------------------------------------------------------------------------------------
 // Thread: turns with callbacks and signals; run and ask.
 
+/** @param {import('./index.js').Input} input @param {TurnOptions} [options] */
 Thread.prototype.startTurn = async function startTurn(input, options) {
+  /** @type {TurnOptions} */
   const { onEvent, signal, inactivityTimeoutMs, ...params } = optionsObject(options, 'options')
   checkFunction(onEvent, 'options.onEvent')
   checkSignal(signal, 'options.signal')
   checkTimeout(inactivityTimeoutMs, 'options.inactivityTimeoutMs')
-  const session = threadSessions.get(this)
   let dispatch = null
   let crossed
   if (onEvent) {
-    const state = session ? stateOf(session) : new SessionState(undefined)
+    // A throwing onEvent is reported to the session's onError, like any listener.
+    const state = stateOf(this.session)
     crossed = new Crossed()
     const seen = crossed
     dispatch = (batch) => {
@@ -294,6 +289,7 @@ Turn.prototype.textStream = function textStream() {
 }
 
 Turn.prototype.result = function result(options) {
+  /** @type {import('./index.js').ResultOptions} */
   const { signal, timeoutMs } = optionsObject(options, 'options')
   checkSignal(signal, 'options.signal')
   checkTimeout(timeoutMs, 'options.timeoutMs')

@@ -187,3 +187,56 @@ test('result() after a consumed stream is built from what crossed, and equals th
     }
   })
 })
+
+test('every option the generated SessionOptions declares is one the core validator knows', T, async () => {
+  // index.d.ts's SessionOptions comes from src/options.rs; the options are read by the core's
+  // `SessionOptions::from_json`. A field in one and not the other would be a typed option that
+  // fails at run time ("is not a known session option").
+  const dts = require('node:fs').readFileSync(require.resolve('../index.d.ts'), 'utf8')
+  const body = dts.match(/^export interface SessionOptions \{\n([\s\S]*?)^\}/m)?.[1]
+  assert.ok(body, 'index.d.ts declares SessionOptions')
+  const fields = [...body.matchAll(/^ {2}(\w+)\?:/gm)].map((m) => m[1])
+  assert.ok(fields.length >= 25 && fields.includes('transport') && fields.includes('onExit'), fields.join())
+  for (const field of fields) {
+    // A value of the wrong type for every option: the error names the option, as a known one.
+    const err = await rejection(Session.create({ codexPath: '/nonexistent/codex', [field]: [true] }))
+    assertNativeError(err, 'INVALID_ARGUMENT', TypeError)
+    assert.match(err.message, new RegExp(`\`${field}[\`.[]`), field)
+    assert.doesNotMatch(err.message, /not a known session option|not an option that takes/, field)
+  }
+  // And one it does not declare is refused, named.
+  const unknown = await rejection(Session.create({ codexPath: '/nonexistent/codex', requestTimeoutMS: 5 }))
+  assertNativeError(unknown, 'INVALID_ARGUMENT', TypeError)
+  assert.match(unknown.message, /`requestTimeoutMS`: is not a known session option/)
+})
+
+test('a thread knows its session natively, however it was opened; onEvent errors of its turns reach that session', T, async () => {
+  const errors = []
+  await withFake(
+    {},
+    async (session) => {
+      const started = await session.startThread()
+      const threads = [
+        started,
+        await session.startEphemeralThread(),
+        await session.resumeThread(started.id),
+        await session.forkThread(started.id),
+        await started.fork(),
+        await session.unarchiveThread(started.id),
+      ]
+      for (const thread of threads) assert.equal(thread.session, session, thread.id)
+      const forked = threads[4]
+      const turn = await forked.startTurn('hi', {
+        onEvent: (e) => {
+          if (e.method === 'turn/started') throw new Error('from onEvent')
+        },
+      })
+      await turn.result()
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        ['from onEvent'],
+      )
+    },
+    { onError: (e) => errors.push(e) },
+  )
+})

@@ -1,7 +1,7 @@
 // Type test, checked by `tsc -p __test__` in `pnpm test`: correct calls compile, and each
 // `@ts-expect-error` line must be an error (tsc fails if one is not).
 
-import { Session, type CodexError, type ServerNotification, type ThreadItem, type TurnEvent, type TurnResult } from 'codex-native'
+import { ApprovalPolicy, Session, type CodexError, type SessionOptions, type ServerNotification, type ThreadItem, type TurnEvent, type TurnResult } from 'codex-native'
 
 export async function typed(session: Session): Promise<void> {
   const list = await session.request('thread/list', { limit: 10 })
@@ -57,6 +57,46 @@ export async function typed(session: Session): Promise<void> {
   }
   await using disposable = await Session.create({ requestTimeoutMs: 5000 })
   void disposable
+}
+
+// The option objects (generated from src/options.rs): unknown or mistyped options do not compile.
+export async function options(session: Session): Promise<void> {
+  const full: SessionOptions = {
+    transport: { type: 'websocket', url: 'ws://127.0.0.1:1', token: 't' },
+    overloadRetry: { maxAttempts: 2 },
+    signal: AbortSignal.timeout(1000),
+    onNotification: (n) => void n.method,
+    onExit: (exit) => void exit.code,
+  }
+  void full
+  // @ts-expect-error: not a session option
+  await Session.create({ requestTimeoutMS: 5000 })
+  // @ts-expect-error: a number of milliseconds
+  await Session.create({ requestTimeoutMs: '5s' })
+  // @ts-expect-error: not a transport of the websocket type
+  await Session.create({ transport: { type: 'websocket', path: '/tmp/s' } })
+  // @ts-expect-error: not a session option (the callbacks are onNotification, onError, ...)
+  await Session.create({ onNotifcation: () => {} })
+
+  const thread = await session.startThread({}, { approvalPolicy: ApprovalPolicy.autoAccept() })
+  // @ts-expect-error: not a thread option
+  await session.startThread({}, { policy: ApprovalPolicy.autoAccept() })
+  const owner: Session = thread.session
+  void owner
+  const turn = await thread.startTurn('x', { effort: 'low', inactivityTimeoutMs: 5, signal: AbortSignal.timeout(5) })
+  // @ts-expect-error: not a turn option (onEvent)
+  await thread.startTurn('x', { onEvnt: () => {} })
+  // @ts-expect-error: not a result option
+  await turn.result({ timeout: 5 })
+  await turn.result({ timeoutMs: 5 })
+  await thread.read({ includeTurns: true })
+  // @ts-expect-error: includeTurns is a boolean
+  await thread.read({ includeTurns: 'yes' })
+  // @ts-expect-error: not a request option
+  await session.request('thread/list', {}, { timeout: 5 })
+  await session.waitForNotification('turn/completed', { timeoutMs: 5, predicate: (p) => p.turn.status === 'completed' })
+  // @ts-expect-error: not a waitForNotification option
+  await session.waitForNotification('turn/completed', { timeout: 5 })
 }
 
 // The testing kit's options merge with every SessionOptions key (README's own example).

@@ -11,6 +11,7 @@ mod batch;
 mod callbacks;
 mod errors;
 mod lock;
+mod options;
 mod order;
 mod pull;
 mod pump;
@@ -20,6 +21,10 @@ mod thread;
 mod tools;
 mod turn;
 
+// The option objects only describe the API (see options.rs); exported as what they are.
+pub use options::{
+    ReadOptions, RequestOptions, ResultOptions, SessionOptions, ThreadOptions, TurnControls,
+};
 pub use session::Session;
 
 pub use thread::Thread;

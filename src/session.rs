@@ -1,7 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use app_server_client as core;
-use napi::bindgen_prelude::{Object, PromiseRaw};
+use napi::bindgen_prelude::{Object, PromiseRaw, Reference, ToNapiValue};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
 use napi::{Env, Status, Unknown};
@@ -18,7 +18,7 @@ use crate::lock::lock;
 use crate::order::Order;
 use crate::pump;
 use crate::text::JsText;
-use crate::thread::Thread;
+use crate::thread::{SessionObject, Thread};
 
 /// What main.js hands `Session.create` besides the options: its callbacks (wrapped so that a
 /// throwing one is reported, never fatal) and the start's id for aborting it.
@@ -67,6 +67,21 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.order.set(None);
+    }
+}
+
+/// What a thread keeps of its session (see `thread.rs`): napi's reference to its object,
+/// released when the thread is.
+impl SessionObject for Reference<Session> {
+    fn object<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let reference = self.clone(*env)?;
+        // SAFETY: converted on the JavaScript thread of `env`, whose value it is.
+        let value = unsafe { ToNapiValue::to_napi_value(env.raw(), reference) }?;
+        Ok(Object::from_raw(env.raw(), value))
+    }
+
+    fn share(&self, env: &Env) -> Result<Box<dyn SessionObject>> {
+        Ok(Box::new(self.clone(*env)?))
     }
 }
 
@@ -260,18 +275,17 @@ impl Session {
     }
 
     /// A promise of a new [`Thread`] opened by `open`, settled in order (see `order.rs`).
-    fn thread_promise<'env, F>(&self, env: &'env Env, open: F) -> Result<PromiseRaw<'env, Thread>>
+    /// `this` is this session's JavaScript object, which the thread keeps (`thread.session`).
+    fn thread_promise<'env, F>(
+        &self,
+        env: &'env Env,
+        this: Reference<Session>,
+        open: F,
+    ) -> Result<PromiseRaw<'env, Thread>>
     where
         F: std::future::Future<Output = Outcome<core::Thread>> + Send + 'static,
     {
-        let order = self.order.clone();
-        promise(
-            env,
-            self.order
-                .clone()
-                .after(async move { Ok(Thread::new(open.await?, order)) }),
-            |_, thread| Ok(thread),
-        )
+        Thread::promise(env, self.order.clone(), Box::new(this), open)
     }
 
     /// A promise of `fut`'s JSON, settled in order.
@@ -290,11 +304,14 @@ impl Session {
     pub fn start_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move { Ok(session.start_thread(params?).await?) })
+        self.thread_promise(env, this, async move {
+            Ok(session.start_thread(params?).await?)
+        })
     }
 
     /// Starts a thread that is not persisted.
@@ -305,11 +322,12 @@ impl Session {
     pub fn start_ephemeral_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.start_ephemeral_thread(params?).await?)
         })
     }
@@ -322,13 +340,14 @@ impl Session {
     pub fn resume_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         thread_id: Unknown<'env>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let thread_id = args::string(thread_id, "threadId");
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.resume_thread(&thread_id?, params?).await?)
         })
     }
@@ -341,13 +360,14 @@ impl Session {
     pub fn fork_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         thread_id: Unknown<'env>,
         params: Option<Unknown<'env>>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let thread_id = args::string(thread_id, "threadId");
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.fork_thread(&thread_id?, params?).await?)
         })
     }
@@ -357,11 +377,12 @@ impl Session {
     pub fn unarchive_thread<'env>(
         &self,
         env: &'env Env,
+        this: Reference<Session>,
         thread_id: Unknown<'env>,
     ) -> Result<PromiseRaw<'env, Thread>> {
         let thread_id = args::string(thread_id, "threadId");
         let session = self.inner.clone();
-        self.thread_promise(env, async move {
+        self.thread_promise(env, this, async move {
             Ok(session.unarchive_thread(&thread_id?).await?)
         })
     }

@@ -1,5 +1,5 @@
 use app_server_client as core;
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{Object, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
@@ -12,17 +12,46 @@ use crate::order::Order;
 use crate::pump;
 use crate::turn::Turn;
 
+/// The JavaScript object of the session a thread belongs to, kept alive while the thread is.
+/// A trait so that this module need not name `Session` (session.rs implements it for napi's
+/// `Reference<Session>`); the two modules would otherwise import each other.
+pub(crate) trait SessionObject {
+    fn object<'env>(&self, env: &'env Env) -> Result<Object<'env>>;
+    /// Another hold on the same object (for a thread forked from this one).
+    fn share(&self, env: &Env) -> Result<Box<dyn SessionObject>>;
+}
+
 /// A conversation on a session.
 #[napi]
 pub struct Thread {
     inner: core::Thread,
     /// Its session's notification order (see `order.rs`).
     order: Order,
+    /// Its session's JavaScript object: main.js reports errors of its turns' `onEvent` there.
+    /// (A thread keeps its session's object alive, not the reverse.)
+    session: Box<dyn SessionObject>,
 }
 
 impl Thread {
-    pub(crate) fn new(inner: core::Thread, order: Order) -> Self {
-        Thread { inner, order }
+    /// A promise of the thread `open` opens on `session`, settled in order. The thread is made
+    /// on the JavaScript thread, where its reference to the session's object lives.
+    pub(crate) fn promise<'env, F>(
+        env: &'env Env,
+        order: Order,
+        session: Box<dyn SessionObject>,
+        open: F,
+    ) -> Result<PromiseRaw<'env, Thread>>
+    where
+        F: std::future::Future<Output = Outcome<core::Thread>> + Send + 'static,
+    {
+        let settle = order.clone();
+        promise(env, settle.after(open), move |_, inner| {
+            Ok(Thread {
+                inner,
+                order,
+                session,
+            })
+        })
     }
 
     /// A promise of nothing, once `fut` is done, settled in order.
@@ -39,6 +68,12 @@ impl Thread {
     #[napi(getter)]
     pub fn id(&self) -> String {
         self.inner.id().to_owned()
+    }
+
+    /// The session this thread belongs to.
+    #[napi(getter, ts_return_type = "Session")]
+    pub fn session<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        self.session.object(env)
     }
 
     /// The response that opened this thread (`thread/start`, `thread/resume`, `thread/fork`).
@@ -59,14 +94,10 @@ impl Thread {
     ) -> Result<PromiseRaw<'env, Thread>> {
         let params = args::json(params, "params").and_then(|p| params_object("params", p));
         let thread = self.inner.clone();
-        let order = self.order.clone();
-        promise(
-            env,
-            self.order
-                .clone()
-                .after(async move { Ok(Thread::new(thread.fork(params?).await?, order)) }),
-            |_, thread| Ok(thread),
-        )
+        let session = self.session.share(env)?;
+        Thread::promise(env, self.order.clone(), session, async move {
+            Ok(thread.fork(params?).await?)
+        })
     }
 
     /// Drops the last `numTurns` turns from the thread's history.

@@ -1,0 +1,142 @@
+//! The option objects of the public API, as `#[napi(object)]` structs so that the generated
+//! index.d.ts describes them (with these doc comments) and js/header.d.ts does not have to.
+//!
+//! They describe; they do not convert. `SessionOptions` reaches Rust as JSON
+//! (`args::session_options`) and is read by the core's `SessionOptions::from_json`, which the
+//! Rust crate's own users share: one validator, whose errors name the whole path
+//! (`transport.url`, `env.A`, `overloadRetry.maxAttempts`) and reject unknown keys, NaN and
+//! out-of-range values. napi's own object conversion would ignore unknown keys, accept NaN and
+//! name Rust types in its errors. The other option objects are read in JavaScript (signals and
+//! callbacks stay there; see main.js). `__test__/boundary.test.js` checks that every field
+//! declared here is one the validator knows.
+//!
+//! Types napi cannot express (AbortSignal, callbacks over protocol types, unions) are given as
+//! `ts_type`; they name types of js/header.d.ts (`P` is the protocol namespace there).
+
+use std::collections::HashMap;
+
+use napi_derive::napi;
+use serde_json::Value;
+
+/// Options of `Session.create`.
+#[napi(object)]
+pub struct SessionOptions {
+    #[napi(ts_type = "{ name: string; version: string; title?: string }")]
+    pub client_info: Option<Value>,
+    /// How to reach the server. `stdio` (default) spawns it and owns it. `websocket` and `unix`
+    /// connect to a running `codex app-server --listen ...`: `close()` only disconnects. The
+    /// token is sent as `Authorization: Bearer` and never appears in errors. A `ws://` URL whose
+    /// host is not loopback (127.0.0.0/8, ::1, localhost) is refused unless `allowInsecureRemote`
+    /// is true: ws:// is unencrypted, so the token would cross the network in clear text
+    /// (`wss://` is not supported).
+    #[napi(
+        ts_type = "{ type: 'stdio' } | { type: 'websocket'; url: string; token?: string; allowInsecureRemote?: boolean } | { type: 'unix'; path?: string; token?: string }"
+    )]
+    pub transport: Option<Value>,
+    /// The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH.
+    pub codex_path: Option<String>,
+    /// Directories from which to look upward for node_modules/@openai/codex (default: this package's and the cwd).
+    pub codex_search_paths: Option<Vec<String>>,
+    /// Extra arguments after `codex app-server`.
+    pub args: Option<Vec<String>>,
+    pub cwd: Option<String>,
+    /// Added to the inherited environment of the server.
+    pub env: Option<HashMap<String, String>>,
+    /// Config overrides, passed as `-c key=value` (values TOML-encoded).
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub config: Option<Value>,
+    pub experimental_api: Option<bool>,
+    pub opt_out_notification_methods: Option<Vec<String>>,
+    /// Default timeout of every request (none by default).
+    pub request_timeout_ms: Option<f64>,
+    /// Limit on the whole start: spawn (or connect) and the `initialize` answer (default 30000).
+    /// A server that does not answer in time is stopped, and `create` rejects `SPAWN_FAILED`
+    /// (`TRANSPORT_CLOSED` for a websocket or unix socket).
+    pub startup_timeout_ms: Option<f64>,
+    /// Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000).
+    pub shutdown_grace_ms: Option<f64>,
+    /// Largest message accepted from the server (default 64 MiB); larger ones are skipped and reported.
+    pub max_message_bytes: Option<f64>,
+    /// Lines of server stderr kept for error messages (default 50).
+    pub stderr_tail_lines: Option<f64>,
+    /// How approvals are answered (default: `ApprovalPolicy.autoDecline()`).
+    #[napi(ts_type = "ApprovalPolicy")]
+    pub approval_policy: Option<Value>,
+    /// Aborting while the session is starting stops it: the start rejects ABORTED and releases everything.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Value>,
+    /// Default turn watchdog (see `TurnControls.inactivityTimeoutMs`); none by default.
+    pub turn_inactivity_timeout_ms: Option<f64>,
+    /// Time a handler gets before its request is declined (default: no limit).
+    pub handler_timeout_ms: Option<f64>,
+    /// Retries of requests the server rejects as overloaded (-32001); default 5 attempts.
+    #[napi(
+        ts_type = "boolean | { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }"
+    )]
+    pub overload_retry: Option<Value>,
+    /// Every notification of the session, from before `initialize` on.
+    #[napi(ts_type = "(notification: P.ServerNotification) => void")]
+    pub on_notification: Option<Value>,
+    /// Errors thrown by listeners and callbacks, and protocol problems (default: `process.emitWarning`).
+    #[napi(ts_type = "(error: unknown) => void")]
+    pub on_error: Option<Value>,
+    /// Each line the server writes to stderr (spawned servers; the last lines are also kept for errors).
+    #[napi(ts_type = "(line: string) => void")]
+    pub on_stderr: Option<Value>,
+    /// Every JSON-RPC message in and out, for logging and tracing. No cost when unset.
+    #[napi(ts_type = "(entry: { direction: 'in' | 'out'; message: unknown }) => void")]
+    pub on_message: Option<Value>,
+    /// The spawned server process ended (expectedly or not).
+    #[napi(ts_type = "(exit: { code: number | null; signal: string | null }) => void")]
+    pub on_exit: Option<Value>,
+}
+
+/// How to follow and cancel a turn: with the `turn/start` fields, the `TurnOptions` of
+/// `startTurn`, `run` and `ask`.
+#[napi(object)]
+pub struct TurnControls {
+    /// Receives every event of the turn, in order, from `turn/started` to `turn/completed`.
+    #[napi(ts_type = "(event: TurnEvent) => void")]
+    pub on_event: Option<Value>,
+    /// Aborting interrupts the turn (`turn/interrupt`); it then completes as `interrupted`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Value>,
+    /// Watchdog: with no event for this long, the iterator and result end with TURN_STALLED; the
+    /// turn stays interruptible. Overrides `SessionOptions.turnInactivityTimeoutMs`.
+    pub inactivity_timeout_ms: Option<f64>,
+}
+
+/// Options of `session.request` and `session.waitForNotification`.
+#[napi(object)]
+pub struct RequestOptions {
+    /// Stops waiting after this long (REQUEST_TIMEOUT).
+    pub timeout_ms: Option<f64>,
+    /// Aborting stops waiting (ABORTED).
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Value>,
+}
+
+/// Options of `turn.result()`.
+#[napi(object)]
+pub struct ResultOptions {
+    /// Only stops waiting (REQUEST_TIMEOUT): the turn goes on and a later call still resolves.
+    pub timeout_ms: Option<f64>,
+    /// Aborting interrupts the turn.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Value>,
+}
+
+/// Options of `thread.read()` and `session.readThread()`.
+#[napi(object)]
+pub struct ReadOptions {
+    /// The thread's turns and items too.
+    pub include_turns: Option<bool>,
+}
+
+/// Per-thread options of startThread / resumeThread / forkThread / unarchiveThread.
+#[napi(object)]
+pub struct ThreadOptions {
+    /// Overrides the session's policy for this thread.
+    #[napi(ts_type = "ApprovalPolicy")]
+    pub approval_policy: Option<Value>,
+}
