@@ -404,14 +404,21 @@ async fn overloaded_requests_are_retried_with_backoff_then_give_up() {
         peer.answer(&id, json!({"ok": 1})).await;
     });
     assert_eq!(result.unwrap().get(), r#"{"ok":1}"#);
-    // Rejected on every attempt: SERVER_OVERLOADED after exactly max_attempts sends.
-    let (result, ()) = tokio::join!(session.request("busy/method", "{}", None), async {
+    // Rejected on every attempt: SERVER_OVERLOADED after exactly max_attempts sends. (Bounded:
+    // a client that retried past max_attempts would wait for an answer that never comes.)
+    let bounded = tokio::time::timeout(
+        Duration::from_secs(10),
+        session.request("busy/method", "{}", None),
+    );
+    let (result, ()) = tokio::join!(bounded, async {
         for _ in 0..3 {
             let (id, _) = peer.expect("busy/method").await;
             peer.send(overloaded(&id)).await;
         }
     });
-    let err = result.unwrap_err();
+    let err = result
+        .expect("no answer within 10 s: retried past max_attempts?")
+        .unwrap_err();
     assert_eq!(err.code(), "SERVER_OVERLOADED");
     assert_eq!(err.rpc_error().unwrap().code, -32001);
     // No fourth attempt was sent: the next frame the peer sees is a fresh request.
