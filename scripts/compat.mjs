@@ -44,6 +44,9 @@ const OTHER_TESTS = {
   'generate-diff': 'pure functions on hand-made schemas',
   install: 'loading the addon on other platforms; no session',
   workflows: 'workflow lint; the Electron smoke uses the fake server',
+  boundary: 'error shapes, argument checks and ordering, on the scripted fake server',
+  'generate-methods': 'the generated pass-through methods against the pinned schema and the fake server',
+  'module-cycles': 'the crates\' module graphs; no session',
 };
 
 const USAGE = `usage: pnpm test:compat <codex-version>       (e.g. 0.171.0)
