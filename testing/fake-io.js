@@ -89,7 +89,6 @@ function round(x) {
 /** Writes the stats to CODEX_FAKE_STATS (and stderr when asked). */
 function reportStats(/** @type {{ toStderr: boolean }} */ { toStderr }) {
   const json = statsJson()
-  if (toStderr) stderrLine(json)
   const file = process.env.CODEX_FAKE_STATS
   if (file) {
     try {
@@ -98,6 +97,8 @@ function reportStats(/** @type {{ toStderr: boolean }} */ { toStderr }) {
       stderrLine(`fake: cannot write stats ${file}: ${/** @type {Error} */ (e).message}`)
     }
   }
+  // After the file: a reader that sees this line may read the file at once.
+  if (toStderr) stderrLine(json)
 }
 
 // ---------------------------------------------------------------------------------------------
