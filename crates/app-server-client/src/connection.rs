@@ -523,8 +523,8 @@ pub(crate) mod line_peer {
         pub conn: Connection,
         pub lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
         pub write: Option<WriteHalf<DuplexStream>>,
-        /// Server requests the connection routed (held so that routing them succeeds).
-        pub _requests: ServerRequestRx,
+        /// Server requests the connection routed (nobody answers them unless a test does).
+        pub requests: ServerRequestRx,
     }
 
     type ServerRequestRx =
@@ -551,7 +551,7 @@ pub(crate) mod line_peer {
                 conn,
                 lines: BufReader::new(server_read).lines(),
                 write: Some(server_write),
-                _requests: requests,
+                requests,
             }
         }
 
@@ -622,6 +622,41 @@ mod tests {
         assert_eq!(err.code(), "INVALID_ARGUMENT");
         conn.notify("last", None).unwrap();
         assert_eq!(peer.next().await, json!({ "method": "last" }));
+    }
+
+    /// The leak counters count: a counter stuck at 0 would pass every "back to zero" check.
+    #[tokio::test]
+    async fn pending_counters_count_what_is_pending_and_drop_to_zero() {
+        let mut peer = LinePeer::new();
+        let conn = peer.conn.clone();
+        let mut server_write = peer.write.take().unwrap();
+        assert_eq!(
+            (conn.pending_requests(), conn.pending_server_requests()),
+            (0, 0)
+        );
+
+        let request = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("x/y", "{}", None).await }
+        });
+        let frame = peer.next().await;
+        assert_eq!(conn.pending_requests(), 1);
+        let answer = format!("{{\"id\":{},\"result\":null}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        request.await.unwrap().unwrap();
+        assert_eq!(conn.pending_requests(), 0);
+
+        let ask = "{\"id\":\"s1\",\"method\":\"item/tool/call\",\"params\":{\"threadId\":\"t\"}}\n";
+        server_write.write_all(ask.as_bytes()).await.unwrap();
+        let (request, key, _fate) =
+            tokio::time::timeout(Duration::from_secs(10), peer.requests.recv())
+                .await
+                .expect("the server request is routed")
+                .expect("a server request");
+        assert_eq!(request.method, "item/tool/call");
+        assert_eq!(conn.pending_server_requests(), 1);
+        conn.forget_server_request(key);
+        assert_eq!(conn.pending_server_requests(), 0);
     }
 
     #[tokio::test]
