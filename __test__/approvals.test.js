@@ -244,6 +244,15 @@ test('dynamic tools: the handler answers item/tool/call and the model receives i
 
 // codex offers request_user_input only in Plan collaboration mode, which the stand-in cannot
 // switch on offline; the scripted fake server sends the request instead.
+/** `promise`, or a failure saying `what` after 5 s. */
+async function within(promise, what) {
+  let timer
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), 5000)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
 test('requestUserInput (fake server): the answer reaches the server; the signal aborts when the turn ends', T, async () => {
   const fake = fakeServer({
     turns: {
@@ -264,15 +273,19 @@ test('requestUserInput (fake server): the answer reaches the server; the signal 
   })
   let abortedByTurnEnd
   const handlerAborted = new Promise((resolve) => (abortedByTurnEnd = resolve))
+  let handlerCalled
+  const called = new Promise((resolve) => (handlerCalled = resolve))
   const policy = ApprovalPolicy.custom({
     onToolRequestUserInput: (params) => toolAnswers({ [params.questions[0].id]: 'blue' }),
-    onCommandExecution: (_p, { signal }) =>
-      new Promise((resolve) =>
+    onCommandExecution: (_p, { signal }) => {
+      handlerCalled()
+      return new Promise((resolve) =>
         signal.addEventListener('abort', () => {
           abortedByTurnEnd()
           resolve({ decision: 'accept' })
         }),
-      ),
+      )
+    },
   })
   const session = await Session.create({ ...fake, approvalPolicy: policy })
   try {
@@ -286,21 +299,44 @@ test('requestUserInput (fake server): the answer reaches the server; the signal 
       // The approval request is pending once it shows in the stream.
       if (e.method === 'serverRequest') break
     }
+    // ...and its handler is running once it was called (the request reaches JavaScript by its
+    // own queue; an abort that overtakes it is the next test's case). The bound's timer also
+    // keeps Node alive meanwhile: the queue that brings the call holds nothing alive.
+    await within(called, 'the handler was not called within 5 s of the request showing in the stream')
     await turn.interrupt()
     assert.equal((await turn.result()).status, 'interrupted')
     // The end of the turn aborts the handler, with the session still open (close() aborts
     // everything too, so checking after it would prove nothing). The abort reaches JavaScript
     // by its own queue, so it may land just after the result: wait for it, within a bound.
-    let timer
-    const late = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error('the handler was not aborted within 5 s of the turn ending')), 5000)
-    })
-    await Promise.race([handlerAborted, late]).finally(() => clearTimeout(timer))
+    await within(handlerAborted, 'the handler was not aborted within 5 s of the turn ending')
     assert.equal(session.closed, false)
   } finally {
     await session.close()
     fake.cleanup()
   }
+})
+
+test('an abort that overtakes its request: the handler is never asked, the request is declined', async () => {
+  // The request and its abort reach JavaScript through different ThreadsafeFunctions, so the
+  // abort can come first (a turn interrupted while its approval was on the way).
+  const { Handlers, ApprovalPolicy: Policy } = require('../js/approvals.js')
+  const reported = []
+  const handlers = new Handlers({ report: (e) => reported.push(e) })
+  let asked = 0
+  const policy = Policy.custom({ onCommandExecution: () => (asked++, { decision: 'accept' }) })
+  handlers.addPolicy(policy)
+  const request = (requestKey) =>
+    JSON.stringify({ key: policy.key, requestKey, id: 1, method: 'item/commandExecution/requestApproval', threadId: 't', turnId: 'u', params: {} })
+  handlers.abort('41')
+  assert.deepEqual(JSON.parse(await handlers.dispatch(request('41'))), { decline: 'no longer pending' })
+  assert.equal(asked, 0)
+  // Taken once: the next request with another key is asked as usual.
+  assert.deepEqual(JSON.parse(await handlers.dispatch(request('42'))), { result: { decision: 'accept' } })
+  assert.equal(asked, 1)
+  // An abort for a request that already finished is remembered, but never grows without bound.
+  for (let i = 0; i < 5000; i++) handlers.abort(`late-${i}`)
+  assert.ok(handlers.abortedEarly.size <= 1024, `${handlers.abortedEarly.size}`)
+  assert.deepEqual(reported, [])
 })
 
 test('bad policies are TypeErrors naming the option', T, async () => {

@@ -94,8 +94,21 @@ class Handlers {
     this.state = state
     this.byKey = new Map() // key -> (method) => handler function
     this.controllers = new Map() // request key -> AbortController
+    // Aborts that came before their request: the two reach JavaScript through different
+    // ThreadsafeFunctions, so an abort can overtake the request it ends (a turn interrupted
+    // while its approval was on the way). Capped: an abort can also come after its handler
+    // finished (the answer raced the request's end), and then nothing ever takes it out.
+    this.abortedEarly = new Set()
     this.dispatch = (json) => this.run(JSON.parse(json))
-    this.abort = (requestKey) => this.controllers.get(requestKey)?.abort(codexError('ABORTED', 'the request is no longer pending'))
+    this.abort = (requestKey) => {
+      const controller = this.controllers.get(requestKey)
+      if (controller) {
+        controller.abort(codexError('ABORTED', 'the request is no longer pending'))
+        return
+      }
+      this.abortedEarly.add(requestKey)
+      if (this.abortedEarly.size > 1024) this.abortedEarly.delete(this.abortedEarly.values().next().value)
+    }
   }
 
   addPolicy(policy) {
@@ -111,6 +124,8 @@ class Handlers {
     const lookup = this.byKey.get(request.key)
     const handler = lookup?.(request.method)
     if (!handler) return JSON.stringify({ decline: 'no handler' })
+    // Ended before it reached us: nobody awaits an answer, and the handler is never asked.
+    if (this.abortedEarly.delete(request.requestKey)) return JSON.stringify({ decline: 'no longer pending' })
     const controller = new AbortController()
     this.controllers.set(request.requestKey, controller)
     try {
