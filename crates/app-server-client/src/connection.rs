@@ -525,6 +525,8 @@ pub(crate) mod line_peer {
         pub write: Option<WriteHalf<DuplexStream>>,
         /// Server requests the connection routed (nobody answers them unless a test does).
         pub requests: ServerRequestRx,
+        /// What the connection reported (malformed frames, answers to unknown ids).
+        pub diagnostics: mpsc::UnboundedReceiver<Diagnostic>,
     }
 
     type ServerRequestRx =
@@ -536,6 +538,7 @@ pub(crate) mod line_peer {
             let (client_read, client_write) = tokio::io::split(client);
             let (server_read, server_write) = tokio::io::split(server);
             let (server_requests, requests) = mpsc::unbounded_channel();
+            let (diagnostics_tx, diagnostics) = mpsc::unbounded_channel();
             let conn = Connection::start(
                 Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
                 Box::new(LineWriter::new(client_write)),
@@ -543,7 +546,7 @@ pub(crate) mod line_peer {
                     tap: None,
                     stderr_tail: Box::new(|| Box::pin(async { String::new() })),
                     server_requests,
-                    diagnostics: None,
+                    diagnostics: Some(diagnostics_tx),
                 },
                 None,
             );
@@ -552,6 +555,7 @@ pub(crate) mod line_peer {
                 lines: BufReader::new(server_read).lines(),
                 write: Some(server_write),
                 requests,
+                diagnostics,
             }
         }
 
@@ -657,6 +661,54 @@ mod tests {
         assert_eq!(conn.pending_server_requests(), 1);
         conn.forget_server_request(key);
         assert_eq!(conn.pending_server_requests(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_server_request_nobody_can_handle_gets_an_internal_error_at_once() {
+        let mut peer = LinePeer::new();
+        let mut server_write = peer.write.take().unwrap();
+        peer.requests.close(); // the session's dispatcher is gone (shutting down)
+        let ask = "{\"id\":9,\"method\":\"item/tool/call\",\"params\":{}}\n";
+        server_write.write_all(ask.as_bytes()).await.unwrap();
+        assert_eq!(
+            peer.next().await,
+            json!({"id": 9, "error": {"code": -32603, "message": "client is shutting down"}})
+        );
+        assert_eq!(peer.conn.pending_server_requests(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_frame_is_reported_with_its_start_then_skipped() {
+        let mut peer = LinePeer::new();
+        let mut server_write = peer.write.take().unwrap();
+        let short = "{\"id\": nope}";
+        let long = format!("{{\"method\": {}", "x".repeat(300));
+        for frame in [short, long.as_str()] {
+            server_write
+                .write_all(format!("{frame}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+        let mut shown = Vec::new();
+        for _ in 0..2 {
+            let d = tokio::time::timeout(Duration::from_secs(10), peer.diagnostics.recv())
+                .await
+                .expect("a diagnostic")
+                .expect("the channel is open");
+            assert_eq!(d.error.code(), "PROTOCOL_ERROR");
+            shown.push(d.error.to_string());
+        }
+        // A short frame is shown whole; a long one by its first 200 characters and an ellipsis.
+        assert!(shown[0].ends_with(&format!(": {short}")), "{}", shown[0]);
+        let expected_start: String = long.chars().take(200).collect();
+        assert!(
+            shown[1].ends_with(&format!(": {expected_start}…")),
+            "{}",
+            shown[1]
+        );
+        // Skipped: the connection goes on.
+        peer.conn.notify("after", None).unwrap();
+        assert_eq!(peer.next().await, json!({"method": "after"}));
     }
 
     #[tokio::test]

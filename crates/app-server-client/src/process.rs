@@ -373,3 +373,87 @@ async fn pump_stderr(stderr: ChildStderr, tail: StderrTail, done: watch::Sender<
     }
     done.send_replace(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail(capacity: usize) -> (StderrTail, watch::Sender<bool>) {
+        let (done_tx, done_rx) = watch::channel(false);
+        let tail = StderrTail {
+            inner: Arc::new(Mutex::new(StderrRing {
+                capacity,
+                ..StderrRing::default()
+            })),
+            done: Some(done_rx),
+        };
+        (tail, done_tx)
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_in_order() {
+        let (tail, _done) = tail(3);
+        assert_eq!(tail.text(), "");
+        tail.push("one".into());
+        assert_eq!(tail.text(), "one");
+        for line in ["two", "three", "four", "five"] {
+            tail.push(line.into());
+        }
+        assert_eq!(tail.text(), "three\nfour\nfive");
+        let (one, _done) = self::tail(0); // a capacity of 0 still keeps the last line
+        one.push("a".into());
+        one.push("b".into());
+        assert_eq!(one.text(), "b");
+    }
+
+    #[test]
+    fn a_runaway_line_is_cut_at_a_character_boundary() {
+        let (tail, _done) = tail(2);
+        let exact = "x".repeat(MAX_STDERR_LINE);
+        tail.push(exact.clone());
+        assert_eq!(
+            tail.text(),
+            exact,
+            "a line of exactly the limit is kept whole"
+        );
+        // 4095 ASCII bytes, then a 2-byte character across the limit.
+        let long = format!("{}é{}", "y".repeat(MAX_STDERR_LINE - 1), "z".repeat(100));
+        tail.push(long);
+        let kept = tail.text().lines().last().unwrap().to_owned();
+        assert_eq!(kept, format!("{}…", "y".repeat(MAX_STDERR_LINE - 1)));
+    }
+
+    #[test]
+    fn the_listener_hears_each_line_until_removed() {
+        let (tail, _done) = tail(8);
+        let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&heard);
+        tail.set_listener(Some(Arc::new(move |line: &str| {
+            lock(&sink).push(line.to_owned())
+        })));
+        tail.push("a".into());
+        tail.push("b".into());
+        tail.set_listener(None);
+        tail.push("c".into());
+        assert_eq!(*lock(&heard), ["a", "b"]);
+        assert_eq!(tail.text(), "a\nb\nc");
+    }
+
+    #[tokio::test]
+    async fn settled_text_waits_for_the_end_of_stderr_within_its_bound() {
+        let (tail, done) = tail(4);
+        tail.push("early".into());
+        let settled = tokio::spawn({
+            let tail = tail.clone();
+            async move { tail.settled_text(Duration::from_secs(10)).await }
+        });
+        tokio::task::yield_now().await;
+        tail.push("last words".into());
+        done.send_replace(true);
+        assert_eq!(settled.await.unwrap(), "early\nlast words");
+        // Without an end (a grandchild holding stderr open), the bound applies.
+        let (open, _never) = self::tail(4);
+        open.push("x".into());
+        assert_eq!(open.settled_text(Duration::from_millis(10)).await, "x");
+    }
+}
