@@ -33,5 +33,5 @@ cargo mutants -p app-server-client "${files[@]}" \
   --jobs "${MUTANTS_JOBS:-1}" --timeout "${MUTANTS_TIMEOUT:-90}" --build-timeout 900 \
   --output "${MUTANTS_OUT:-target/mutants}" \
   --cargo-test-arg=--lib --cargo-test-arg=--test=fake_peer --cargo-test-arg=--test=fuzz \
-  --cargo-test-arg=--test=containment \
+  --cargo-test-arg=--test=containment --cargo-test-arg=--test=child \
   "$@"
