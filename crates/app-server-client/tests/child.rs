@@ -30,6 +30,15 @@ fn spawn(path: PathBuf, stderr_tail_lines: usize) -> ChildProcess {
     child
 }
 
+/// How `child` ended, as it reports it (10 s at most).
+async fn exit_of(child: &ChildProcess) -> Option<ExitInfo> {
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.exited())
+        .await
+        .expect("the script exits");
+    assert_eq!(child.exit_info(), exit, "exit_info() agrees with exited()");
+    exit
+}
+
 #[tokio::test]
 async fn the_stderr_tail_keeps_the_last_lines_without_their_line_ends() {
     // CRLF and LF line ends, and a last line with none.
@@ -37,16 +46,11 @@ async fn the_stderr_tail_keeps_the_last_lines_without_their_line_ends() {
         script("tail", "printf 'one\\ntwo\\r\\nthree\\nfour' >&2\nexit 0"),
         3,
     );
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.exited())
-        .await
-        .expect("the script exits");
-    assert_eq!(
-        exit,
-        Some(ExitInfo {
-            code: Some(0),
-            signal: None
-        })
-    );
+    let exited = ExitInfo {
+        code: Some(0),
+        signal: None,
+    };
+    assert_eq!(exit_of(&child).await, Some(exited));
     let tail = child.stderr.settled_text(Duration::from_secs(10)).await;
     assert_eq!(tail, "two\nthree\nfour");
 }
@@ -54,28 +58,15 @@ async fn the_stderr_tail_keeps_the_last_lines_without_their_line_ends() {
 #[tokio::test]
 async fn the_exit_is_reported_with_its_code_or_signal() {
     let child = spawn(script("code", "exit 3"), 4);
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.exited())
-        .await
-        .expect("the script exits");
-    assert_eq!(
-        exit,
-        Some(ExitInfo {
-            code: Some(3),
-            signal: None
-        })
-    );
-    assert_eq!(child.exit_info(), exit);
-
+    let exited = ExitInfo {
+        code: Some(3),
+        signal: None,
+    };
+    assert_eq!(exit_of(&child).await, Some(exited));
     let child = spawn(script("signal", "kill -TERM $$"), 4);
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.exited())
-        .await
-        .expect("the script exits");
-    assert_eq!(
-        exit,
-        Some(ExitInfo {
-            code: None,
-            signal: Some(15)
-        })
-    );
-    assert_eq!(child.exit_info(), exit);
+    let killed = ExitInfo {
+        code: None,
+        signal: Some(15),
+    };
+    assert_eq!(exit_of(&child).await, Some(killed));
 }
