@@ -388,7 +388,11 @@ export interface SessionOptions {
   startupTimeoutMs?: number
   /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
   shutdownGraceMs?: number
-  /** Largest message accepted from the server (default 64 MiB); larger ones are skipped and reported. */
+  /**
+   * Largest message accepted from the server (default 64 MiB). Over stdio a larger one is reported
+   * (`PROTOCOL_ERROR` to `onError`) and skipped; over a websocket or unix socket it is reported
+   * and then ends the connection (tungstenite cannot skip one).
+   */
   maxMessageBytes?: number
   /** Lines of server stderr kept for error messages (default 50). */
   stderrTailLines?: number

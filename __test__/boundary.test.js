@@ -115,6 +115,10 @@ test('an option JSON cannot carry is an INVALID_ARGUMENT TypeError naming it, be
     assert.ok(cycle.message.includes('`params.a[1]`') && /cyclic/.test(cycle.message), cycle.message)
     const viaRequest = await rejection(session.request('thread/start', cyclic))
     assert.ok(viaRequest.message.includes('`params.a[1]`'), viaRequest.message)
+    // A toJSON that throws is named, and its exception is not left pending.
+    const threw = await rejection(session.request('thread/start', { a: { toJSON() { throw new Error('boom') } } }))
+    assertNativeError(threw, 'INVALID_ARGUMENT', TypeError)
+    assert.match(threw.message, /`params\.a`: its toJSON\(\) threw: boom/)
     // toJSON is honoured, as JSON.stringify would: a Date is its ISO string.
     assert.deepEqual(configOverrideArgs({ when: new Date(0) }), ['-c', 'when="1970-01-01T00:00:00.000Z"'])
     const nan = await rejection(session.listThreads({ limit: NaN }))

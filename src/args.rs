@@ -87,6 +87,10 @@ fn json_at(
         Ok(json) => Ok(Some(json)),
         Err(Bad::At(path, what)) if !path.is_empty() => Err(bad(path, what)),
         Err(Bad::At(_, what)) => Err(core::Error::invalid_argument("options", what.message())),
+        Err(Bad::Threw(path, said)) => Err(core::Error::invalid_argument(
+            if path.is_empty() { "options" } else { &path },
+            format!("its toJSON() threw: {said}"),
+        )),
         Err(Bad::Napi(reason)) => Err(core::Error::invalid_argument(
             if name.is_empty() { "options" } else { name },
             format!("must be JSON data ({reason})"),
@@ -96,6 +100,8 @@ fn json_at(
 
 enum Bad {
     At(String, NonJson),
+    /// A `toJSON()` threw (its exception is taken, not left pending): what it said.
+    Threw(String, String),
     Napi(String),
 }
 
@@ -145,7 +151,9 @@ fn to_json<'env>(
             let to_json_fn: Unknown = object.get_named_property("toJSON")?;
             if kind(&to_json_fn) == ValueType::Function {
                 let f = unsafe { Function::<(), Unknown>::from_napi_value(env, to_json_fn.raw()) }?;
-                let replaced = f.apply(object, ())?;
+                let Ok(replaced) = f.apply(object, ()) else {
+                    return Err(Bad::Threw(path, take_exception(env)));
+                };
                 parents.push(*value);
                 let json = to_json(&replaced, path, parents);
                 parents.pop();
@@ -158,6 +166,29 @@ fn to_json<'env>(
         }
         _ => Err(Bad::At(path, NonJson::Code)),
     }
+}
+
+/// Takes the exception a JavaScript call left pending (so that the error made for it is the
+/// one that reaches the caller), and says what it was.
+fn take_exception(env: napi::sys::napi_env) -> String {
+    use napi::bindgen_prelude::{JsObjectValue, Object};
+    let mut exception = std::ptr::null_mut();
+    // SAFETY: this call's environment; an exception is pending (the call just failed).
+    unsafe { napi::sys::napi_get_and_clear_last_exception(env, &mut exception) };
+    if exception.is_null() {
+        return "an exception".into();
+    }
+    // SAFETY: the exception value just taken, live in this call's environment.
+    let value = unsafe { Unknown::from_raw_unchecked(env, exception) };
+    if kind(&value) == ValueType::Object {
+        let object = Object::from_raw(env, exception);
+        if let Ok(message) = object.get_named_property::<String>("message") {
+            return message;
+        }
+    }
+    // SAFETY: as above; a string, or anything else JavaScript can throw.
+    unsafe { String::from_napi_value(env, exception) }
+        .unwrap_or_else(|_| "a non-Error value".into())
 }
 
 /// An array's items or an object's members, as JSON.

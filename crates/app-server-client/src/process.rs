@@ -447,6 +447,7 @@ mod tests {
             let tail = tail.clone();
             async move { tail.settled_text(Duration::from_secs(10)).await }
         });
+        // One turn of the (current-thread) runtime: the task above is now waiting for the end.
         tokio::task::yield_now().await;
         tail.push("last words".into());
         done.send_replace(true);

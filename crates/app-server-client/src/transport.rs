@@ -9,7 +9,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Default ceiling for one incoming frame. Larger frames are skipped without being buffered.
+/// Default ceiling for one incoming frame. Over stdio larger frames are skipped without being
+/// buffered; the websocket transport (`ws.rs`) reports one and then ends the connection.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug)]
