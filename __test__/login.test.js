@@ -11,7 +11,7 @@ const net = require('node:net')
 const { Session } = require('../main.js')
 const { stateOf } = require('../js/listeners.js')
 const { fakeServer, act } = require('../testing/fake-scenario.js')
-const { withSession, rejection } = require('./helpers.js')
+const { withSession, withMachineLock, rejection } = require('./helpers.js')
 
 const T = { timeout: 60_000 }
 
@@ -22,7 +22,8 @@ const footprint = (session) => {
 }
 
 test('browser flow: an https auth URL; cancel() settles `completed` with success: false; nothing left behind', T, async () => {
-  await withSession(async (session) => {
+  // codex binds 127.0.0.1:1455 for the browser's redirect; one login at a time on this machine.
+  await withMachineLock('login-port-1455', () => withSession(async (session) => {
     const before = footprint(session)
     const login = await session.loginWithChatGpt()
     assert.match(login.loginId, /\S/)
@@ -48,7 +49,7 @@ test('browser flow: an https auth URL; cancel() settles `completed` with success
     await session.close()
     assert.equal((await rejection(second.completed)).code, 'SESSION_CLOSED')
     assert.equal((await rejection(session.loginWithChatGpt())).code, 'SESSION_CLOSED')
-  })
+  }))
 })
 
 test('device-code flow: the auth service unreachable is an RPC_ERROR with the server message', T, async () => {
