@@ -78,7 +78,43 @@ export interface TurnResult {
 }
 
 /** The `turn/start` fields, plus how to follow and cancel the turn (`TurnControls`). */
-export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & TurnControls
+export type TurnOptions = Omit<P.TurnStartParams, 'threadId' | 'input'> & TurnControls & {
+  /**
+   * Experimental: a collaboration mode for this turn and the next ones, e.g. plan mode
+   * (`{ mode: 'plan', settings: { model, reasoning_effort: null, developer_instructions: null } }`;
+   * `session.listCollaborationModes()` lists the presets). Needs `experimentalApi: true` on the
+   * session, or the turn is refused with INVALID_ARGUMENT naming `options.collaborationMode`.
+   */
+  collaborationMode?: P.Experimental.TurnStartParams['collaborationMode']
+}
+
+/** What `account/login/completed` says about a login; `success: false` with `error` when it failed or was cancelled. */
+export type LoginCompleted = P.AccountLoginCompletedNotification
+
+/** A ChatGPT login in progress (`session.loginWithChatGpt()` / `loginWithDeviceCode()`). */
+export interface PendingLogin {
+  loginId: string
+  /**
+   * Settles once: with the server's `account/login/completed` for this login (also after
+   * `cancel()`: `success: false`), or rejects when the session ends first (TRANSPORT_CLOSED,
+   * SESSION_CLOSED). Keeps Node alive while pending.
+   */
+  completed: Promise<LoginCompleted>
+  /** `account/login/cancel`: stops the login; `completed` then settles with `success: false`. */
+  cancel(): Promise<P.CancelLoginAccountResponse>
+}
+
+export interface ChatGptLogin extends PendingLogin {
+  /** Open this in a browser; codex listens for the redirect on 127.0.0.1:1455. */
+  authUrl: string
+}
+
+export interface DeviceCodeLogin extends PendingLogin {
+  /** Where the user signs in (on any device) ... */
+  verificationUrl: string
+  /** ... and enters this code. */
+  userCode: string
+}
 
 /** What every approval or server-request handler receives besides the params. */
 export interface HandlerContext {
@@ -161,6 +197,16 @@ export interface Session extends SessionMethods {
       onOutput?: (chunk: { stream: P.CommandExecOutputStream; data: Buffer }) => void
     },
   ): Promise<P.CommandExecResponse>
+  /**
+   * Signs in with ChatGPT in a browser (`account/login/start`, `type: 'chatgpt'`): open
+   * `authUrl`; `completed` settles when the login ends. Errors of the auth service are RPC_ERROR.
+   */
+  loginWithChatGpt(options?: Omit<Extract<P.LoginAccountParams, { type: 'chatgpt' }>, 'type'>): Promise<ChatGptLogin>
+  /**
+   * Signs in with ChatGPT by device code (`type: 'chatgptDeviceCode'`), for machines without a
+   * browser: show `verificationUrl` and `userCode`. Rejects RPC_ERROR when codex cannot reach the auth service.
+   */
+  loginWithDeviceCode(): Promise<DeviceCodeLogin>
   /** Answers every server request of `method` with `handler`, ahead of any policy; returns the removal. */
   onServerRequest<M extends P.AnyServerRequestMethod>(method: M, handler: Handler<M>): () => void
   /** Experimental params (e.g. `dynamicTools`) need `experimentalApi: true`. */
@@ -195,6 +241,10 @@ export interface Turn extends AsyncIterable<TurnEvent> {
 export declare function textInput(text: string): P.UserInput
 export declare function imageInput(url: string): P.UserInput
 export declare function localImageInput(path: string): P.UserInput
+/** A skill: its name and the path of its SKILL.md (made absolute). */
+export declare function skillInput(name: string, path: string): Extract<P.UserInput, { type: 'skill' }>
+/** A mention (`@name`) of what `path` names: a file, or an `app://` / `plugin://` path; kept as given. */
+export declare function mentionInput(name: string, path: string): Extract<P.UserInput, { type: 'mention' }>
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for

@@ -28,6 +28,7 @@ const { SessionState, states, stateOf, installListeners } = require('./js/listen
 const { Crossed, crossedItems, claimStream, batchIterator } = require('./js/iterator.js')
 const inputs = require('./js/inputs.js')
 const passthrough = require('./js/passthrough.js')
+const login = require('./js/login.js')
 
 // ---------------------------------------------------------------------------------------------
 // Session: listeners, waiting for notifications, close/dispose.
@@ -79,6 +80,8 @@ async function createSession(options, startId) {
   // Here too, since Infinity/NaN do not survive the trip to Rust as numbers.
   checkTimeout(data.startupTimeoutMs, 'startupTimeoutMs')
   const state = new SessionState(onError)
+  // Experimental turn options (collaborationMode) are refused up front without it.
+  state.experimentalApi = data.experimentalApi === true
   if (onNotification) state.add('*', onNotification)
   if (policy) {
     state.handlers.addPolicy(policy)
@@ -179,6 +182,8 @@ for (const [name, paramsIndex] of /** @type {Array<[string, number]>} */ ([
 const methodTable = require('./js/generated/methods.js')
 passthrough.install(Session.prototype, methodTable.Session, (session) => session)
 passthrough.install(Thread.prototype, methodTable.Thread, (thread) => thread.session)
+// ChatGPT sign-in: the start's answer joined with its `account/login/completed` (js/login.js).
+login.install(Session.prototype)
 
 // (A response settles only once notification listeners have seen everything the server sent
 // before it: the native side waits for its notification pump before it settles, src/order.rs.)
@@ -219,6 +224,7 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
   checkFunction(onEvent, 'options.onEvent')
   checkSignal(signal, 'options.signal')
   checkTimeout(inactivityTimeoutMs, 'options.inactivityTimeoutMs')
+  checkCollaborationMode(params.collaborationMode, stateOf(this.session).experimentalApi)
   let dispatch = null
   let crossed
   if (onEvent) {
@@ -243,6 +249,18 @@ Thread.prototype.startTurn = async function startTurn(input, options) {
   if (crossed) crossedItems.set(turn, crossed)
   if (signal) interruptOnAbort(turn, signal)
   return turn
+}
+
+/** `collaborationMode` is experimental in the pinned protocol: without `experimentalApi` the
+ * server would refuse the whole turn; say which option and what to do instead. */
+function checkCollaborationMode(mode, experimentalApi) {
+  if (mode === undefined || mode === null) return
+  if (typeof mode !== 'object' || Array.isArray(mode)) {
+    throw invalidArgument('options.collaborationMode', 'must be an object `{ mode, settings }` (see listCollaborationModes())')
+  }
+  if (!experimentalApi) {
+    throw invalidArgument('options.collaborationMode', 'is experimental: create the session with `experimentalApi: true`')
+  }
 }
 
 Thread.prototype.run = async function run(input, options) {
@@ -327,4 +345,6 @@ module.exports = {
   textInput: inputs.textInput,
   imageInput: inputs.imageInput,
   localImageInput: inputs.localImageInput,
+  skillInput: inputs.skillInput,
+  mentionInput: inputs.mentionInput,
 }

@@ -7,6 +7,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
+const { withMachineLock } = require('./helpers.js')
 
 const ROOT = path.join(__dirname, '..')
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx')
@@ -82,7 +83,22 @@ const EXPECTED = {
     '3. result({ timeoutMs: 100 }): REQUEST_TIMEOUT, turn finished: false',
     'result() again: status completed: Worth the wait: this one completes.',
   ],
+  'plan-mode': [
+    'modes: plan, default',
+    'question: Where should the todos be stored? [SQLite (Recommended) | Postgres] -> SQLite (Recommended)',
+    'status: completed',
+    'agent: Plan: 1. a todos table in SQLite (Recommended).',
+  ],
+  'sign-in': [
+    'signed in before: no',
+    /open in a browser: https:\/\/auth\.openai\.com\/\.\.\. \(login \S+\)/,
+    'browser login: not signed in (Login server error: Login was not completed)',
+    'device login: RPC_ERROR: failed to request device code',
+  ],
 }
+
+/** Examples that start a ChatGPT browser login: codex binds 127.0.0.1:1455 for it (login.test.js too). */
+const LOGIN_PORT = new Set(['sign-in'])
 
 function runExample(name) {
   const env = { ...process.env }
@@ -128,7 +144,8 @@ test('every example is either run here or listed as type-check only, and has its
 test.describe('examples', { concurrency: 2 }, () => {
   for (const name of examples.filter((n) => !NOT_RUN.has(n))) {
     test.it(name, { timeout: TIMEOUT_MS + 5_000 }, async () => {
-      const { code, signal, stdout, stderr } = await runExample(name)
+      const run = () => runExample(name)
+      const { code, signal, stdout, stderr } = await (LOGIN_PORT.has(name) ? withMachineLock('login-port-1455', run) : run())
       const context = `\nstdout:\n${stdout}\nstderr:\n${stderr}`
       assert.equal(code, 0, `exit ${code ?? signal}${context}`)
       for (const expected of EXPECTED[name]) {

@@ -24,8 +24,11 @@ const header = () => {
 
 /** protocol/schema copied to a temp dir, with `edit` applied to its ClientRequest union. */
 function editedSchema(edit) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-methods-'))
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'codex-native-methods-'))
+  const dir = path.join(root, 'schema')
   fs.cpSync(SCHEMA, dir, { recursive: true })
+  // Beside it, as in protocol/: the experimental entries of the table are read from there.
+  fs.cpSync(path.join(ROOT, 'protocol', 'schema-experimental'), path.join(root, 'schema-experimental'), { recursive: true })
   const file = path.join(dir, 'ClientRequest.json')
   const union = JSON.parse(fs.readFileSync(file, 'utf8'))
   edit(union)
@@ -63,7 +66,7 @@ test('a table entry naming a method absent from the schema makes the generator f
   try {
     assert.throws(() => methodFiles(dropped, header()), /PUBLIC_METHODS\.Thread\.setName: thread\/name\/set is not a client request of the pinned schema/)
   } finally {
-    fs.rmSync(dropped, { recursive: true, force: true })
+    fs.rmSync(path.dirname(dropped), { recursive: true, force: true })
   }
   // A bump that renames a field the table shapes.
   const renamed = editedSchema((union) => {
@@ -74,11 +77,17 @@ test('a table entry naming a method absent from the schema makes the generator f
   try {
     assert.throws(() => methodFiles(renamed, header()), /PUBLIC_METHODS\.Thread\.setName: thread\/name\/set params \(ThreadSetNameParams\) have no string field `name`/)
   } finally {
-    fs.rmSync(renamed, { recursive: true, force: true })
+    fs.rmSync(path.dirname(renamed), { recursive: true, force: true })
   }
   // And a table entry that was never in it.
   const table = { Session: { ...PUBLIC_METHODS.Session, readSomething: { method: 'something/read', args: [], doc: '' } }, Thread: {} }
   assert.throws(() => methodFiles(SCHEMA, header(), table), /readSomething: something\/read is not a client request/)
+  // An experimental entry is checked against the --experimental schema, not the stable one.
+  const stableOnly = { Session: { listCollaborationModes: PUBLIC_METHODS.Session.listCollaborationModes }, Thread: {} }
+  assert.throws(
+    () => methodFiles(SCHEMA, header(), stableOnly, SCHEMA),
+    /listCollaborationModes: collaborationMode\/list is not a client request of the pinned schema/,
+  )
   // The real table against the real schema: no error.
   assert.ok(methodFiles(SCHEMA, header()).size === 2)
 })
@@ -92,6 +101,7 @@ test('each generated method sends its method and params through the ordered requ
       'account/rateLimits/read': [act.respond({ rateLimits: { limitId: null } })],
       'config/read': [act.respond({ config: {}, origins: {} })],
       'thread/compact/start': [act.respond({})],
+      'collaborationMode/list': [act.respond({ data: [{ name: 'Plan', mode: 'plan', model: null, reasoning_effort: 'medium' }] })],
     },
   }
   const fake = fakeServer(scenario)
@@ -111,6 +121,7 @@ test('each generated method sends its method and params through the ordered requ
       [() => session.logout(), 'account/logout', undefined, undefined],
       [() => session.readRateLimits(), 'account/rateLimits/read', undefined, { rateLimits: { limitId: null } }],
       [() => session.readConfig({ includeLayers: true }), 'config/read', { includeLayers: true }],
+      [() => session.listCollaborationModes(), 'collaborationMode/list', {}, { data: [{ name: 'Plan', mode: 'plan', model: null, reasoning_effort: 'medium' }] }],
       [() => thread.read({ includeTurns: false }), 'thread/read', { threadId: id, includeTurns: false }],
       [() => thread.archive(), 'thread/archive', { threadId: id }, undefined],
       [() => thread.setName('n'), 'thread/name/set', { threadId: id, name: 'n' }, undefined],

@@ -1,6 +1,9 @@
 'use strict'
 // Shared set-up for tests against the real codex app-server and the loopback model stand-in.
 
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const { Session, findCodex } = require('../main.js')
 const { createModelStandIn, reply } = require('../testing')
 
@@ -104,7 +107,39 @@ async function waitGone(pid, withinMs) {
   return true
 }
 
+/**
+ * Runs `fn` holding the machine-wide lock `name` (a file in the temp dir holding the owner's
+ * pid): for tests that need a fixed resource, such as codex's ChatGPT login callback port
+ * 127.0.0.1:1455 (a second login there cancels the first). A lock whose owner died is taken over.
+ */
+async function withMachineLock(name, fn, timeoutMs = 120_000) {
+  const file = path.join(os.tmpdir(), `codex-native-${name}.lock`)
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' })
+      break
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err
+    }
+    let owner = NaN
+    try {
+      owner = Number(fs.readFileSync(file, 'utf8'))
+    } catch {}
+    // An empty file is an owner between creating and writing it: alive.
+    if (owner > 0 && !isAlive(owner)) fs.rmSync(file, { force: true })
+    else if (Date.now() > deadline) throw new Error(`lock ${file} still held by pid ${owner} after ${timeoutMs} ms`)
+    else await new Promise((r) => setTimeout(r, 50))
+  }
+  try {
+    return await fn()
+  } finally {
+    fs.rmSync(file, { force: true })
+  }
+}
+
 module.exports = {
+  withMachineLock,
   waitGone,
   codexBinary,
   tinyPng, Session, reply, withStandIn, withSession, createSession, rejection, isAlive }

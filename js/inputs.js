@@ -20,4 +20,24 @@ function localImageInput(filePath) {
   return { type: 'localImage', path: path.resolve(filePath) }
 }
 
-module.exports = { textInput, imageInput, localImageInput }
+function nonEmpty(value, name) {
+  if (typeof value !== 'string' || value === '') throw invalidArgument(name, 'must be a non-empty string')
+  return value
+}
+
+/** A skill by name and the path of its SKILL.md (made absolute, as codex reads it from there). */
+function skillInput(name, filePath) {
+  nonEmpty(name, 'name')
+  return { type: 'skill', name, path: path.resolve(nonEmpty(filePath, 'path')) }
+}
+
+/**
+ * A mention (`@name`) of what `target` names: kept as given, since it need not be a file
+ * (codex mentions apps and plugins by `app://...` / `plugin://...` paths).
+ */
+function mentionInput(name, target) {
+  nonEmpty(name, 'name')
+  return { type: 'mention', name, path: nonEmpty(target, 'path') }
+}
+
+module.exports = { textInput, imageInput, localImageInput, skillInput, mentionInput }

@@ -21,6 +21,8 @@ class SessionState {
     this.onEnd = (err) => this.ended(err)
     this.onDiagnostic = (err) => this.report(err)
     this.handlers = new Handlers(this)
+    /** Whether the session was created with `experimentalApi: true` (main.js sets it). */
+    this.experimentalApi = false
   }
 
   report(err) {

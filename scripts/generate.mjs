@@ -657,6 +657,15 @@ export const PUBLIC_METHODS = {
     logout: { method: 'account/logout', args: [], void: true, doc: '`account/logout`.' },
     readRateLimits: { method: 'account/rateLimits/read', args: [], doc: '`account/rateLimits/read`.' },
     readConfig: { method: 'config/read', args: [['params', 'params']], doc: '`config/read`: the effective configuration.' },
+    // Experimental entries are checked against the --experimental schema and typed from
+    // `Experimental`; the server refuses them unless the session has `experimentalApi: true`.
+    listCollaborationModes: {
+      method: 'collaborationMode/list',
+      experimental: true,
+      fixed: {},
+      args: [],
+      doc: '`collaborationMode/list` (experimental: needs `experimentalApi: true`): the mode presets, e.g. `plan` and `default`.',
+    },
   },
   Thread: {
     read: {
@@ -701,16 +710,25 @@ function paramsField(definition, field) {
 
 const typeOf = (schema) => [schema?.type ?? []].flat();
 
-/**
- * js/generated/methods.js and js/generated/method-types.d.ts from the stable ClientRequest
- * union of `schemaDir` (a `generate-json-schema` output, or protocol/schema). Throws when an
- * entry of `table` is not in the schema or does not fit it.
- */
-export function methodFiles(schemaDir, header, table = PUBLIC_METHODS) {
+/** The ClientRequest union of a schema directory: its entries by method, and its type names. */
+function clientRequests(schemaDir) {
   const file = 'ClientRequest.json';
   const union = JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8'));
   const entries = new Map(unionEntries(union, file).map((e) => [e.method, e]));
   const types = new Set(listFiles(schemaDir).map((f) => path.posix.basename(f, '.json')));
+  return { file, union, entries, types };
+}
+
+/**
+ * js/generated/methods.js and js/generated/method-types.d.ts from the stable ClientRequest
+ * union of `schemaDir` (a `generate-json-schema` output, or protocol/schema); entries marked
+ * `experimental` from that of `experimentalDir` (the `--experimental` output, or
+ * protocol/schema-experimental, whose ClientRequest.json is whole). Throws when an entry of
+ * `table` is not in the schema or does not fit it.
+ */
+export function methodFiles(schemaDir, header, table = PUBLIC_METHODS, experimentalDir = path.join(path.dirname(schemaDir), 'schema-experimental')) {
+  const stable = clientRequests(schemaDir);
+  let experimental = null;
   const imports = new Set();
   const js = [];
   const dts = [];
@@ -719,6 +737,11 @@ export function methodFiles(schemaDir, header, table = PUBLIC_METHODS) {
     dts.push(`/** ${cls}'s pass-through protocol methods (js/passthrough.js). */`, `export interface ${cls}Methods {`);
     for (const [name, spec] of Object.entries(methods)) {
       const where = `PUBLIC_METHODS.${cls}.${name}`;
+      if (spec.experimental) experimental ??= clientRequests(experimentalDir);
+      const { file, union, entries, types } = spec.experimental ? experimental : stable;
+      // Experimental types are reachable only through the `Experimental` namespace.
+      const typeRef = (n) => (spec.experimental ? `Experimental.${n}` : n);
+      const use = (n) => imports.add(spec.experimental ? 'Experimental' : n);
       const e = entries.get(spec.method);
       if (!e) throw new Error(`${where}: ${spec.method} is not a client request of the pinned schema (${file})`);
       const definition = e.params.name ? union.definitions?.[e.params.name] : undefined;
@@ -741,8 +764,8 @@ export function methodFiles(schemaDir, header, table = PUBLIC_METHODS) {
           sig.push(`${argName}: string`);
         } else if (kind === 'params') {
           if (!e.params.name) throw new Error(`${where}: ${spec.method} takes no params`);
-          imports.add(e.params.name);
-          sig.push(`${argName}?: ${e.params.name}`);
+          use(e.params.name);
+          sig.push(`${argName}?: ${typeRef(e.params.name)}`);
         } else if (kind === 'options') {
           for (const f of fields) need(f, 'boolean', 'option');
           sig.push(`${argName}?: { ${fields.map((f) => `${f}?: boolean`).join('; ')} }`);
@@ -752,8 +775,8 @@ export function methodFiles(schemaDir, header, table = PUBLIC_METHODS) {
       if (!spec.void) {
         const r = clientResult(e, types);
         if (!r) throw new Error(`${where}: ${spec.method} has no result type in the schema`);
-        imports.add(r.name);
-        result = r.name;
+        use(r.name);
+        result = typeRef(r.name);
       }
       const row = { method: spec.method, args: spec.args };
       if (spec.self) row.self = spec.self;
@@ -847,7 +870,7 @@ function generate() {
       schemaX: schemaXCount,
     }));
     // Read from the fresh schema (= protocol/schema once written), so that --check covers it.
-    const methods = methodFiles(dirs.schema, header);
+    const methods = methodFiles(dirs.schema, header, PUBLIC_METHODS, dirs.schemaX);
     return { files: sortedMap(out), methods, protocol, version: v };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

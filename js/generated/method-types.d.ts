@@ -5,6 +5,7 @@
 import type {
   ConfigReadParams,
   ConfigReadResponse,
+  Experimental,
   GetAccountParams,
   GetAccountRateLimitsResponse,
   GetAccountResponse,
@@ -36,6 +37,8 @@ export interface SessionMethods {
   readRateLimits(): Promise<GetAccountRateLimitsResponse>
   /** `config/read`: the effective configuration. */
   readConfig(params?: ConfigReadParams): Promise<ConfigReadResponse>
+  /** `collaborationMode/list` (experimental: needs `experimentalApi: true`): the mode presets, e.g. `plan` and `default`. */
+  listCollaborationModes(): Promise<Experimental.CollaborationModeListResponse>
 }
 
 /** Thread's pass-through protocol methods (js/passthrough.js). */

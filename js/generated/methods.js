@@ -15,6 +15,7 @@ module.exports = {
     logout: {"method":"account/logout","args":[],"void":true},
     readRateLimits: {"method":"account/rateLimits/read","args":[]},
     readConfig: {"method":"config/read","args":[["params","params"]]},
+    listCollaborationModes: {"method":"collaborationMode/list","args":[],"fixed":{}},
   },
   Thread: {
     read: {"method":"thread/read","args":[["options","options",["includeTurns"]]],"self":"threadId"},
