@@ -394,9 +394,9 @@ export interface SessionOptions {
   /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
   shutdownGraceMs?: number
   /**
-   * Largest message accepted from the server (default 64 MiB). Over stdio a larger one is reported
-   * (`PROTOCOL_ERROR` to `onError`) and skipped; over a websocket or unix socket it is reported
-   * and then ends the connection (tungstenite cannot skip one).
+   * Largest message accepted from the server (default 64 MiB). A larger one is reported
+   * (`PROTOCOL_ERROR` to `onError`) and skipped without being buffered, on every transport; the
+   * session goes on.
    */
   maxMessageBytes?: number
   /** Lines of server stderr kept for error messages (default 50). */

@@ -214,6 +214,42 @@ impl<S> Filter<S> {
         self.forward = len;
     }
 
+    /// The common case in one step: a whole data frame within the limit, its header and payload
+    /// in `buf` and room for both in `out`, handed on without going through `header`/`out`
+    /// (`ws_throughput`: 210 -> 191 ns per 123 B message; 175 without the filter, bench/README.md).
+    /// False if it is not that.
+    fn pass_whole_frame(&mut self, out: &mut ReadBuf<'_>) -> bool {
+        let available = &self.buf[self.start..self.end];
+        let size = header_size(available);
+        if available.len() < size {
+            return false;
+        }
+        let head = &available[..size];
+        let opcode = head[0] & 0x0f;
+        let len = payload_len(head);
+        let total = size as u64 + len;
+        let fits = total <= available.len() as u64 && total <= out.remaining() as u64;
+        // Data frames that do not touch the message state beyond counting it.
+        let simple = match (opcode, &self.message) {
+            (0x1 | 0x2, None) => head[0] & 0x80 != 0 && len <= self.max,
+            _ => false,
+        };
+        if !(fits && simple) {
+            return false;
+        }
+        let total = total as usize;
+        let first = if opcode == 0x1 {
+            (head[0] & 0xf0) | 0x2
+        } else {
+            head[0]
+        };
+        out.put_slice(&[first]);
+        out.put_slice(&available[1..total]);
+        self.start += total;
+        self.completed += 1;
+        true
+    }
+
     /// Moves what is ready from the filter's state into `out`: header bytes, then payload
     /// (handed on or dropped). Returns once `out` is full or `buf` is used up.
     fn process(&mut self, out: &mut ReadBuf<'_>) {
@@ -276,7 +312,7 @@ impl<S> Filter<S> {
                         let n = clamp(self.discard, available);
                         self.start += n;
                         self.discard -= n as u64;
-                    } else {
+                    } else if self.header_len > 0 || !self.pass_whole_frame(out) {
                         self.read_header();
                     }
                 }
@@ -393,12 +429,13 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    /// Gives `data` back a few bytes per read (1, 2, 3, ... 7, 1, ...): headers and the head
-    /// end up split across reads.
+    /// Gives `data` back a few bytes per read (1, 2, 3, ... `most`, 1, ...): with a small
+    /// `most`, headers and the head end up split across reads.
     struct Trickle {
         data: Vec<u8>,
         at: usize,
         step: usize,
+        most: usize,
     }
 
     impl AsyncRead for Trickle {
@@ -407,7 +444,7 @@ mod tests {
             _: &mut Context<'_>,
             out: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            self.step = self.step % 7 + 1;
+            self.step = self.step % self.most + 1;
             let n = self
                 .step
                 .min(self.data.len() - self.at)
@@ -436,22 +473,29 @@ mod tests {
         out
     }
 
-    async fn filtered(input: Vec<u8>, max: usize) -> (Vec<u8>, Arc<Oversized>) {
+    /// `input` through a filter, read `most` bytes at a time at most, into reads of `room`.
+    async fn filtered(
+        input: Vec<u8>,
+        max: usize,
+        most: usize,
+        room: usize,
+    ) -> (Vec<u8>, Arc<Oversized>) {
         let oversized = Arc::new(Oversized::default());
         let source = Trickle {
             data: input,
             at: 0,
-            step: 0,
+            step: most - 1,
+            most,
         };
         let mut filter = Filter::new(source, max, Arc::clone(&oversized));
         let mut out = Vec::new();
-        let mut small = [0u8; 5];
+        let mut read = vec![0u8; room];
         loop {
-            let n = filter.read(&mut small).await.unwrap();
+            let n = filter.read(&mut read).await.unwrap();
             if n == 0 {
                 return (out, oversized);
             }
-            out.extend_from_slice(&small[..n]);
+            out.extend_from_slice(&read[..n]);
         }
     }
 
@@ -488,22 +532,27 @@ mod tests {
         expected.extend(frame(true, 0x2, b""));
         expected.extend(frame(true, 0x8, &[0x03, 0xe8]));
 
-        let (out, oversized) = filtered(input, 200).await;
-        assert!(out == expected, "filtered stream differs");
-        // Data messages 1, 2 and 4 (from 0) were dropped, with their full sizes.
-        assert_eq!(oversized.take(0), None);
-        assert_eq!(oversized.take(1), Some(305));
-        assert_eq!(oversized.take(2), Some(350));
-        assert_eq!(oversized.take(3), None);
-        assert_eq!(oversized.take(4), Some(70_000));
-        assert_eq!(oversized.pending.load(Ordering::Acquire), 0);
+        // Split everywhere; whole frames in one read (the one-step path); in between.
+        for (most, room) in [(7, 5), (1 << 20, 1 << 20), (13, 4096), (1 << 20, 9)] {
+            let (out, oversized) = filtered(input.clone(), 200, most, room).await;
+            assert!(out == expected, "filtered stream differs ({most}, {room})");
+            // Data messages 1, 2 and 4 (from 0) were dropped, with their full sizes.
+            assert_eq!(oversized.take(0), None);
+            assert_eq!(oversized.take(1), Some(305));
+            assert_eq!(oversized.take(2), Some(350));
+            assert_eq!(oversized.take(3), None);
+            assert_eq!(oversized.take(4), Some(70_000));
+            assert_eq!(oversized.pending.load(Ordering::Acquire), 0);
+        }
     }
 
     #[tokio::test]
     async fn a_refused_handshake_passes_unparsed() {
         let mut input = b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\n\r\nnope".to_vec();
         input.extend(frame(true, 0x1, &[b'x'; 300]));
-        let (out, _) = filtered(input.clone(), 10).await;
-        assert!(out == input);
+        for (most, room) in [(3, 5), (1 << 20, 1 << 20)] {
+            let (out, _) = filtered(input.clone(), 10, most, room).await;
+            assert!(out == input);
+        }
     }
 }
