@@ -232,6 +232,11 @@ export interface Turn extends AsyncIterable<TurnEvent> {
   /** Only the agent-message text deltas (shares the turn's one consumer with the iterator). */
   textStream(): AsyncIterable<string>
   /**
+   * The item of each `item/completed` of this turn, as it completes, in order (shares the turn's
+   * one consumer with the iterator). `result().items` are the same objects.
+   */
+  items(): AsyncIterable<P.ThreadItem>
+  /**
    * Resolves when the turn ends. `timeoutMs` only stops waiting (REQUEST_TIMEOUT): the turn goes
    * on and a later call still resolves. Aborting `signal` interrupts the turn.
    */
@@ -439,9 +444,9 @@ export interface SessionOptions {
   /** Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000). */
   shutdownGraceMs?: number
   /**
-   * Largest message accepted from the server (default 64 MiB). Over stdio a larger one is reported
-   * (`PROTOCOL_ERROR` to `onError`) and skipped; over a websocket or unix socket it is reported
-   * and then ends the connection (tungstenite cannot skip one).
+   * Largest message accepted from the server (default 64 MiB). A larger one is reported
+   * (`PROTOCOL_ERROR` to `onError`) and skipped without being buffered, on every transport; the
+   * session goes on.
    */
   maxMessageBytes?: number
   /** Lines of server stderr kept for error messages (default 50). */

@@ -306,6 +306,28 @@ Turn.prototype.textStream = function textStream() {
   return { [Symbol.asyncIterator]: () => iterator }
 }
 
+// A view of the turn's one stream (it is its consumer, as the iterator is): pulls the same
+// batches, yields the item of each `item/completed` as it arrives. What it yields is also what
+// `result().items` holds (the same objects), so a result after a finished loop costs nothing.
+Turn.prototype.items = function items() {
+  claimStream(this)
+  const crossed = new Crossed()
+  crossedItems.set(this, crossed)
+  const iterator = batchIterator(
+    (wake) => {
+      const batch = this._pullBatch(wake)
+      if (batch === null) crossed.complete = true
+      return batch
+    },
+    (batch) => {
+      const before = crossed.items.length
+      crossed.observe(JSON.parse(batch))
+      return crossed.items.slice(before)
+    },
+  )
+  return { [Symbol.asyncIterator]: () => iterator }
+}
+
 Turn.prototype.result = function result(options) {
   /** @type {import('./index.js').ResultOptions} */
   const { signal, timeoutMs } = optionsObject(options, 'options')

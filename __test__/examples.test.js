@@ -13,8 +13,11 @@ const ROOT = path.join(__dirname, '..')
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx')
 const TIMEOUT_MS = 60_000
 
-/** Examples that are type-checked only (they need an environment this repo does not have). */
-const NOT_RUN = new Set(['electron-main'])
+/**
+ * Examples that are type-checked only (they need an environment this repo does not have), or
+ * driven by a test of their own (repl: through its stdin, __test__/repl.test.js).
+ */
+const NOT_RUN = new Set(['electron-main', 'repl'])
 
 /** What each runnable example must print (substrings, or patterns). */
 const EXPECTED = {

@@ -43,6 +43,12 @@ export async function typed(session: Session): Promise<void> {
   const result: TurnResult = await turn.result({ timeoutMs: 1000 })
   const items: ThreadItem[] = result.items
   void items
+  // items(): typed ThreadItems, narrowed by `type`.
+  for await (const item of turn.items()) {
+    if (item.type === 'commandExecution') void item.command.length
+    // @ts-expect-error: a ThreadItem is not an event
+    void item.params
+  }
   // @ts-expect-error: `status` is not a free string
   const bad: TurnResult = { ...result, status: 'done' }
   void bad

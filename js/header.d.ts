@@ -232,6 +232,11 @@ export interface Turn extends AsyncIterable<TurnEvent> {
   /** Only the agent-message text deltas (shares the turn's one consumer with the iterator). */
   textStream(): AsyncIterable<string>
   /**
+   * The item of each `item/completed` of this turn, as it completes, in order (shares the turn's
+   * one consumer with the iterator). `result().items` are the same objects.
+   */
+  items(): AsyncIterable<P.ThreadItem>
+  /**
    * Resolves when the turn ends. `timeoutMs` only stops waiting (REQUEST_TIMEOUT): the turn goes
    * on and a later call still resolves. Aborting `signal` interrupts the turn.
    */

@@ -44,7 +44,7 @@ function claimStream(turn) {
   if (consumed.has(turn)) {
     throw codexError(
       'INVALID_ARGUMENT',
-      `turn ${turn.id}: its events are already being read (by an iterator or textStream()); a turn's stream has one consumer`,
+      `turn ${turn.id}: its events are already being read (by an iterator, textStream() or items()); a turn's stream has one consumer`,
     )
   }
   consumed.add(turn)

@@ -55,9 +55,9 @@ pub struct SessionOptions {
     pub startup_timeout_ms: Option<f64>,
     /// Time the server gets to exit after stdin EOF, and again after SIGTERM (default 2000).
     pub shutdown_grace_ms: Option<f64>,
-    /// Largest message accepted from the server (default 64 MiB). Over stdio a larger one is reported
-    /// (`PROTOCOL_ERROR` to `onError`) and skipped; over a websocket or unix socket it is reported
-    /// and then ends the connection (tungstenite cannot skip one).
+    /// Largest message accepted from the server (default 64 MiB). A larger one is reported
+    /// (`PROTOCOL_ERROR` to `onError`) and skipped without being buffered, on every transport; the
+    /// session goes on.
     pub max_message_bytes: Option<f64>,
     /// Lines of server stderr kept for error messages (default 50).
     pub stderr_tail_lines: Option<f64>,

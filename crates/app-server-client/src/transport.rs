@@ -9,8 +9,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Default ceiling for one incoming frame. Over stdio larger frames are skipped without being
-/// buffered; the websocket transport (`ws.rs`) reports one and then ends the connection.
+/// Default ceiling for one incoming frame. Larger frames are reported and skipped without being
+/// buffered, over stdio (`LineReader`) and websocket/unix (`ws.rs`, its frame filter) alike.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug)]

@@ -8,10 +8,11 @@
 //! - outgoing messages over the size the server announces in
 //!   `x-codex-websocket-max-unfragmented-message-bytes` (16 MiB when it announces none) go out
 //!   as several frames: codex 0.169.0 drops the connection on a larger single frame;
-//! - an incoming message over `max_frame_bytes` is reported (`ReadFrame::TooLarge`), and so is
-//!   a text message that is not UTF-8 (`ReadFrame::NotUtf8`); tungstenite cannot skip either
-//!   (its stream ends after any error), so the connection ends right after the report, with a
-//!   close frame (1009 / 1007) to the server and an error that says why;
+//! - an incoming message over `max_frame_bytes` is reported (`ReadFrame::TooLarge`) and
+//!   skipped, its payload dropped as it arrives, and so is a text message that is not UTF-8
+//!   (`ReadFrame::NotUtf8`); the connection goes on, as on stdio. tungstenite cannot skip a
+//!   message (its stream ends after any error), so `filter.rs` does it below tungstenite, frame
+//!   by frame;
 //! - the bearer token is only ever written into the upgrade request (as a sensitive header
 //!   value): no error, `Debug` output or log contains it.
 
@@ -33,6 +34,9 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::error::{Error, Result};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
+
+mod filter;
+use filter::{Filter, Oversized};
 
 /// The reader and writer halves of one WebSocket connection.
 pub type WsHalves = (Box<dyn FrameReader>, Box<dyn FrameWriter>);
@@ -212,8 +216,8 @@ fn parse_ws_url(url: &str) -> Result<WsTarget> {
 }
 
 fn config(max_frame_bytes: usize) -> WebSocketConfig {
-    // Both limits at the caller's maximum: a frame over it fails before its payload is
-    // buffered, so an oversized message never costs more than `max_frame_bytes` of memory.
+    // The filter hands tungstenite no data message over the maximum; these limits are a
+    // backstop (a control frame claiming more: the connection ends, before it is buffered).
     WebSocketConfig::default()
         .max_message_size(Some(max_frame_bytes))
         .max_frame_size(Some(max_frame_bytes))
@@ -236,6 +240,8 @@ where
             sanitize(&what, token)
         ))
     };
+    let oversized = Arc::new(Oversized::default());
+    let stream = Filter::new(stream, max_frame_bytes, Arc::clone(&oversized));
     let mut request = uri
         .into_client_request()
         .map_err(|e| failed(e.to_string()))?;
@@ -279,6 +285,8 @@ where
         sink: Arc::clone(&sink),
         max: max_frame_bytes,
         state: ReadState::Open,
+        oversized,
+        messages: 0,
     };
     let writer = WsWriter {
         sink,
@@ -355,7 +363,7 @@ fn sanitize(text: &str, token: Option<&str>) -> String {
     shown
 }
 
-type Sink<S> = Arc<Mutex<SplitSink<WebSocketStream<S>, Message>>>;
+type Sink<S> = Arc<Mutex<SplitSink<WebSocketStream<Filter<S>>, Message>>>;
 
 fn to_io(e: WsError) -> io::Error {
     match e {
@@ -429,17 +437,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameWriter for WsWriter<S> {
 
 enum ReadState {
     Open,
-    /// A message could not be taken (too large, not UTF-8): it was reported, and tungstenite's
-    /// stream is unusable after it; the next read returns this error.
+    /// tungstenite refused a frame over its limit (a control frame: the filter lets no data
+    /// message over it through): it was reported, and tungstenite's stream is unusable after
+    /// it; the next read returns this error.
     Failed(String),
     Done,
 }
 
 struct WsReader<S> {
-    stream: SplitStream<WebSocketStream<S>>,
+    stream: SplitStream<WebSocketStream<Filter<S>>>,
     sink: Sink<S>,
     max: usize,
     state: ReadState,
+    /// The messages the filter dropped (tungstenite yields an empty or partial one for each).
+    oversized: Arc<Oversized>,
+    /// Data messages received so far: the sequence number of the next one.
+    messages: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsReader<S> {
@@ -450,6 +463,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsReader<S> {
             reason: reason.into(),
         }));
         let _ = self.sink.lock().await.send(close).await;
+    }
+
+    /// The next data message: reported if the filter dropped it, else checked for UTF-8.
+    fn data(&mut self, bytes: &[u8]) -> ReadFrame {
+        let seq = self.messages;
+        self.messages += 1;
+        if let Some(size) = self.oversized.take(seq) {
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            return ReadFrame::TooLarge { size };
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => ReadFrame::Frame(text.to_owned()),
+            Err(_) => ReadFrame::NotUtf8,
+        }
     }
 
     async fn next_message(&mut self) -> io::Result<Option<ReadFrame>> {
@@ -472,21 +499,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsReader<S> {
                 }
                 Some(Ok(message)) => message,
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, .. }))) => {
+                    // Only a control frame gets here (data messages over the limit are
+                    // skipped by the filter), and tungstenite cannot go on after it.
                     self.state = ReadState::Failed(format!(
-                        "websocket closed after a message of {size} bytes, over the limit of {} \
-                         bytes (maxMessageBytes): a websocket message cannot be skipped",
+                        "websocket closed after a frame of {size} bytes, over the limit of {} \
+                         bytes (maxMessageBytes)",
                         self.max
                     ));
                     self.close_with(CloseCode::Size, "message too big").await;
                     return Ok(Some(ReadFrame::TooLarge { size }));
-                }
-                Some(Err(WsError::Utf8(_))) => {
-                    self.state = ReadState::Failed(
-                        "websocket closed after a text message that is not UTF-8".into(),
-                    );
-                    self.close_with(CloseCode::Invalid, "text message is not UTF-8")
-                        .await;
-                    return Ok(Some(ReadFrame::NotUtf8));
                 }
                 Some(Err(e)) => {
                     self.state = ReadState::Done;
@@ -494,16 +515,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsReader<S> {
                 }
             };
             match message {
-                // Checked by tungstenite. One copy: the payload shares tungstenite's read
-                // buffer, so taking it as a `Vec` would copy too (and check UTF-8 again).
-                Message::Text(text) => return Ok(Some(ReadFrame::Frame(text.as_str().to_owned()))),
-                // codex sends text; a binary message that is UTF-8 is taken as it is.
-                Message::Binary(data) => {
-                    return Ok(Some(match String::from_utf8(Vec::from(data)) {
-                        Ok(text) => ReadFrame::Frame(text),
-                        Err(_) => ReadFrame::NotUtf8,
-                    }));
-                }
+                // The filter hands text on as binary; checked here, so that a message that is
+                // not UTF-8 is reported and skipped. One copy: the payload shares tungstenite's
+                // read buffer. (codex sends text; a binary message that is UTF-8 is taken too.)
+                Message::Text(text) => return Ok(Some(self.data(text.as_bytes()))),
+                Message::Binary(data) => return Ok(Some(self.data(&data))),
                 // tungstenite queued the pong; it leaves with the next read or write.
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 Message::Close(frame) => {

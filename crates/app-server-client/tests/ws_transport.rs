@@ -273,62 +273,179 @@ async fn handshake_messages_control_frames_and_close() {
     server.await.unwrap();
 }
 
-/// An oversized message, single-frame or fragmented, or a text message that is not UTF-8: the
-/// reader reports it (as the stdio reader does), then, since tungstenite cannot skip it, the
-/// connection ends with an error saying why and a close frame telling the server.
+/// An oversized message (single-frame, fragmented, dropped from its first or a later frame, a
+/// ping in the middle) or a text message that is not UTF-8: the reader reports it (as the stdio
+/// reader does) and the connection goes on: the next message arrives. Each case goes out in
+/// one write with the 101, so the filter also sees frames that arrive with the handshake.
 #[tokio::test]
-async fn oversized_or_invalid_messages_are_reported_then_end_the_connection() {
-    // (the server's frames: fin, opcode, payload), what is reported, the error, the close code
+async fn oversized_or_invalid_messages_are_reported_and_skipped() {
+    // (the server's frames: fin, opcode, payload), what is reported
     type Frames = Vec<(bool, u8, Vec<u8>)>;
-    let cases: [(Frames, &str, &str, u16); 3] = [
+    let euro: Vec<u8> = "{\"a\":\"€\"}".into();
+    let cases: [(Frames, &str); 7] = [
+        (vec![(true, 0x1, vec![b'x'; 150_000])], "<too large 150000>"),
         (
-            vec![(true, 0x1, vec![b'x'; 150_000])],
-            "<too large 150000>",
-            "message of 150000 bytes, over the limit of 100000 bytes",
-            1009,
-        ),
-        (
+            // Part of it handed on before it was too large.
             vec![
                 (false, 0x1, vec![b'y'; 60_000]),
                 (false, 0x0, vec![b'y'; 30_000]),
                 (true, 0x0, vec![b'y'; 30_000]),
             ],
             "<too large 120000>",
-            "message of 120000 bytes, over the limit",
-            1009,
         ),
+        (
+            // Too large from its first frame; a ping between its frames is still answered.
+            vec![
+                (false, 0x1, vec![b'z'; 150_000]),
+                (true, 0x9, b"mid".to_vec()),
+                (true, 0x0, vec![b'z'; 10]),
+            ],
+            "<too large 150010>",
+        ),
+        // Exactly at the limit: taken.
+        (vec![(true, 0x1, vec![b'w'; 100_000])], &"w".repeat(100_000)),
         (
             vec![(true, 0x1, vec![b'{', 0xff, 0xfe, b'}'])],
             "<not utf8>",
-            "text message that is not UTF-8",
-            1007,
+        ),
+        (
+            vec![
+                (false, 0x1, vec![b'{', 0xe2]),
+                (true, 0x0, vec![0x82, b'}']),
+            ],
+            "<not utf8>",
+        ),
+        (
+            // A character split between two frames is fine.
+            vec![
+                (false, 0x1, euro[..8].to_vec()),
+                (true, 0x0, euro[8..].to_vec()),
+            ],
+            "{\"a\":\"€\"}",
         ),
     ];
-    for (frames, reported, error, code) in cases {
+    for (frames, reported) in cases {
         let (listener, port) = listener().await;
+        let pinged = frames.iter().any(|f| f.1 == 0x9);
         let server = tokio::spawn(async move {
             let (mut s, up) = Server::accept(&listener).await;
-            s.write(&Server::switching_protocols(&up)).await;
-            s.send(true, 0x1, b"{\"before\":1}").await;
+            let mut bytes = Server::switching_protocols(&up);
+            bytes.extend(encode(true, 0x1, b"{\"before\":1}"));
             for (fin, opcode, payload) in frames {
-                s.send(fin, opcode, &payload).await;
+                bytes.extend(encode(fin, opcode, &payload));
             }
-            let close = s.recv().await.expect("close frame");
+            bytes.extend(encode(true, 0x1, b"{\"after\":1}"));
+            s.write(&bytes).await;
+            let mut got = s.recv().await.expect("a frame from the client");
+            if pinged {
+                assert_eq!((got.opcode, got.payload.as_slice()), (0xA, &b"mid"[..]));
+                got = s.recv().await.expect("close frame");
+            }
+            // The client closes normally: it did not give up on the connection.
             assert_eq!(
-                (close.opcode, &close.payload[..2]),
-                (0x8, &code.to_be_bytes()[..])
+                (got.opcode, &got.payload[..2]),
+                (0x8, &1000u16.to_be_bytes()[..])
             );
         });
-        let (mut reader, _writer) =
+        let (mut reader, mut writer) =
             ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 100_000)
                 .await
                 .unwrap();
         assert_eq!(next(&mut reader).await.unwrap(), "{\"before\":1}");
         assert_eq!(next(&mut reader).await.unwrap(), reported);
-        let err = reader.next_frame().await.unwrap_err().to_string();
-        assert!(err.contains(error), "{err}");
-        assert!(reader.next_frame().await.unwrap().is_none());
+        assert_eq!(next(&mut reader).await.unwrap(), "{\"after\":1}");
+        writer.close().await.unwrap();
         server.await.unwrap();
+    }
+}
+
+/// A 256 MiB message over a 1 MiB limit: reported and skipped without being buffered (the
+/// process's peak heap grows by far less than the message), and the next message arrives.
+#[tokio::test]
+async fn an_oversized_message_is_not_buffered() {
+    const SIZE: u64 = 256 << 20;
+    let (listener, port) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut s, up) = Server::accept(&listener).await;
+        s.write(&Server::switching_protocols(&up)).await;
+        let mut head = vec![0x81, 127];
+        head.extend_from_slice(&SIZE.to_be_bytes());
+        s.write(&head).await;
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..SIZE / chunk.len() as u64 {
+            s.write(&chunk).await;
+        }
+        s.send(true, 0x1, b"{\"after\":1}").await;
+        s.recv().await
+    });
+    let (mut reader, _writer) = ws::connect_tcp(&format!("ws://127.0.0.1:{port}"), None, 1 << 20)
+        .await
+        .unwrap();
+    let base = heap::reset_peak();
+    assert_eq!(
+        next(&mut reader).await.unwrap(),
+        format!("<too large {SIZE}>")
+    );
+    let grown = heap::peak() - base;
+    assert_eq!(next(&mut reader).await.unwrap(), "{\"after\":1}");
+    assert!(
+        grown < 32 << 20,
+        "the peak heap grew by {grown} bytes while a {SIZE}-byte message was skipped"
+    );
+    drop(reader);
+    drop(_writer);
+    server.await.unwrap();
+}
+
+/// Counts the heap of this test binary, for `an_oversized_message_is_not_buffered`.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting;
+    static CURRENT: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    fn grew(by: usize) {
+        let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    // SAFETY: every call is passed to `System` unchanged; only the counts are added.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+                grew(new_size);
+            }
+            p
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// The heap now, which is also the peak from now on.
+    pub fn reset_peak() -> usize {
+        let now = CURRENT.load(Ordering::Relaxed);
+        PEAK.store(now, Ordering::Relaxed);
+        now
+    }
+
+    pub fn peak() -> usize {
+        PEAK.load(Ordering::Relaxed)
     }
 }
 
