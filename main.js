@@ -28,6 +28,7 @@ const { SessionState, states, stateOf, installListeners } = require('./js/listen
 const { Crossed, crossedItems, claimStream, batchIterator } = require('./js/iterator.js')
 const inputs = require('./js/inputs.js')
 const passthrough = require('./js/passthrough.js')
+const { streamTransport } = require('./js/stream.js')
 
 // ---------------------------------------------------------------------------------------------
 // Session: listeners, waiting for notifications, close/dispose.
@@ -75,7 +76,8 @@ async function createSession(options, startId) {
   checkFunction(onMessage, 'onMessage')
   checkFunction(onExit, 'onExit')
   const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
-  if (data.codexSearchPaths === undefined) data.codexSearchPaths = defaultSearchPaths
+  // (A `command` transport runs its own program: the core refuses codex's search paths beside it.)
+  if (data.codexSearchPaths === undefined && data.transport?.type !== 'command') data.codexSearchPaths = defaultSearchPaths
   // Here too, since Infinity/NaN do not survive the trip to Rust as numbers.
   checkTimeout(data.startupTimeoutMs, 'startupTimeoutMs')
   const state = new SessionState(onError)
@@ -88,6 +90,9 @@ async function createSession(options, startId) {
   const listening = state.count > 0
   // Callbacks run on the JS thread; a throwing one is reported, never fatal.
   const guarded = (fn, adapt) => (fn ? (arg) => state.guard(() => fn(adapt(arg))) : null)
+  // A `stream` transport's streams stay here; the core validates the rest of it.
+  const stream = data.transport?.type === 'stream' ? streamTransport(data.transport, native) : null
+  if (stream) data.transport = /** @type {any} */ (stream.transport)
   const hooks = {
     sink: listening ? state.sink : null,
     onSinkEnd: listening ? state.onEnd : null,
@@ -101,9 +106,17 @@ async function createSession(options, startId) {
     }),
     onExit: guarded(onExit, (json) => JSON.parse(json)),
     startId: startId ?? null,
+    ...stream?.hooks,
   }
   for (const key of Object.keys(hooks)) if (hooks[key] === null) delete hooks[key]
-  const session = await nativeCreate(data, hooks)
+  let session
+  try {
+    session = await nativeCreate(data, hooks)
+  } catch (err) {
+    // A start refused before the native side took the streams leaves them as they were.
+    stream?.detach()
+    throw err
+  }
   state.session = session
   state.sinkActive = listening
   states.set(session, state)
