@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use app_server_client as core;
-use core::transport::{BoxFuture, ChannelReader, ChunkSender, FrameReader, FrameWriter, LineReader};
+use core::transport::{
+    BoxFuture, ChannelReader, ChunkSender, FrameReader, FrameWriter, LineReader,
+};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use napi_derive::napi;
