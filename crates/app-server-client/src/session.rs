@@ -377,6 +377,14 @@ impl Session {
             stderr_tail,
         }) = result
         {
+            // A write to the dead child's stdin can end the connection before the reader sees
+            // EOF, and the writer knows no stderr: the tail is read here (a program that printed
+            // why and exited at once, `docker exec` into no container, lost it half the time).
+            let stderr_tail = if stderr_tail.is_empty() {
+                stderr.settled_text(Duration::from_millis(250)).await
+            } else {
+                stderr_tail
+            };
             // The child died during the handshake: that is a failure to spawn a working server.
             // A file that is no program for this machine gets here too: on ENOEXEC, execvp
             // hands it to /bin/sh, which fails in its turn.
