@@ -117,6 +117,7 @@ async function createSession(options, startId) {
     stream?.detach()
     throw err
   }
+  if (stream) streamReleases.set(session, stream.detach)
   state.session = session
   state.sinkActive = listening
   states.set(session, state)
@@ -136,9 +137,15 @@ Session.prototype.request = async function request(method, params, options) {
   return withSignal(pending, signal)
 }
 
+// A `stream` transport's release (js/stream.js), run by close(): a writer waiting for a 'drain'
+// that never comes (a peer that stopped reading) must not keep the writable from being ended.
+/** @type {WeakMap<object, () => void>} */
+const streamReleases = new WeakMap()
+
 const nativeClose = Session.prototype.close
 Session.prototype.close = async function close() {
   await nativeClose.call(this)
+  streamReleases.get(this)?.()
   const state = states.get(this)
   if (state) {
     state.sinkActive = false

@@ -208,3 +208,47 @@ test('writes wait for drain when the writable is over its highWaterMark', T, asy
     child.kill('SIGKILL')
   }
 })
+
+test('close() with writes held by a peer that stopped reading: everything settles and the writable is still ended', T, async () => {
+  const child = spawn(process.execPath, [FAKE_APP_SERVER_PATH, 'app-server'], { stdio: ['pipe', 'pipe', 'ignore'] })
+  try {
+    let held = null
+    let stalled = false
+    const gate = new Writable({
+      highWaterMark: 1,
+      write(chunk, _encoding, done) {
+        child.stdin.write(chunk)
+        // Once stalled, the peer never reads again: no callback, so no 'drain'.
+        if (stalled) return
+        held = done
+      },
+    })
+    const release = () => {
+      const done = held
+      held = null
+      done?.()
+    }
+    const creating = Session.create({ transport: { type: 'stream', readable: child.stdout, writable: gate } })
+    while (!held) await new Promise((r) => setImmediate(r))
+    release()
+    const session = await creating
+    while (!held) await new Promise((r) => setImmediate(r))
+    const drained = new Promise((r) => gate.once('drain', r))
+    release()
+    await drained
+    stalled = true
+    const a = rejection(session.listThreads()) // written, never drained
+    const b = rejection(session.listModels()) // waits for the drain
+    await session.close()
+    assert.equal((await a).code, 'SESSION_CLOSED')
+    assert.equal((await b).code, 'SESSION_CLOSED')
+    const deadline = Date.now() + 10_000
+    while (!gate.writableEnded) {
+      assert.ok(Date.now() < deadline, 'the writable was never ended')
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.equal(gate.destroyed, false, 'and not destroyed')
+  } finally {
+    child.kill('SIGKILL')
+  }
+})

@@ -37,6 +37,14 @@ struct WriteState {
     gone: AtomicBool,
 }
 
+impl WriteState {
+    /// Nothing more is written: a waiting writer wakes and fails, later writes fail at once.
+    fn release(&self) {
+        self.gone.store(true, Ordering::SeqCst);
+        self.drained.notify_one();
+    }
+}
+
 /// The JavaScript side of a `stream` transport, made by main.js before `Session.create` so that
 /// the server's first bytes (the `initialize` answer) have somewhere to go. Held in [`INPUTS`]
 /// by id (functions, not a class: napi would declare a class in the public types).
@@ -77,13 +85,15 @@ pub fn stream_push(id: u32, chunk: &[u8]) {
     }
 }
 
-/// The readable ended (`error` null) or failed: the connection ends TRANSPORT_CLOSED.
+/// The readable ended (`error` null) or failed: the connection ends TRANSPORT_CLOSED. A writer
+/// waiting for a 'drain' that will not come (the peer is gone) is let go.
 #[napi(js_name = "_streamEnd", skip_typescript)]
 pub fn stream_end(id: u32, error: Option<String>) {
     if let Some(input) = input(id) {
         if let (Some(sender), Some(message)) = (lock(&input.sender).take(), error) {
             let _ = sender.send(Err(io::Error::other(message)));
         }
+        input.write.release();
     }
 }
 
@@ -92,16 +102,21 @@ pub fn stream_end(id: u32, error: Option<String>) {
 pub fn stream_drained(id: u32, gone: bool) {
     if let Some(input) = input(id) {
         if gone {
-            input.write.gone.store(true, Ordering::SeqCst);
+            input.write.release();
+        } else {
+            input.write.drained.notify_one();
         }
-        input.write.drained.notify_one();
     }
 }
 
-/// main.js let go of the streams: the id is forgotten (the input ends, if it had not).
+/// main.js let go of the streams (the session closed, or its start failed): the id is
+/// forgotten, the input ends, and a writer still waiting for 'drain' gives up, so that the
+/// connection's writer can close (and end the writable) even when the peer stopped reading.
 #[napi(js_name = "_streamRelease", skip_typescript)]
 pub fn stream_release(id: u32) {
-    lock(&INPUTS).remove(&id);
+    if let Some(input) = lock(&INPUTS).remove(&id) {
+        input.write.release();
+    }
 }
 
 /// The input's side of a session's connection; once (a second session over the same input gets
