@@ -406,20 +406,32 @@ export interface SessionHooks {
   abort?: (requestKey: string) => void
   /** The id `Session._abortStart(id)` aborts this start by. */
   startId?: number
+  /** A `stream` transport's input, from `_streamOpen` (see `stream.rs`). */
+  streamId?: number
+  /** A `stream` transport's `writable.write(text)`. */
+  streamWrite?: (text: string) => boolean
+  /** The `stream` transport's connection ended: end the writable, let go of the readable. */
+  streamEnd?: () => void
 }
 
 /** Options of `Session.create`. */
 export interface SessionOptions {
   clientInfo?: { name: string; version: string; title?: string }
   /**
-   * How to reach the server. `stdio` (default) spawns it and owns it. `websocket` and `unix`
-   * connect to a running `codex app-server --listen ...`: `close()` only disconnects. The
-   * token is sent as `Authorization: Bearer` and never appears in errors. A `ws://` URL whose
-   * host is not loopback (127.0.0.0/8, ::1, localhost) is refused unless `allowInsecureRemote`
-   * is true: ws:// is unencrypted, so the token would cross the network in clear text
-   * (`wss://` is not supported).
+   * How to reach the server. `stdio` (default) spawns it and owns it. `command` spawns any
+   * program that speaks the protocol on stdio (`docker exec -i <ctr> codex app-server`,
+   * `ssh host codex app-server`) and owns it the same way (containment, shutdown, stderr
+   * tail, `onExit`); codex's own spawn options (`codexPath`, `args`, `config`, `env`, `cwd`)
+   * are refused beside it: use its `args`, `env`, `cwd`. `stream` talks over streams the app
+   * already has (a `net.Socket`, a child's stdio, a Duplex): the session owns neither; when
+   * it ends it ends `writable` and lets go of `readable`, destroying nothing.
+   * `websocket` and `unix` connect to a running `codex app-server --listen ...`: `close()`
+   * only disconnects. The token is sent as `Authorization: Bearer` and never appears in
+   * errors. A `ws://` URL whose host is not loopback (127.0.0.0/8, ::1, localhost) is refused
+   * unless `allowInsecureRemote` is true: ws:// is unencrypted, so the token would cross the
+   * network in clear text (`wss://` is not supported).
    */
-  transport?: { type: 'stdio' } | { type: 'websocket'; url: string; token?: string; allowInsecureRemote?: boolean } | { type: 'unix'; path?: string; token?: string }
+  transport?: { type: 'stdio' } | { type: 'command'; command: string; args?: string[]; env?: Record<string, string>; cwd?: string } | { type: 'stream'; readable: NodeJS.ReadableStream; writable: NodeJS.WritableStream } | { type: 'websocket'; url: string; token?: string; allowInsecureRemote?: boolean } | { type: 'unix'; path?: string; token?: string }
   /** The codex binary. Default: env CODEX_PATH, then the installed `@openai/codex`, then PATH. */
   codexPath?: string
   /** Directories from which to look upward for node_modules/@openai/codex (default: this package's and the cwd). */

@@ -29,6 +29,7 @@ const { Crossed, crossedItems, claimStream, batchIterator } = require('./js/iter
 const inputs = require('./js/inputs.js')
 const passthrough = require('./js/passthrough.js')
 const login = require('./js/login.js')
+const { streamTransport } = require('./js/stream.js')
 
 // ---------------------------------------------------------------------------------------------
 // Session: listeners, waiting for notifications, close/dispose.
@@ -76,7 +77,8 @@ async function createSession(options, startId) {
   checkFunction(onMessage, 'onMessage')
   checkFunction(onExit, 'onExit')
   const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
-  if (data.codexSearchPaths === undefined) data.codexSearchPaths = defaultSearchPaths
+  // (A `command` transport runs its own program: the core refuses codex's search paths beside it.)
+  if (data.codexSearchPaths === undefined && data.transport?.type !== 'command') data.codexSearchPaths = defaultSearchPaths
   // Here too, since Infinity/NaN do not survive the trip to Rust as numbers.
   checkTimeout(data.startupTimeoutMs, 'startupTimeoutMs')
   const state = new SessionState(onError)
@@ -91,6 +93,9 @@ async function createSession(options, startId) {
   const listening = state.count > 0
   // Callbacks run on the JS thread; a throwing one is reported, never fatal.
   const guarded = (fn, adapt) => (fn ? (arg) => state.guard(() => fn(adapt(arg))) : null)
+  // A `stream` transport's streams stay here; the core validates the rest of it.
+  const stream = data.transport?.type === 'stream' ? streamTransport(data.transport, native) : null
+  if (stream) data.transport = /** @type {any} */ (stream.transport)
   const hooks = {
     sink: listening ? state.sink : null,
     onSinkEnd: listening ? state.onEnd : null,
@@ -104,9 +109,18 @@ async function createSession(options, startId) {
     }),
     onExit: guarded(onExit, (json) => JSON.parse(json)),
     startId: startId ?? null,
+    ...stream?.hooks,
   }
   for (const key of Object.keys(hooks)) if (hooks[key] === null) delete hooks[key]
-  const session = await nativeCreate(data, hooks)
+  let session
+  try {
+    session = await nativeCreate(data, hooks)
+  } catch (err) {
+    // A start refused before the native side took the streams leaves them as they were.
+    stream?.detach()
+    throw err
+  }
+  if (stream) streamReleases.set(session, stream.detach)
   state.session = session
   state.sinkActive = listening
   states.set(session, state)
@@ -126,9 +140,15 @@ Session.prototype.request = async function request(method, params, options) {
   return withSignal(pending, signal)
 }
 
+// A `stream` transport's release (js/stream.js), run by close(): a writer waiting for a 'drain'
+// that never comes (a peer that stopped reading) must not keep the writable from being ended.
+/** @type {WeakMap<object, () => void>} */
+const streamReleases = new WeakMap()
+
 const nativeClose = Session.prototype.close
 Session.prototype.close = async function close() {
   await nativeClose.call(this)
+  streamReleases.get(this)?.()
   const state = states.get(this)
   if (state) {
     state.sinkActive = false

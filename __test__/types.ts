@@ -81,6 +81,13 @@ export async function options(session: Session): Promise<void> {
   await Session.create({ requestTimeoutMs: '5s' })
   // @ts-expect-error: not a transport of the websocket type
   await Session.create({ transport: { type: 'websocket', path: '/tmp/s' } })
+  await Session.create({ transport: { type: 'command', command: 'ssh', args: ['host', 'codex', 'app-server'], env: { A: '1' } } })
+  const socket = new (await import('node:net')).Socket()
+  await Session.create({ transport: { type: 'stream', readable: socket, writable: socket } })
+  // @ts-expect-error: a command transport needs its command
+  await Session.create({ transport: { type: 'command', args: ['x'] } })
+  // @ts-expect-error: a stream transport needs both streams
+  await Session.create({ transport: { type: 'stream', readable: socket } })
   // @ts-expect-error: not a session option (the callbacks are onNotification, onError, ...)
   await Session.create({ onNotifcation: () => {} })
 

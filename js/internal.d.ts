@@ -3,6 +3,12 @@
 import type { CodexError, PolicyDescriptor, SessionHooks, TurnResult } from '../index.js'
 
 declare module '../index.js' {
+  /** The `stream` transport's input, by id (src/stream.rs). */
+  function _streamOpen(): number
+  function _streamPush(id: number, chunk: Uint8Array): void
+  function _streamEnd(id: number, error: string | null): void
+  function _streamDrained(id: number, gone: boolean): void
+  function _streamRelease(id: number): void
   namespace Session {
     function _abortStart(id: number): void
   }

@@ -16,6 +16,7 @@ mod order;
 mod pull;
 mod pump;
 mod session;
+mod stream;
 mod text;
 mod thread;
 mod tools;

@@ -17,6 +17,7 @@ use crate::errors::{
 use crate::lock::lock;
 use crate::order::Order;
 use crate::pump;
+use crate::stream::{self, WriteCallback};
 use crate::text::JsText;
 use crate::thread::{SessionObject, Thread};
 
@@ -50,6 +51,14 @@ pub struct SessionHooks {
     pub abort: Option<TextCallback>,
     /// The id `Session._abortStart(id)` aborts this start by.
     pub start_id: Option<u32>,
+    /// A `stream` transport's input, from `_streamOpen` (see `stream.rs`).
+    pub stream_id: Option<u32>,
+    /// A `stream` transport's `writable.write(text)`.
+    #[napi(ts_type = "(text: string) => boolean")]
+    pub stream_write: Option<WriteCallback>,
+    /// The `stream` transport's connection ended: end the writable, let go of the readable.
+    #[napi(ts_type = "() => void")]
+    pub stream_end: Option<EndCallback>,
 }
 
 /// A connection to one codex app-server. Created with `Session.create()`.
@@ -125,7 +134,11 @@ impl Session {
             dispatch,
             abort,
             start_id,
+            stream_id,
+            stream_write,
+            stream_end,
         } = hooks.unwrap_or_default();
+        let stream = stream_id.and_then(stream::take_stream);
         let start_cancel = start_id.map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(false);
             lock(&STARTS).insert(id, tx);
@@ -200,7 +213,22 @@ impl Session {
                             );
                         }));
                 }
-                let inner = core::Session::open(options).await?;
+                let inner = match (&options.transport, stream, stream_write, stream_end) {
+                    (core::TransportKind::Stream, Some(parts), Some(write), Some(end)) => {
+                        let (reader, writer) =
+                            parts.into_transport(options.max_frame_bytes, write, end);
+                        core::Session::connect(reader, writer, options).await?
+                    }
+                    // main.js always brings them; only a direct native call lacks them.
+                    (core::TransportKind::Stream, ..) => {
+                        return Err(core::Error::invalid_argument(
+                            "transport",
+                            "a `stream` transport needs `readable` and `writable` streams",
+                        )
+                        .into())
+                    }
+                    _ => core::Session::open(options).await?,
+                };
                 let order = Order::default();
                 if let (Some(sink), Some(stream)) = (sink, inner.take_startup_notifications()) {
                     order.set(Some(pump::spawn(stream, sink, on_end)));

@@ -357,6 +357,72 @@ fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b))
 }
 
+/// The program of a `command` transport (`docker`, `ssh`, `./bin/server`), as it would be
+/// found on `platform`: a name with a path separator is a path (relative to `cwd` when given);
+/// a bare name is looked up on `path` (the PATH the child will get), on Windows as `name`, then
+/// `name.exe`, `name.cmd`, `name.bat` (std's own lookup appends `.exe` only, so `npx`, a
+/// `.cmd` shim, would not be found; std runs a `.cmd`/`.bat` through `cmd.exe` with the
+/// quoting it needs, as for codex's shim: see `ChildProcess::spawn`).
+pub fn resolve_command_on(
+    platform: HostPlatform,
+    command: &str,
+    cwd: Option<&Path>,
+    path: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf> {
+    let separators: &[char] = if platform.is_windows() {
+        &['/', '\\']
+    } else {
+        &['/']
+    };
+    if command.contains(separators) {
+        let given = Path::new(command);
+        let full = match cwd {
+            Some(dir) if given.is_relative() => dir.join(given),
+            _ => given.to_path_buf(),
+        };
+        return check_explicit(platform, &full, "transport.command");
+    }
+    let names: Vec<String> = if platform.is_windows() {
+        let mut names = vec![command.to_owned()];
+        let lower = command.to_ascii_lowercase();
+        if ![".exe", ".cmd", ".bat", ".com"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        {
+            names.clear();
+            names.extend([".exe", ".cmd", ".bat"].map(|ext| format!("{command}{ext}")));
+        }
+        names
+    } else {
+        vec![command.to_owned()]
+    };
+    let dirs = path
+        .map(|p| platform.split_path_list(p))
+        .unwrap_or_default();
+    for dir in &dirs {
+        for name in &names {
+            let candidate = dir.join(name);
+            if platform.is_executable(&candidate) {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(Error::spawn_failed(
+        format!("transport.command `{command}` was not found on PATH"),
+        names.iter().map(|n| format!("{n} on PATH")).collect(),
+    ))
+}
+
+/// [`resolve_command_on`] this machine; `path` defaults to this process's PATH.
+pub fn resolve_command(
+    command: &str,
+    cwd: Option<&Path>,
+    path: Option<OsString>,
+) -> Result<PathBuf> {
+    let path = path.or_else(|| std::env::var_os("PATH"));
+    resolve_command_on(HostPlatform::current(), command, cwd, path.as_deref())
+}
+
 /// A candidate that was not taken, as the error lists it: a file that exists but cannot be
 /// run says so, since that is the one a user will be puzzled by.
 fn describe_miss(candidate: &Path) -> String {
@@ -541,6 +607,40 @@ fn elf_header(head: &[u8]) -> Option<ElfHeader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_is_a_path_or_found_on_path_with_windows_names() {
+        let dir = std::env::temp_dir().join(format!("cn-resolve-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in ["npx.cmd", "docker.exe", "tool"] {
+            std::fs::write(bin.join(name), "").unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                    .unwrap();
+            }
+        }
+        let windows = HostPlatform::new(Os::Windows, Arch::X64);
+        let linux = HostPlatform::new(Os::Linux, Arch::X64);
+        let path = std::ffi::OsString::from(bin.to_str().unwrap());
+        let found = |platform, name| resolve_command_on(platform, name, None, Some(&path));
+        assert_eq!(found(windows, "npx").unwrap(), bin.join("npx.cmd"));
+        assert_eq!(found(windows, "docker").unwrap(), bin.join("docker.exe"));
+        assert_eq!(found(windows, "npx.cmd").unwrap(), bin.join("npx.cmd"));
+        // Windows needs an extension; elsewhere the name is the file.
+        assert!(found(windows, "tool").is_err());
+        assert_eq!(found(linux, "tool").unwrap(), bin.join("tool"));
+        let missing = found(linux, "npx").unwrap_err().to_string();
+        assert!(missing.contains("`npx` was not found on PATH"), "{missing}");
+        // A path is taken as given, relative to cwd.
+        let relative = resolve_command_on(linux, "bin/tool", Some(&dir), None).unwrap();
+        assert_eq!(relative, dir.join("bin/tool"));
+        let absent = resolve_command_on(linux, "./nope", Some(&dir), None).unwrap_err();
+        assert!(absent.to_string().contains("transport.command"), "{absent}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn windows_path_lists_split_on_semicolons_outside_quotes() {

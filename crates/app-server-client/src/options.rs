@@ -106,6 +106,9 @@ impl SessionOptions {
                 }
             }
         }
+        if matches!(options.transport, TransportKind::Command { .. }) {
+            refuse_spawn_options_with_command(obj)?;
+        }
         Ok(options)
     }
 }
@@ -174,6 +177,9 @@ fn transport(v: &Value) -> Result<TransportKind> {
         "stdio" => &["type"],
         "websocket" => &["type", "url", "token", "allowInsecureRemote"],
         "unix" => &["type", "path", "token"],
+        "command" => &["type", "command", "args", "env", "cwd"],
+        // The Node binding takes `readable`/`writable` out before the options reach here.
+        "stream" => &["type"],
         other => {
             return Err(Error::invalid_argument(
                 "transport.type",
@@ -207,8 +213,72 @@ fn transport(v: &Value) -> Result<TransportKind> {
             path: field("path")?.map(PathBuf::from),
             token: field("token")?,
         },
+        "command" => {
+            let command = field("command")?.filter(|c| !c.is_empty()).ok_or_else(|| {
+                Error::invalid_argument("transport.command", "is required (a program name or path)")
+            })?;
+            let args = match obj.get("args") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(v) => strings("transport.args", v)?,
+            };
+            let mut env = Vec::new();
+            if let Some(v) = obj.get("env").filter(|v| !v.is_null()) {
+                for (name, value) in object("transport.env", v)? {
+                    let value = value.as_str().ok_or_else(|| {
+                        Error::invalid_argument(format!("transport.env.{name}"), "must be a string")
+                    })?;
+                    env.push((name.clone(), value.to_owned()));
+                }
+            }
+            let cwd = match field("cwd")? {
+                Some(cwd) => {
+                    let cwd = PathBuf::from(cwd);
+                    if !cwd.is_dir() {
+                        return Err(Error::invalid_argument(
+                            "transport.cwd",
+                            format!("{} is not a directory", cwd.display()),
+                        ));
+                    }
+                    Some(cwd)
+                }
+                None => None,
+            };
+            TransportKind::Command {
+                command,
+                args,
+                env,
+                cwd,
+            }
+        }
+        "stream" => TransportKind::Stream,
         _ => TransportKind::Stdio,
     })
+}
+
+/// Options of the spawned codex that a `command` transport's program would silently not get:
+/// it is run as given, so they are refused, naming where each belongs instead.
+const NOT_FOR_COMMAND: &[(&str, &str)] = &[
+    ("codexPath", "transport.command"),
+    ("codexSearchPaths", "transport.command"),
+    ("args", "transport.args"),
+    ("config", "transport.args (`-c key=value`)"),
+    ("env", "transport.env"),
+    ("cwd", "transport.cwd"),
+];
+
+fn refuse_spawn_options_with_command(obj: &Map<String, Value>) -> Result<()> {
+    for (key, instead) in NOT_FOR_COMMAND {
+        if obj.get(*key).is_some_and(|v| !v.is_null()) {
+            return Err(Error::invalid_argument(
+                *key,
+                format!(
+                    "does not apply to the `command` transport, which runs transport.command \
+                     as given: use {instead}"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Plain `ws://` to another machine would carry the bearer token (and every message) in clear
@@ -312,6 +382,82 @@ mod tests {
                 e.to_string()
             }
         }
+    }
+
+    #[test]
+    fn the_command_and_stream_transports_are_checked_and_named() {
+        let command = |t: Value| json!({ "transport": t });
+        let ok = SessionOptions::from_json(&command(json!({"type": "command", "command": "ssh",
+            "args": ["host", "codex", "app-server"], "env": {"A": "1"}, "cwd": "."})))
+        .unwrap();
+        match ok.transport {
+            TransportKind::Command {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                assert_eq!(command, "ssh");
+                assert_eq!(args, ["host", "codex", "app-server"]);
+                assert_eq!(env, [("A".to_owned(), "1".to_owned())]);
+                assert_eq!(cwd, Some(PathBuf::from(".")));
+            }
+            other => panic!("{other:?}"),
+        }
+        let named = |t: Value, path: &str| {
+            let message = err(command(t));
+            assert!(message.contains(&format!("`{path}`")), "{path}: {message}");
+        };
+        named(json!({"type": "command"}), "transport.command");
+        named(
+            json!({"type": "command", "command": ""}),
+            "transport.command",
+        );
+        named(
+            json!({"type": "command", "command": 1}),
+            "transport.command",
+        );
+        named(
+            json!({"type": "command", "command": "x", "args": ["a", 2]}),
+            "transport.args[1]",
+        );
+        named(
+            json!({"type": "command", "command": "x", "env": {"A": 1}}),
+            "transport.env.A",
+        );
+        named(
+            json!({"type": "command", "command": "x", "cwd": "/not/here"}),
+            "transport.cwd",
+        );
+        named(
+            json!({"type": "command", "command": "x", "url": "ws://"}),
+            "transport.url",
+        );
+        named(
+            json!({"type": "stream", "command": "x"}),
+            "transport.command",
+        );
+        // What the spawned codex would get, the command would not: refused, not ignored.
+        for key in ["codexPath", "args", "config", "env", "codexSearchPaths"] {
+            let value = match key {
+                "config" | "env" => json!({}),
+                "args" | "codexSearchPaths" => json!([]),
+                _ => json!("x"),
+            };
+            let mut options = command(json!({"type": "command", "command": "x"}));
+            options[key] = value;
+            let message = err(options);
+            assert!(
+                message.contains(&format!("`{key}`")) && message.contains("transport."),
+                "{key}: {message}"
+            );
+        }
+        assert!(matches!(
+            SessionOptions::from_json(&command(json!({"type": "stream"})))
+                .unwrap()
+                .transport,
+            TransportKind::Stream
+        ));
     }
 
     #[test]

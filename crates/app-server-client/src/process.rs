@@ -69,7 +69,10 @@ pub use crate::discovery::Discovery;
 #[derive(Debug, Clone, Default)]
 pub struct SpawnOptions {
     pub discovery: Discovery,
-    /// Arguments after `app-server` (already including `-c` overrides).
+    /// Started instead of `codex app-server`, with `args` alone (a `command` transport);
+    /// `discovery` is then unused.
+    pub program: Option<PathBuf>,
+    /// Arguments after `app-server` (already including `-c` overrides), or `program`'s.
     pub args: Vec<String>,
     pub cwd: Option<PathBuf>,
     /// Added to (and overriding) the inherited environment.
@@ -183,15 +186,20 @@ pub struct ChildPipes {
 
 impl ChildProcess {
     pub fn spawn(options: &SpawnOptions) -> Result<(ChildProcess, ChildPipes)> {
-        let binary = options.discovery.resolve()?;
+        let binary = match &options.program {
+            Some(program) => program.clone(),
+            None => options.discovery.resolve()?,
+        };
         // npm's `codex.cmd` shim is a batch file: Rust's std (>= 1.77.2) runs `.cmd`/`.bat`
         // programs through `cmd.exe /e:ON /v:OFF /d /c` with the quoting cmd.exe needs, and
         // refuses arguments it cannot pass safely. Our own `cmd.exe /d /s /c "<path>"` lost the
         // path's quotes under `/s`: a shim in `C:\Users\Jane Doe\...` failed to start (found
         // under Wine by scripts/foreign-run.sh).
         let mut cmd = Command::new(&binary);
-        cmd.arg("app-server")
-            .args(&options.args)
+        if options.program.is_none() {
+            cmd.arg("app-server");
+        }
+        cmd.args(&options.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

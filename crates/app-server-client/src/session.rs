@@ -54,6 +54,19 @@ pub enum TransportKind {
         path: Option<PathBuf>,
         token: Option<String>,
     },
+    /// Spawn `command args...` (`docker exec -i <ctr> codex app-server`, `ssh host codex
+    /// app-server`): any program that speaks the protocol on stdio. Owned exactly as stdio's
+    /// codex is (containment, shutdown, stderr tail, exit); nothing of `SpawnOptions` applies.
+    Command {
+        command: String,
+        args: Vec<String>,
+        /// Added to (and overriding) the inherited environment.
+        env: Vec<(String, String)>,
+        cwd: Option<PathBuf>,
+    },
+    /// Streams the caller already has (the Node binding's `readable`/`writable`): open it with
+    /// [`Session::connect`]; [`Session::open`] refuses it. The session owns nothing.
+    Stream,
 }
 
 // Never print the token.
@@ -71,6 +84,20 @@ impl std::fmt::Debug for TransportKind {
                 .field("path", path)
                 .field("token", &token.as_ref().map(|_| "<redacted>"))
                 .finish(),
+            // Values of env may be secrets: names only.
+            TransportKind::Command {
+                command,
+                args,
+                env,
+                cwd,
+            } => f
+                .debug_struct("Command")
+                .field("command", command)
+                .field("args", args)
+                .field("env", &env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+                .field("cwd", cwd)
+                .finish(),
+            TransportKind::Stream => f.write_str("Stream"),
         }
     }
 }
@@ -195,6 +222,38 @@ impl Session {
         let cancel = options.start_cancel.clone();
         let connected = match options.transport.clone() {
             TransportKind::Stdio => return Session::spawn(options).await,
+            TransportKind::Command {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                // The stdio path with another program: found here (PATH of its own env, with
+                // Windows' `.exe`/`.cmd` names) so that a failed exec can be explained.
+                let path_var = env
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| std::ffi::OsString::from(v));
+                let program =
+                    crate::discovery::resolve_command(&command, cwd.as_deref(), path_var)?;
+                let mut options = options;
+                options.spawn = SpawnOptions {
+                    program: Some(program),
+                    args,
+                    env,
+                    cwd,
+                    stderr_tail_lines: options.spawn.stderr_tail_lines,
+                    ..SpawnOptions::default()
+                };
+                return Session::spawn(options).await;
+            }
+            TransportKind::Stream => {
+                return Err(Error::invalid_argument(
+                    "transport.type",
+                    "a `stream` transport brings its own streams: open it with Session::connect",
+                ))
+            }
             TransportKind::WebSocket { url, token } => {
                 tokio::select! {
                     r = tokio::time::timeout(
@@ -242,11 +301,22 @@ impl Session {
     /// Spawns `codex app-server` and initializes it.
     pub async fn spawn(options: SessionOptions) -> Result<Session> {
         let deadline = tokio::time::Instant::now() + options.startup_timeout;
-        check_codex_home(&options.spawn.env)?;
         let mut spawn = options.spawn.clone();
         // Resolved here so that a failed exec can be explained from the file (see below).
-        let binary = spawn.discovery.resolve()?;
-        spawn.discovery.explicit = Some(binary.clone());
+        let binary = match &spawn.program {
+            // A `command` transport's program: its env is not necessarily codex's (docker, ssh).
+            Some(program) => program.clone(),
+            None => {
+                check_codex_home(&options.spawn.env)?;
+                let binary = spawn.discovery.resolve()?;
+                spawn.discovery.explicit = Some(binary.clone());
+                binary
+            }
+        };
+        let server_name = match &spawn.program {
+            Some(program) => program.display().to_string(),
+            None => "codex app-server".to_owned(),
+        };
         let mut config_args = Vec::with_capacity(options.config.len() * 2);
         for (key, value) in &options.config {
             config_args.push("-c".to_owned());
@@ -307,6 +377,14 @@ impl Session {
             stderr_tail,
         }) = result
         {
+            // A write to the dead child's stdin can end the connection before the reader sees
+            // EOF, and the writer knows no stderr: the tail is read here (a program that printed
+            // why and exited at once, `docker exec` into no container, lost it half the time).
+            let stderr_tail = if stderr_tail.is_empty() {
+                stderr.settled_text(Duration::from_millis(250)).await
+            } else {
+                stderr_tail
+            };
             // The child died during the handshake: that is a failure to spawn a working server.
             // A file that is no program for this machine gets here too: on ENOEXEC, execvp
             // hands it to /bin/sh, which fails in its turn.
@@ -317,7 +395,7 @@ impl Session {
                         .as_deref()
                         .map(|l| format!(": {l}"))
                         .unwrap_or_default();
-                    format!("codex app-server exited during initialize ({reason}){why}")
+                    format!("{server_name} exited during initialize ({reason}){why}")
                 }
             };
             return Err(Error::SpawnFailed {

@@ -4,8 +4,10 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::mpsc;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -196,6 +198,74 @@ impl<W: AsyncWrite + Unpin + Send> FrameWriter for LineWriter<W> {
     }
 }
 
+/// What feeds a [`ChannelReader`]: chunks of bytes; an `Err` ends the stream with that error,
+/// dropping every sender ends it cleanly (EOF).
+pub type ChunkSender = mpsc::UnboundedSender<io::Result<Vec<u8>>>;
+
+/// A byte stream made of chunks pushed from outside the runtime (the Node binding's `stream`
+/// transport pushes a readable's `data` chunks from the JavaScript thread, which cannot await).
+/// It reads the chunks in place, so a [`LineReader`] over it needs no `BufReader` copy.
+/// Unbounded: the connection's reader drains it as fast as frames can be parsed, as it drains a
+/// pipe.
+pub struct ChannelReader {
+    rx: mpsc::UnboundedReceiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    pub fn new() -> (ChunkSender, ChannelReader) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reader = ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        };
+        (tx, reader)
+    }
+}
+
+impl AsyncBufRead for ChannelReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        while this.pos >= this.chunk.len() {
+            match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.chunk = chunk;
+                    this.pos = 0;
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(&[])),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(&this.chunk[this.pos..]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.pos = (this.pos + amt).min(this.chunk.len());
+    }
+}
+
+impl AsyncRead for ChannelReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let available = match self.as_mut().poll_fill_buf(cx) {
+            Poll::Ready(Ok(available)) => available,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +306,39 @@ mod tests {
         }
         assert_eq!(got.len(), 3);
         assert!(got[0] == long && got[1] == "next" && got[2] == long);
+    }
+
+    #[tokio::test]
+    async fn a_channel_reader_joins_pushed_chunks_into_frames_and_ends_as_told() {
+        let (tx, reader) = ChannelReader::new();
+        let mut r = LineReader::new(reader, 100);
+        for chunk in [
+            &b"{\"a\""[..],
+            b":1}\n{\"b",
+            b"\":2}\n",
+            b"",
+            b"{\"c\":3}\n",
+        ] {
+            tx.send(Ok(chunk.to_vec())).unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            match r.next_frame().await.unwrap() {
+                Some(ReadFrame::Frame(s)) => got.push(s),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got, ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
+        // An error pushed ends the stream with it; dropping the sender is EOF.
+        tx.send(Err(io::Error::other("socket reset"))).unwrap();
+        let e = r.next_frame().await.unwrap_err();
+        assert_eq!(e.to_string(), "socket reset");
+        let (tx, reader) = ChannelReader::new();
+        tx.send(Ok(b"last".to_vec())).unwrap();
+        drop(tx);
+        let mut r = LineReader::new(reader, 100);
+        assert!(matches!(r.next_frame().await.unwrap(), Some(ReadFrame::Frame(s)) if s == "last"));
+        assert!(r.next_frame().await.unwrap().is_none());
     }
 
     #[tokio::test]
