@@ -10,7 +10,8 @@
 //! circles; `__test__/module-cycles.test.js` runs it in CI):
 //! - `error`, `lock`: typed errors; the one poison-tolerant way to take a `Mutex`.
 //! - `frame` (incoming frames decoded), `outgoing` (frames we send, encoded with serde),
-//!   `transport`/`ws` (frame I/O: line framing over any byte stream, pipes or pushed chunks; websockets), `input`, `toml`, `server_version`, `discovery`, `contain`:
+//!   `transport`/`ws` (frame I/O: lines over any byte stream, pipes or pushed chunks;
+//!   websockets), `input`, `toml`, `server_version`, `discovery`, `contain`:
 //!   leaves that know nothing of connections or turns.
 //! - `wake_batch`: the reader's per-burst wakes of event-stream consumers.
 //! - `turn_state`: a turn's routed state: its outlets, result accumulator, outcome, watchdog.
