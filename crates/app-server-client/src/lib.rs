@@ -12,6 +12,7 @@
 //! - `frame` (incoming frames decoded), `outgoing` (frames we send, encoded with serde),
 //!   `transport`/`ws` (frame I/O), `input`, `toml`, `server_version`, `discovery`, `contain`:
 //!   leaves that know nothing of connections or turns.
+//! - `intercept`: the interceptor chain that may change or drop messages in either direction.
 //! - `wake_batch`: the reader's per-burst wakes of event-stream consumers.
 //! - `turn_state`: a turn's routed state: its outlets, result accumulator, outcome, watchdog.
 //! - `router`: where each notification and server request goes (turns, listeners).
@@ -28,6 +29,7 @@ pub mod discovery;
 mod error;
 pub mod frame;
 mod input;
+mod intercept;
 mod lock;
 mod options;
 mod outgoing;
@@ -49,6 +51,7 @@ pub use discovery::{Arch, CodexPackage, Discovery, HostEnv, HostPlatform, Os};
 pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;
+pub use intercept::{InterceptResult, Interceptor};
 pub use options::millis;
 pub use process::{ExitInfo, SpawnOptions, StderrListener, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
