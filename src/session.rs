@@ -14,6 +14,7 @@ use crate::callbacks::{EndCallback, ErrorCallback, RequestCallback, TextCallback
 use crate::errors::{
     error_object, json_promise, promise, raw_text, raw_to_value, IntoJs, JsCoreError, Outcome,
 };
+use crate::interceptors::{self, InterceptorHooks};
 use crate::lock::lock;
 use crate::order::Order;
 use crate::pump;
@@ -50,6 +51,8 @@ pub struct SessionHooks {
     pub abort: Option<TextCallback>,
     /// The id `Session._abortStart(id)` aborts this start by.
     pub start_id: Option<u32>,
+    /// `SessionOptions.interceptors`, wrapped by js/interceptors.js.
+    pub interceptors: Option<Vec<InterceptorHooks>>,
 }
 
 /// A connection to one codex app-server. Created with `Session.create()`.
@@ -125,6 +128,7 @@ impl Session {
             dispatch,
             abort,
             start_id,
+            interceptors,
         } = hooks.unwrap_or_default();
         let start_cancel = start_id.map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(false);
@@ -158,6 +162,7 @@ impl Session {
                     options.approval_policy = policy_from_json(policy, bridge.as_ref())?;
                 }
                 options.listen_from_start = sink.is_some();
+                options.interceptors = interceptors::from_hooks(interceptors.unwrap_or_default());
                 options.start_cancel = start_cancel;
                 let _start_entry = start_entry;
                 if let Some(callback) = on_diagnostic {
