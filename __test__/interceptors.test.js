@@ -114,6 +114,9 @@ test('dropping a notification: no listener, iterator or result sees it; the turn
 test('async interceptors with random delays keep the order of messages in both directions', T, async () => {
   const seenIn = []
   const seenOut = []
+  const key = (msg) => `${msg.method ?? 'response'} ${msg.id ?? ''}`
+  const wireOut = []
+  let tapped = () => {}
   const delay = () => sleep(Math.floor(Math.random() * 4))
   const interceptors = [
     {
@@ -123,8 +126,8 @@ test('async interceptors with random delays keep the order of messages in both d
         return msg
       },
       async outgoing(msg) {
+        seenOut.push(key(msg)) // on entry: the order the session sent them in
         await delay()
-        seenOut.push(msg.method ?? `response ${msg.id}`)
         return msg
       },
     },
@@ -155,13 +158,22 @@ test('async interceptors with random delays keep the order of messages in both d
         events.map((e) => e.method),
         seenIn.filter((m) => turnMethods.has(m)).slice(-events.length),
       )
-      // Requests sent back to back go out in the order they were made.
-      const names = await Promise.all([session.listModels(), session.listThreads(), session.readConfig()])
-      assert.equal(names.length, 3)
-      const sent = seenOut.filter((m) => ['model/list', 'thread/list', 'config/read'].includes(m))
-      assert.deepEqual(sent, ['model/list', 'thread/list', 'config/read'])
+      // Requests in flight together reach the wire in the order they entered the chain.
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? session.listThreads() : session.readConfig())))
+      assert.equal(answers.length, 12)
+      // onMessage is called on the JS thread after the write: wait until it has shown them all.
+      while (wireOut.length < seenOut.length) await new Promise((resolve) => (tapped = resolve))
+      assert.ok(seenOut.filter((k) => k.startsWith('config/read')).length === 6)
+      assert.deepEqual(wireOut, seenOut)
     },
-    { interceptors },
+    {
+      interceptors,
+      onMessage: ({ direction, message }) => {
+        if (direction !== 'out') return
+        wireOut.push(key(message))
+        tapped()
+      },
+    },
   )
 })
 

@@ -89,7 +89,8 @@ pub struct SessionOptions {
     #[napi(ts_type = "(entry: { direction: 'in' | 'out'; message: unknown }) => void")]
     pub on_message: Option<Value>,
     /// May change or drop each JSON-RPC message, in either direction (see `Interceptor`). Run in
-    /// array order, one message at a time per direction. No cost when unset.
+    /// array order; each sees the messages of its direction in order, one at a time. No cost
+    /// when unset.
     #[napi(ts_type = "Interceptor[]")]
     pub interceptors: Option<Value>,
     /// The spawned server process ended (expectedly or not).
@@ -100,8 +101,9 @@ pub struct SessionOptions {
 /// One link of `SessionOptions.interceptors`. Each function gets the JSON-RPC message as an
 /// object (`{id, method, params}`, `{method, params}` or `{id, result | error}`) and returns it
 /// (changed or not, or a new object), `null` to drop it, or a Promise of either. Interceptors
-/// run in array order, in both directions; a message waits until the previous one of its
-/// direction has been through the whole chain, so order is kept even when they are async.
+/// run in array order, in both directions. Each interceptor gets the messages of a direction in
+/// order, the next only once the previous one's result (or Promise) is in, and a message is
+/// routed (or sent) only after every message before it: order is kept even when they are async.
 /// `incoming` sees messages before anything else does (listeners, turns, handlers, results);
 /// `onMessage` sees the wire: incoming before the interceptors, outgoing after them.
 ///

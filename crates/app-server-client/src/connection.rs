@@ -17,7 +17,7 @@ use crate::lock::lock;
 use crate::outgoing;
 use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
-use crate::wake_batch::{Burst, WakeBatch};
+use crate::wake_batch::{Burst, WakeBatch, MAX_BURST_FRAMES};
 
 /// Something the connection wants the owner to know that is not an answer to anything:
 /// undecodable frames, responses nobody waits for, dropped server requests.
@@ -523,8 +523,10 @@ async fn read_into(
     let _ = tx.send(Read::End(end_reason));
 }
 
-/// Runs the incoming chain over each frame, strictly in arrival order (frame n+1 waits until
-/// frame n is routed), then routes it as `read_loop` does.
+/// Runs the incoming chain over the frames, strictly in arrival order (a frame is routed only
+/// after every frame before it), then routes them as `read_loop` does. The frames queued
+/// together go through the chain together (up to a burst's worth): one crossing per
+/// interceptor and batch, not per frame.
 async fn intercept_loop(
     mut rx: mpsc::UnboundedReceiver<Read>,
     chain: Chain,
@@ -532,22 +534,43 @@ async fn intercept_loop(
     hooks: ConnectionHooks,
 ) {
     let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
+    let mut frames = Vec::new();
     let end_reason = loop {
-        let frame = match wakes.flush_when_idle(std::pin::pin!(rx.recv())).await {
-            Some(Read::Frame(frame)) => frame,
-            Some(Read::End(reason)) => break reason,
-            None => break "reader stopped".to_owned(),
+        let mut end = match wakes.flush_when_idle(std::pin::pin!(rx.recv())).await {
+            Some(Read::Frame(frame)) => {
+                frames.push(frame);
+                None
+            }
+            Some(Read::End(reason)) => Some(reason),
+            None => Some("reader stopped".to_owned()),
         };
-        // What earlier frames woke is fired while the chain waits.
-        let (verdict, failures) = wakes
-            .flush_when_idle(std::pin::pin!(chain.run(frame)))
-            .await;
-        for error in failures {
-            report(&hooks.diagnostics, Diagnostic { error });
+        while end.is_none() && frames.len() < MAX_BURST_FRAMES {
+            match rx.try_recv() {
+                Ok(Read::Frame(frame)) => frames.push(frame),
+                Ok(Read::End(reason)) => end = Some(reason),
+                Err(_) => break,
+            }
         }
-        match verdict {
-            Verdict::Pass(frame) => wakes.collect(frame.len(), || route(&inner, &hooks, frame)),
-            Verdict::Dropped(message) => dropped_incoming(&inner, message),
+        if !frames.is_empty() {
+            let batch = std::mem::take(&mut frames);
+            // What earlier frames woke is fired while the chain waits.
+            let (verdicts, failures) = wakes
+                .flush_when_idle(std::pin::pin!(chain.run_batch(batch)))
+                .await;
+            for error in failures {
+                report(&hooks.diagnostics, Diagnostic { error });
+            }
+            for verdict in verdicts {
+                match verdict {
+                    Verdict::Pass(frame) => {
+                        wakes.collect(frame.len(), || route(&inner, &hooks, frame))
+                    }
+                    Verdict::Dropped(message) => dropped_incoming(&inner, message),
+                }
+            }
+        }
+        if let Some(reason) = end {
+            break reason;
         }
     };
     drop(wakes);
