@@ -45,16 +45,16 @@ function nativeInterceptors(interceptors) {
 function wrap(link, fn) {
   return async (/** @type {string} */ batchJson) => {
     const messages = JSON.parse(batchJson)
-    const out = new Array(messages.length)
+    const out = []
     const errors = []
     for (let i = 0; i < messages.length; i++) {
       try {
         let result = fn.call(link, messages[i])
         // Awaited only when it is a Promise: a synchronous interceptor costs no microtask.
         if (result !== null && typeof result === 'object' && typeof result.then === 'function') result = await result
-        out[i] = encode(result)
+        out.push(encode(result))
       } catch (e) {
-        out[i] = 'null'
+        out.push('null')
         errors.push([i, reason(e)])
       }
     }

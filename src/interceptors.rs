@@ -24,7 +24,8 @@ use serde_json::Value;
 
 /// `(batchJson: string) => Promise<string>` (weak: never keeps Node alive): a JSON array of
 /// messages in, a [`BatchAnswer`] out.
-pub type InterceptCallback = ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
+pub type InterceptCallback =
+    ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
 
 /// One interceptor as main.js hands it over (js/interceptors.js makes both functions).
 #[napi_derive::napi(object, object_to_js = false)]
@@ -73,7 +74,11 @@ impl core::Interceptor for JsInterceptor {
         self.callback(direction).is_some()
     }
 
-    fn intercept(&self, direction: Direction, message: Value) -> BoxFuture<'static, InterceptResult> {
+    fn intercept(
+        &self,
+        direction: Direction,
+        message: Value,
+    ) -> BoxFuture<'static, InterceptResult> {
         let batch = self.intercept_batch(direction, vec![message.clone()]);
         Box::pin(async move {
             match batch {

@@ -24,7 +24,8 @@ mod turn;
 
 // The option objects only describe the API (see options.rs); exported as what they are.
 pub use options::{
-    Interceptor, ReadOptions, RequestOptions, ResultOptions, SessionOptions, ThreadOptions, TurnControls,
+    Interceptor, ReadOptions, RequestOptions, ResultOptions, SessionOptions, ThreadOptions,
+    TurnControls,
 };
 pub use session::Session;
 
