@@ -111,7 +111,8 @@ impl Chain {
     /// Runs the chain over one frame (see [`run_batch`](Self::run_batch)).
     pub(crate) async fn run(&self, frame: String) -> (Verdict, Vec<Error>) {
         let (mut verdicts, failures) = self.run_batch(vec![frame]).await;
-        let verdict = verdicts.pop().unwrap_or(Verdict::Pass(String::new()));
+        // One verdict per frame: never empty. (Not a blank line to the server if it were.)
+        let verdict = verdicts.pop().unwrap_or(Verdict::Dropped(Value::Null));
         (verdict, failures)
     }
 
