@@ -248,17 +248,23 @@ test('a dropped outgoing request or incoming response rejects DROPPED_BY_INTERCE
   )
 })
 
-test('a dropped incoming server request is answered with an error; no handler sees it', T, async () => {
+test('a dropped server request, or a dropped answer to one, still gets an error answer; no handler sees a dropped request', T, async () => {
   const ask = (callId, id) =>
     act.serverRequest('item/tool/call', { threadId: '$threadId', turnId: 't', callId, tool: 'lookup', arguments: {} }, { id })
   // The fake awaits each answer before it answers thread/start: once startThread resolves, both
   // answers are in its log.
-  const fake = fakeServer({ on: { 'thread/start': [ask('c1', 'srv-1'), ask('c2', 'srv-2')] } })
+  const fake = fakeServer({ on: { 'thread/start': [ask('c1', 'srv-1'), ask('c2', 'srv-2'), ask('c3', 'srv-3')] } })
   const handled = []
   const session = await Session.create({
     ...fake,
     requestTimeoutMs: 10_000,
-    interceptors: [{ incoming: (msg) => (msg.method === 'item/tool/call' && msg.params.callId === 'c1' ? null : msg) }],
+    interceptors: [
+      {
+        incoming: (msg) => (msg.method === 'item/tool/call' && msg.params.callId === 'c1' ? null : msg),
+        // The app's answer to srv-3 is dropped on its way out.
+        outgoing: (msg) => (msg.id === 'srv-3' && msg.result ? null : msg),
+      },
+    ],
   })
   try {
     session.onServerRequest('item/tool/call', (params) => {
@@ -272,7 +278,11 @@ test('a dropped incoming server request is answered with an error; no handler se
     assert.match(dropped.error.message, /dropped by a client interceptor/)
     const [kept] = fake.answers('srv-2')
     assert.equal(kept.result.success, true, 'the other went to its handler')
-    assert.deepEqual(handled, ['c2'])
+    const [replaced] = fake.answers('srv-3')
+    assert.equal(replaced.result, undefined)
+    assert.equal(replaced.error.code, -32603)
+    assert.match(replaced.error.message, /answer was dropped by an interceptor/)
+    assert.deepEqual(handled, ['c2', 'c3'])
   } finally {
     await session.close()
     fake.cleanup()
