@@ -35,6 +35,10 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'ABORTED'
   | 'INVALID_ARGUMENT'
+  /** A request (or its response) dropped by an interceptor (`SessionOptions.interceptors`). */
+  | 'DROPPED_BY_INTERCEPTOR'
+  /** Reported to `onError`: an interceptor threw or returned something that is not a message. */
+  | 'INTERCEPTOR_FAILED'
   /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
   | 'NATIVE_ADDON_MISSING'
 
@@ -46,6 +50,16 @@ export interface CodexError extends Error {
   data?: unknown
   /** The last lines the server wrote to stderr (`TRANSPORT_CLOSED`). */
   stderrTail?: string
+}
+
+/** A JSON-RPC message as an interceptor sees it: a request, a notification or a response. */
+export interface JsonRpcMessage {
+  id?: string | number
+  method?: string
+  params?: any
+  result?: any
+  error?: { code: number; message: string; data?: unknown }
+  [key: string]: unknown
 }
 
 /** What a turn takes as input: text, one `UserInput` item, or several. */
@@ -353,6 +367,35 @@ export interface FindCodexOptions {
 }
 
 /**
+ * One link of `SessionOptions.interceptors`. Each function gets the JSON-RPC message as an
+ * object (`{id, method, params}`, `{method, params}` or `{id, result | error}`) and returns it
+ * (changed or not, or a new object), `null` to drop it, or a Promise of either. Interceptors
+ * run in array order, in both directions. Each interceptor gets the messages of a direction in
+ * order, the next only once the previous one's result (or Promise) is in, and a message is
+ * routed (or sent) only after every message before it: order is kept even when they are async.
+ * `incoming` sees messages before anything else does (listeners, turns, handlers, results);
+ * `onMessage` sees the wire: incoming before the interceptors, outgoing after them.
+ *
+ * Dropping (`null`): an outgoing request is not sent and its promise rejects
+ * `DROPPED_BY_INTERCEPTOR`; an incoming response rejects its request the same way; an incoming
+ * server request is answered with a JSON-RPC error (-32603) and no handler sees it; an outgoing
+ * answer to a server request is replaced by such an error answer; a notification is gone.
+ * An interceptor that throws, rejects, or returns something that is not an object (or not
+ * JSON-able) is reported to `onError` (`INTERCEPTOR_FAILED`) and the message goes on as it was.
+ * Keep a request's `id`: changing it loses its answer.
+ */
+export interface Interceptor {
+  outgoing?: (message: JsonRpcMessage) => JsonRpcMessage | null | Promise<JsonRpcMessage | null>
+  incoming?: (message: JsonRpcMessage) => JsonRpcMessage | null | Promise<JsonRpcMessage | null>
+}
+
+/** One interceptor as main.js hands it over (js/interceptors.js makes both functions). */
+export interface InterceptorHooks {
+  outgoing?: (batchJson: string) => Promise<string>
+  incoming?: (batchJson: string) => Promise<string>
+}
+
+/**
  * What `ApprovalPolicy.toNative()` (main.js) makes of a policy: its kind, and for a custom
  * one the key main.js files its handlers under and the request methods they answer.
  */
@@ -412,6 +455,8 @@ export interface SessionHooks {
   streamWrite?: (text: string) => boolean
   /** The `stream` transport's connection ended: end the writable, let go of the readable. */
   streamEnd?: () => void
+  /** `SessionOptions.interceptors`, wrapped by js/interceptors.js. */
+  interceptors?: Array<InterceptorHooks>
 }
 
 /** Options of `Session.create`. */
@@ -481,6 +526,12 @@ export interface SessionOptions {
   onStderr?: (line: string) => void
   /** Every JSON-RPC message in and out, for logging and tracing. No cost when unset. */
   onMessage?: (entry: { direction: 'in' | 'out'; message: unknown }) => void
+  /**
+   * May change or drop each JSON-RPC message, in either direction (see `Interceptor`). Run in
+   * array order; each sees the messages of its direction in order, one at a time. No cost
+   * when unset.
+   */
+  interceptors?: Interceptor[]
   /** The spawned server process ended (expectedly or not). */
   onExit?: (exit: { code: number | null; signal: string | null }) => void
 }

@@ -27,6 +27,7 @@ const { checkPolicy } = approvals
 const { SessionState, states, stateOf, installListeners } = require('./js/listeners.js')
 const { Crossed, crossedItems, claimStream, batchIterator } = require('./js/iterator.js')
 const inputs = require('./js/inputs.js')
+const { nativeInterceptors } = require('./js/interceptors.js')
 const passthrough = require('./js/passthrough.js')
 const login = require('./js/login.js')
 const { streamTransport } = require('./js/stream.js')
@@ -70,7 +71,7 @@ Session.create = async function create(options) {
 
 /** @param {Omit<SessionOptions, 'signal'>} options @param {number | undefined} startId */
 async function createSession(options, startId) {
-  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = options
+  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, interceptors, ...data } = options
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
   checkFunction(onStderr, 'onStderr')
@@ -110,6 +111,7 @@ async function createSession(options, startId) {
     onExit: guarded(onExit, (json) => JSON.parse(json)),
     startId: startId ?? null,
     ...stream?.hooks,
+    interceptors: nativeInterceptors(interceptors),
   }
   for (const key of Object.keys(hooks)) if (hooks[key] === null) delete hooks[key]
   let session

@@ -90,6 +90,22 @@ export async function options(session: Session): Promise<void> {
   await Session.create({ transport: { type: 'stream', readable: socket } })
   // @ts-expect-error: not a session option (the callbacks are onNotification, onError, ...)
   await Session.create({ onNotifcation: () => {} })
+  // Interceptors: sync or async, the message or null.
+  await Session.create({
+    interceptors: [
+      {
+        outgoing: (msg) => {
+          if (msg.method === 'turn/start') msg.params.model ??= 'gpt-5.1-codex'
+          return msg
+        },
+      },
+      { incoming: async (msg) => (msg.method === 'item/agentMessage/delta' ? null : msg) },
+    ],
+  })
+  // @ts-expect-error: an interceptor returns the message (or null), not a boolean
+  await Session.create({ interceptors: [{ incoming: () => true }] })
+  // @ts-expect-error: the directions are outgoing and incoming
+  await Session.create({ interceptors: [{ inbound: (msg: unknown) => msg }] })
 
   const thread = await session.startThread({}, { approvalPolicy: ApprovalPolicy.autoAccept() })
   // @ts-expect-error: not a thread option

@@ -91,6 +91,13 @@ for (const { n, size } of SIZES) {
 log('result() after a consumed stream: 20,000 deltas of 1 KiB + a 20 MB item/completed')
 const resultCost = job({ kind: 'resultCost', n: 20_000, size: 1024, runs: RUNS })
 
+// One pass-through interceptor against none, on the same stream and consumer (the iterator):
+// the difference is what an interceptor costs per message. Fewer events: each one crosses to
+// JavaScript and back on its own.
+const INTERCEPT = QUICK ? { n: 2_000, size: 16 } : { n: 20_000, size: 16 }
+log(`interceptors: ${INTERCEPT.n} deltas of ${INTERCEPT.size} B, none vs one pass-through`)
+const intercept = job({ kind: 'throughput', ...INTERCEPT, runs: RUNS, modes: ['iterator', 'iteratorIntercepted'] })
+
 log('payload form (bench/payload.mjs)')
 const payloadRun = spawnSync(process.execPath, [path.join(BENCH_DIR, 'payload.mjs')], { cwd: ROOT, env: workerEnv, encoding: 'utf8', timeout: 120_000 })
 const payloadTable = payloadRun.status === 0 ? payloadRun.stdout.trim() : `payload.mjs failed: ${payloadRun.stderr}`
@@ -239,6 +246,24 @@ for (const l of latency) {
 }
 for (const mode of ['iterator', 'callback']) {
   if (p99At10k[mode] !== undefined) targets.push([`p99 latency ≤ 1 ms at 10,000 events/s (${mode}, steady state)`, `${fmt(p99At10k[mode], 3)} ms`, pass(p99At10k[mode] <= 1)])
+}
+
+// interceptors: none vs one pass-through, paired by round
+{
+  const label = `interceptors (${fmt(intercept.n)} × ${intercept.size} B, iterator)`
+  const none = intercept.results.iterator
+  const one = intercept.results.iteratorIntercepted
+  const extra = (key) => median(one.map((r, i) => r[key] - none[i][key]))
+  rows.push([label, 'wall ns/event: no interceptor · one pass-through', `${mmm(of(none, 'wallNsPerEvent'))} · ${mmm(of(one, 'wallNsPerEvent'))}`, '', ''])
+  rows.push([label, 'one pass-through interceptor, extra ns per message: wall · all threads CPU · JS main-thread CPU',
+    `${fmt(extra('wallNsPerEvent'))} · ${fmt(extra('allNsPerEvent'))} · ${fmt(extra('mainNsPerEvent'))}`, '', ''])
+  for (const [mode, list] of Object.entries(intercept.results)) {
+    const bad = list.filter((r) => !r.ok)
+    if (bad.length) {
+      allDelivered = false
+      lossNotes.push(`interceptors ${mode}: ${bad.map((r) => `${r.delivered} of ${intercept.n} delivered`).join('; ')}`)
+    }
+  }
 }
 
 // result() after a consumed stream

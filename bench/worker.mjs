@@ -42,8 +42,8 @@ const job = JSON.parse(process.argv[2])
 // A stream to consume, by one of the four consumers. `check(e)` sees each event (object form),
 // `text(t)` each text chunk (textStream). Each consumer resolves when turn/completed was seen.
 
-async function nativeSetup(server) {
-  const session = await Session.create({ ...server })
+async function nativeSetup(server, extra = {}) {
+  const session = await Session.create({ ...server, ...extra })
   const thread = await session.startThread()
   return { session, thread, close: () => session.close() }
 }
@@ -88,6 +88,11 @@ const consumers = {
   async baselineChunked(ctx, input, sink) {
     await ctx.client.runTurn(ctx.threadId, input, (e) => sink.event(e))
   },
+  // The iterator on a session with one pass-through incoming interceptor (interceptors bench):
+  // every message crosses into JavaScript on its own, and back, before it is routed.
+  async iteratorIntercepted(ctx, input, sink) {
+    return consumers.iterator(ctx, input, sink)
+  },
   // The baseline reading the server's stdout on a worker thread (latency bench only): the
   // pure-Node form of a reader thread handing events to the JavaScript thread.
   async baselineOnWorker(ctx, input, sink) {
@@ -98,6 +103,7 @@ const setupFor = (mode) =>
   mode === 'baseline' ? baselineSetup
   : mode === 'baselineChunked' ? (server) => baselineSetup(server, undefined, 'chunk')
   : mode === 'baselineOnWorker' ? (server) => baselineSetup(server, spawnOnWorkerThread)
+  : mode === 'iteratorIntercepted' ? (server) => nativeSetup(server, { interceptors: [{ incoming: (m) => m }] })
   : nativeSetup
 
 /** Counts deltas; checks each delta's size and that the turn ends with turn/completed. */
@@ -174,7 +180,7 @@ async function throughput({ n, size, runs, modes }) {
     const lost = n - delivered
     const ok = lost === 0 && sink.badSize === 0 && (mode === 'textStream' || sink.last === 'turn/completed')
     return {
-      ok, lost, delivered, ...m, batches: mode.startsWith('baseline') ? null : batches,
+      ok, lost, delivered, ...m, batches: mode.startsWith('baseline') ? null : batches, wallNsPerEvent: (m.wallMs * 1e6) / n,
       eventsPerSec: n / (m.wallMs / 1000), mainNsPerEvent: m.mainNs / n, allNsPerEvent: m.allNs / n, eluNsPerEvent: (m.eluActiveMs * 1e6) / n,
     }
   }

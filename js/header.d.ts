@@ -35,6 +35,10 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'ABORTED'
   | 'INVALID_ARGUMENT'
+  /** A request (or its response) dropped by an interceptor (`SessionOptions.interceptors`). */
+  | 'DROPPED_BY_INTERCEPTOR'
+  /** Reported to `onError`: an interceptor threw or returned something that is not a message. */
+  | 'INTERCEPTOR_FAILED'
   /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
   | 'NATIVE_ADDON_MISSING'
 
@@ -46,6 +50,16 @@ export interface CodexError extends Error {
   data?: unknown
   /** The last lines the server wrote to stderr (`TRANSPORT_CLOSED`). */
   stderrTail?: string
+}
+
+/** A JSON-RPC message as an interceptor sees it: a request, a notification or a response. */
+export interface JsonRpcMessage {
+  id?: string | number
+  method?: string
+  params?: any
+  result?: any
+  error?: { code: number; message: string; data?: unknown }
+  [key: string]: unknown
 }
 
 /** What a turn takes as input: text, one `UserInput` item, or several. */

@@ -10,6 +10,7 @@ mod args;
 mod batch;
 mod callbacks;
 mod errors;
+mod interceptors;
 mod lock;
 mod options;
 mod order;
@@ -24,7 +25,8 @@ mod turn;
 
 // The option objects only describe the API (see options.rs); exported as what they are.
 pub use options::{
-    ReadOptions, RequestOptions, ResultOptions, SessionOptions, ThreadOptions, TurnControls,
+    Interceptor, ReadOptions, RequestOptions, ResultOptions, SessionOptions, ThreadOptions,
+    TurnControls,
 };
 pub use session::Session;
 

@@ -94,9 +94,42 @@ pub struct SessionOptions {
     /// Every JSON-RPC message in and out, for logging and tracing. No cost when unset.
     #[napi(ts_type = "(entry: { direction: 'in' | 'out'; message: unknown }) => void")]
     pub on_message: Option<Value>,
+    /// May change or drop each JSON-RPC message, in either direction (see `Interceptor`). Run in
+    /// array order; each sees the messages of its direction in order, one at a time. No cost
+    /// when unset.
+    #[napi(ts_type = "Interceptor[]")]
+    pub interceptors: Option<Value>,
     /// The spawned server process ended (expectedly or not).
     #[napi(ts_type = "(exit: { code: number | null; signal: string | null }) => void")]
     pub on_exit: Option<Value>,
+}
+
+/// One link of `SessionOptions.interceptors`. Each function gets the JSON-RPC message as an
+/// object (`{id, method, params}`, `{method, params}` or `{id, result | error}`) and returns it
+/// (changed or not, or a new object), `null` to drop it, or a Promise of either. Interceptors
+/// run in array order, in both directions. Each interceptor gets the messages of a direction in
+/// order, the next only once the previous one's result (or Promise) is in, and a message is
+/// routed (or sent) only after every message before it: order is kept even when they are async.
+/// `incoming` sees messages before anything else does (listeners, turns, handlers, results);
+/// `onMessage` sees the wire: incoming before the interceptors, outgoing after them.
+///
+/// Dropping (`null`): an outgoing request is not sent and its promise rejects
+/// `DROPPED_BY_INTERCEPTOR`; an incoming response rejects its request the same way; an incoming
+/// server request is answered with a JSON-RPC error (-32603) and no handler sees it; an outgoing
+/// answer to a server request is replaced by such an error answer; a notification is gone.
+/// An interceptor that throws, rejects, or returns something that is not an object (or not
+/// JSON-able) is reported to `onError` (`INTERCEPTOR_FAILED`) and the message goes on as it was.
+/// Keep a request's `id`: changing it loses its answer.
+#[napi(object)]
+pub struct Interceptor {
+    #[napi(
+        ts_type = "(message: JsonRpcMessage) => JsonRpcMessage | null | Promise<JsonRpcMessage | null>"
+    )]
+    pub outgoing: Option<Value>,
+    #[napi(
+        ts_type = "(message: JsonRpcMessage) => JsonRpcMessage | null | Promise<JsonRpcMessage | null>"
+    )]
+    pub incoming: Option<Value>,
 }
 
 /// How to follow and cancel a turn: with the `turn/start` fields, the `TurnOptions` of

@@ -14,6 +14,7 @@ use crate::callbacks::{EndCallback, ErrorCallback, RequestCallback, TextCallback
 use crate::errors::{
     error_object, json_promise, promise, raw_text, raw_to_value, IntoJs, JsCoreError, Outcome,
 };
+use crate::interceptors::{self, InterceptorHooks};
 use crate::lock::lock;
 use crate::order::Order;
 use crate::pump;
@@ -59,6 +60,8 @@ pub struct SessionHooks {
     /// The `stream` transport's connection ended: end the writable, let go of the readable.
     #[napi(ts_type = "() => void")]
     pub stream_end: Option<EndCallback>,
+    /// `SessionOptions.interceptors`, wrapped by js/interceptors.js.
+    pub interceptors: Option<Vec<InterceptorHooks>>,
 }
 
 /// A connection to one codex app-server. Created with `Session.create()`.
@@ -137,6 +140,7 @@ impl Session {
             stream_id,
             stream_write,
             stream_end,
+            interceptors,
         } = hooks.unwrap_or_default();
         let stream = stream_id.and_then(stream::take_stream);
         let start_cancel = start_id.map(|id| {
@@ -171,6 +175,7 @@ impl Session {
                     options.approval_policy = policy_from_json(policy, bridge.as_ref())?;
                 }
                 options.listen_from_start = sink.is_some();
+                options.interceptors = interceptors::from_hooks(interceptors.unwrap_or_default());
                 options.start_cancel = start_cancel;
                 let _start_entry = start_entry;
                 if let Some(callback) = on_diagnostic {

@@ -7,15 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result, RpcError};
 use crate::frame::{self, Incoming, ResponseId, ServerRequest};
+use crate::intercept::{self, Chain, Interceptor, Verdict};
 use crate::lock::lock;
 use crate::outgoing;
 use crate::router::{RequestFate, Routes};
 use crate::transport::{BoxFuture, FrameReader, FrameWriter, ReadFrame};
-use crate::wake_batch::{Burst, WakeBatch};
+use crate::wake_batch::{Burst, WakeBatch, MAX_BURST_FRAMES};
 
 /// Something the connection wants the owner to know that is not an answer to anything:
 /// undecodable frames, responses nobody waits for, dropped server requests.
@@ -24,15 +26,11 @@ pub struct Diagnostic {
     pub error: Error,
 }
 
-/// Which way a frame went, for the message tap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Incoming,
-    Outgoing,
-}
+pub use crate::intercept::Direction;
 
-/// Sees every frame in and out (for logging and tracing). Called on the reader and writer
-/// tasks: it must be quick and must not block.
+/// Sees every frame in and out (for logging and tracing), as it is on the wire: incoming
+/// before the interceptors, outgoing after them. Called on the reader and writer tasks: it
+/// must be quick and must not block.
 pub type MessageTap = Arc<dyn Fn(Direction, &str) + Send + Sync>;
 
 /// Hooks the owner of a connection provides.
@@ -46,6 +44,8 @@ pub struct ConnectionHooks {
     pub server_requests: mpsc::UnboundedSender<(ServerRequest, u64, watch::Receiver<RequestFate>)>,
     /// Protocol problems that do not belong to any request.
     pub diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
+    /// May change or drop messages, in order (intercept.rs); empty costs nothing.
+    pub interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 enum Outgoing {
@@ -149,8 +149,25 @@ impl Connection {
             out_rx,
             Arc::downgrade(&inner),
             hooks.tap.clone(),
+            Chain::for_direction(&hooks.interceptors, Direction::Outgoing)
+                .map(|chain| (chain, hooks.diagnostics.clone())),
         ));
-        tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks));
+        match Chain::for_direction(&hooks.interceptors, Direction::Incoming) {
+            // No incoming interceptor: frames are routed as read, on the reader (zero cost).
+            None => tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks)),
+            // The chain may wait (on JavaScript): it runs on a task of its own, in order, so
+            // that the reader keeps reading meanwhile (it never waits on a consumer).
+            Some(chain) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(read_into(
+                    reader,
+                    tx,
+                    hooks.tap.clone(),
+                    hooks.diagnostics.clone(),
+                ));
+                tokio::spawn(intercept_loop(rx, chain, Arc::clone(&inner), hooks))
+            }
+        };
         Connection { inner }
     }
 
@@ -352,6 +369,16 @@ impl Inner {
         self.closed_tx.send_replace(true);
     }
 
+    /// Fails the request `id` (if still pending) with `DROPPED_BY_INTERCEPTOR`.
+    fn drop_request(&self, id: &Value) {
+        let entry = id.as_i64().and_then(|n| lock(&self.pending).remove(&n));
+        if let Some(p) = entry {
+            let _ = p
+                .reply
+                .send(Err(Error::DroppedByInterceptor { method: p.method }));
+        }
+    }
+
     fn complete(
         &self,
         id: ResponseId,
@@ -386,6 +413,7 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     inner: std::sync::Weak<Inner>,
     tap: Option<MessageTap>,
+    chain: Option<(Chain, Option<mpsc::UnboundedSender<Diagnostic>>)>,
 ) {
     let mut batch = Vec::with_capacity(64);
     loop {
@@ -397,6 +425,15 @@ async fn write_loop(
         for out in batch.drain(..) {
             match out {
                 Outgoing::Frame(frame) => {
+                    let frame = match &chain {
+                        None => frame,
+                        Some((chain, diagnostics)) => {
+                            match intercept_outgoing(chain, diagnostics, &inner, frame).await {
+                                Some(frame) => frame,
+                                None => continue,
+                            }
+                        }
+                    };
                     if let Some(tap) = &tap {
                         tap(Direction::Outgoing, &frame);
                     }
@@ -433,28 +470,13 @@ async fn write_loop(
 }
 
 async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: ConnectionHooks) {
-    let report = |d: Diagnostic| {
-        if let Some(tx) = &hooks.diagnostics {
-            let _ = tx.send(d);
-        }
-    };
     // Consumers of event streams are woken once per burst of frames (wake_batch.rs).
     let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
     let end_reason = loop {
         let frame = match wakes.flush_when_idle(reader.next_frame()).await {
             Ok(Some(ReadFrame::Frame(text))) => text,
-            Ok(Some(ReadFrame::TooLarge { size })) => {
-                report(Diagnostic {
-                    error: Error::Protocol(format!(
-                        "skipped a frame of {size} bytes: over the size limit"
-                    )),
-                });
-                continue;
-            }
-            Ok(Some(ReadFrame::NotUtf8)) => {
-                report(Diagnostic {
-                    error: Error::Protocol("skipped a frame that is not UTF-8".into()),
-                });
+            Ok(Some(skipped)) => {
+                report(&hooks.diagnostics, skipped_frame(&skipped));
                 continue;
             }
             Ok(None) => break "server closed its output".to_owned(),
@@ -463,50 +485,230 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
         if let Some(tap) = &hooks.tap {
             tap(Direction::Incoming, &frame);
         }
-        wakes.collect(frame.len(), || match frame::decode_owned(frame) {
-            Ok(Incoming::Response { id, outcome }) => {
-                if let Some(d) = inner.complete(id, outcome) {
-                    report(d);
+        wakes.collect(frame.len(), || route(&inner, &hooks, frame));
+    };
+    drop(wakes); // fires what the last burst collected
+    end(&inner, &hooks, end_reason).await;
+}
+
+/// What the reader hands the incoming chain's task.
+enum Read {
+    Frame(String),
+    End(String),
+}
+
+/// The reader when there is an incoming chain: reads, reports skipped frames, taps, and queues
+/// each frame for `intercept_loop` (unbounded: it never waits on the chain).
+async fn read_into(
+    mut reader: Box<dyn FrameReader>,
+    tx: mpsc::UnboundedSender<Read>,
+    tap: Option<MessageTap>,
+    diagnostics: Option<mpsc::UnboundedSender<Diagnostic>>,
+) {
+    let end_reason = loop {
+        match reader.next_frame().await {
+            Ok(Some(ReadFrame::Frame(frame))) => {
+                if let Some(tap) = &tap {
+                    tap(Direction::Incoming, &frame);
+                }
+                if tx.send(Read::Frame(frame)).is_err() {
+                    return;
                 }
             }
-            Ok(Incoming::Notification(n)) => lock(&inner.routes).route(Arc::new(n)),
-            Ok(Incoming::ServerRequest(req)) => {
-                let (key, fate) = lock(&inner.routes).route_server_request(&req);
-                if let Err(mpsc::error::SendError((req, key, _))) =
-                    hooks.server_requests.send((req, key, fate))
-                {
-                    lock(&inner.routes).forget_server_request(key);
-                    // Nobody handles requests any more (session shutting down): never leave the
-                    // server waiting.
-                    let error = RpcError {
-                        code: -32603,
-                        message: "client is shutting down".into(),
-                        data: None,
-                    };
-                    let _ = Connection {
-                        inner: Arc::clone(&inner),
+            Ok(Some(skipped)) => report(&diagnostics, skipped_frame(&skipped)),
+            Ok(None) => break "server closed its output".to_owned(),
+            Err(e) => break format!("read failed: {e}"),
+        }
+    };
+    let _ = tx.send(Read::End(end_reason));
+}
+
+/// Runs the incoming chain over the frames, strictly in arrival order (a frame is routed only
+/// after every frame before it), then routes them as `read_loop` does. The frames queued
+/// together go through the chain together (up to a burst's worth): one crossing per
+/// interceptor and batch, not per frame.
+async fn intercept_loop(
+    mut rx: mpsc::UnboundedReceiver<Read>,
+    chain: Chain,
+    inner: Arc<Inner>,
+    hooks: ConnectionHooks,
+) {
+    let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
+    let mut frames = Vec::new();
+    let end_reason = loop {
+        let mut end = match wakes.flush_when_idle(std::pin::pin!(rx.recv())).await {
+            Some(Read::Frame(frame)) => {
+                frames.push(frame);
+                None
+            }
+            Some(Read::End(reason)) => Some(reason),
+            None => Some("reader stopped".to_owned()),
+        };
+        while end.is_none() && frames.len() < MAX_BURST_FRAMES {
+            match rx.try_recv() {
+                Ok(Read::Frame(frame)) => frames.push(frame),
+                Ok(Read::End(reason)) => end = Some(reason),
+                Err(_) => break,
+            }
+        }
+        if !frames.is_empty() {
+            let batch = std::mem::take(&mut frames);
+            // What earlier frames woke is fired while the chain waits.
+            let (verdicts, failures) = wakes
+                .flush_when_idle(std::pin::pin!(chain.run_batch(batch)))
+                .await;
+            for error in failures {
+                report(&hooks.diagnostics, Diagnostic { error });
+            }
+            for verdict in verdicts {
+                match verdict {
+                    Verdict::Pass(frame) => {
+                        wakes.collect(frame.len(), || route(&inner, &hooks, frame))
                     }
-                    .respond(&req.id, Err(&error));
+                    Verdict::Dropped(message) => dropped_incoming(&inner, message),
                 }
             }
-            Err((e, frame)) => {
-                let mut shown: String = frame.chars().take(200).collect();
-                if shown.len() < frame.len() {
-                    shown.push('…');
+        }
+        if let Some(reason) = end {
+            break reason;
+        }
+    };
+    drop(wakes);
+    end(&inner, &hooks, end_reason).await;
+}
+
+/// An incoming message an interceptor dropped. A server request is answered with an error
+/// (the server is never left waiting); a response fails the request it answers
+/// (`DROPPED_BY_INTERCEPTOR`: never left hanging); a notification is simply gone.
+fn dropped_incoming(inner: &Arc<Inner>, message: Value) {
+    match (message.get("method"), message.get("id")) {
+        (Some(_), Some(id)) => {
+            let error = RpcError {
+                code: -32603,
+                message: "request dropped by a client interceptor".into(),
+                data: None,
+            };
+            if let Ok(id) = serde_json::value::to_raw_value(id) {
+                let _ = Connection {
+                    inner: Arc::clone(inner),
                 }
-                report(Diagnostic {
+                .respond(&id, Err(&error));
+            }
+        }
+        (None, Some(id)) => inner.drop_request(id),
+        _ => {}
+    }
+}
+
+/// Runs the outgoing chain over a frame: the text to write, or `None` when nothing is to be
+/// written. A dropped request fails with `DROPPED_BY_INTERCEPTOR`; a dropped answer to a server
+/// request is replaced by an error answer, so that the server is never left waiting.
+async fn intercept_outgoing(
+    chain: &Chain,
+    diagnostics: &Option<mpsc::UnboundedSender<Diagnostic>>,
+    inner: &std::sync::Weak<Inner>,
+    frame: String,
+) -> Option<String> {
+    let (verdict, failures) = chain.run(frame).await;
+    for error in failures {
+        report(diagnostics, Diagnostic { error });
+    }
+    let message = match verdict {
+        Verdict::Pass(frame) => return Some(frame),
+        Verdict::Dropped(message) => message,
+    };
+    match (message.get("method"), message.get("id")) {
+        (Some(_), Some(id)) => {
+            if let Some(inner) = inner.upgrade() {
+                inner.drop_request(id);
+            }
+            None
+        }
+        (None, Some(id)) => {
+            let error = RpcError {
+                code: -32603,
+                message: format!(
+                    "the client's answer was dropped by an interceptor ({})",
+                    intercept::describe(&message)
+                ),
+                data: None,
+            };
+            let id = serde_json::value::to_raw_value(id).ok()?;
+            outgoing::error_response(&id, &error).ok()
+        }
+        _ => None,
+    }
+}
+
+fn report(diagnostics: &Option<mpsc::UnboundedSender<Diagnostic>>, d: Diagnostic) {
+    if let Some(tx) = diagnostics {
+        let _ = tx.send(d);
+    }
+}
+
+fn skipped_frame(frame: &ReadFrame) -> Diagnostic {
+    let error = match frame {
+        ReadFrame::TooLarge { size } => Error::Protocol(format!(
+            "skipped a frame of {size} bytes: over the size limit"
+        )),
+        ReadFrame::NotUtf8 => Error::Protocol("skipped a frame that is not UTF-8".into()),
+        ReadFrame::Frame(_) => Error::Protocol("skipped a frame".into()),
+    };
+    Diagnostic { error }
+}
+
+/// Routes one incoming frame: a response to its request, a notification to its listeners and
+/// turn, a server request to the handlers; an undecodable frame is reported.
+fn route(inner: &Arc<Inner>, hooks: &ConnectionHooks, frame: String) {
+    match frame::decode_owned(frame) {
+        Ok(Incoming::Response { id, outcome }) => {
+            if let Some(d) = inner.complete(id, outcome) {
+                report(&hooks.diagnostics, d);
+            }
+        }
+        Ok(Incoming::Notification(n)) => lock(&inner.routes).route(Arc::new(n)),
+        Ok(Incoming::ServerRequest(req)) => {
+            let (key, fate) = lock(&inner.routes).route_server_request(&req);
+            if let Err(mpsc::error::SendError((req, key, _))) =
+                hooks.server_requests.send((req, key, fate))
+            {
+                lock(&inner.routes).forget_server_request(key);
+                // Nobody handles requests any more (session shutting down): never leave the
+                // server waiting.
+                let error = RpcError {
+                    code: -32603,
+                    message: "client is shutting down".into(),
+                    data: None,
+                };
+                let _ = Connection {
+                    inner: Arc::clone(inner),
+                }
+                .respond(&req.id, Err(&error));
+            }
+        }
+        Err((e, frame)) => {
+            let mut shown: String = frame.chars().take(200).collect();
+            if shown.len() < frame.len() {
+                shown.push('…');
+            }
+            report(
+                &hooks.diagnostics,
+                Diagnostic {
                     error: Error::Protocol(format!(
                         "skipped an undecodable frame: {}: {shown}",
                         e.0
                     )),
-                });
-            }
-        });
-    };
-    drop(wakes); // fires what the last burst collected
+                },
+            );
+        }
+    }
+}
+
+/// The transport has ended: everything pending fails with `TRANSPORT_CLOSED` and the tail.
+async fn end(inner: &Inner, hooks: &ConnectionHooks, reason: String) {
     let stderr_tail = (hooks.stderr_tail)().await;
     inner.shut(Error::TransportClosed {
-        reason: end_reason,
+        reason,
         stderr_tail,
     });
 }
@@ -534,6 +736,10 @@ pub(crate) mod line_peer {
 
     impl LinePeer {
         pub(crate) fn new() -> LinePeer {
+            LinePeer::with_interceptors(Vec::new())
+        }
+
+        pub(crate) fn with_interceptors(interceptors: Vec<Arc<dyn Interceptor>>) -> LinePeer {
             let (client, server) = tokio::io::duplex(1 << 16);
             let (client_read, client_write) = tokio::io::split(client);
             let (server_read, server_write) = tokio::io::split(server);
@@ -547,6 +753,7 @@ pub(crate) mod line_peer {
                     stderr_tail: Box::new(|| Box::pin(async { String::new() })),
                     server_requests,
                     diagnostics: Some(diagnostics_tx),
+                    interceptors,
                 },
                 None,
             );
@@ -576,6 +783,7 @@ pub(crate) mod line_peer {
 mod tests {
     use super::line_peer::LinePeer;
     use super::*;
+    use crate::transport::BoxFuture;
     use serde_json::json;
     use tokio::io::AsyncWriteExt;
 
@@ -734,6 +942,176 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), closed)
             .await
             .expect("closed() resolves once the transport has ended");
+        assert_eq!(
+            conn.closed_error().map(|e| e.code()),
+            Some("TRANSPORT_CLOSED")
+        );
+    }
+
+    /// An interceptor made of a closure, async (a random delay first) when `delay` is set.
+    struct Link<F> {
+        f: F,
+        direction: Direction,
+        delay: bool,
+    }
+
+    impl<F: Fn(Value) -> intercept::InterceptResult + Send + Sync> Interceptor for Link<F> {
+        fn intercepts(&self, direction: Direction) -> bool {
+            direction == self.direction
+        }
+        fn intercept(
+            &self,
+            _: Direction,
+            message: Value,
+        ) -> BoxFuture<'static, intercept::InterceptResult> {
+            let out = (self.f)(message);
+            let delay = self.delay;
+            Box::pin(async move {
+                if delay {
+                    let ms = rand::random_range(0..5);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                out
+            })
+        }
+    }
+
+    fn link(
+        direction: Direction,
+        delay: bool,
+        f: impl Fn(Value) -> intercept::InterceptResult + Send + Sync + 'static,
+    ) -> Arc<dyn Interceptor> {
+        Arc::new(Link {
+            f,
+            direction,
+            delay,
+        })
+    }
+
+    #[tokio::test]
+    async fn outgoing_interceptors_change_drop_and_fail_requests_and_answers() {
+        let mut peer = LinePeer::with_interceptors(vec![
+            link(Direction::Outgoing, true, |mut m| {
+                if m["method"] == "drop/me" {
+                    return Ok(None);
+                }
+                if m["method"] == "throw" {
+                    return Err("interceptor bug".into());
+                }
+                if m.get("result").is_some() {
+                    return Ok(None); // answers to server requests
+                }
+                m["params"]["secret"] = json!("[redacted]");
+                Ok(Some(m))
+            }),
+            // An incoming interceptor is no part of the outgoing chain.
+            link(Direction::Incoming, false, |_| Ok(None)),
+        ]);
+        let conn = peer.conn.clone();
+
+        conn.notify("n", Some(r#"{"secret":"hunter2","x":1}"#))
+            .unwrap();
+        assert_eq!(
+            peer.next().await,
+            json!({"method": "n", "params": {"secret": "[redacted]", "x": 1}})
+        );
+
+        let err = conn.request_raw("drop/me", "{}", None).await.unwrap_err();
+        assert_eq!(err.code(), "DROPPED_BY_INTERCEPTOR");
+        assert!(err.to_string().contains("drop/me"), "{err}");
+        assert_eq!(conn.pending_requests(), 0);
+
+        // A throwing interceptor is reported, and the message goes out as it was.
+        conn.notify("throw", Some(r#"{"secret":"s"}"#)).unwrap();
+        assert_eq!(
+            peer.next().await,
+            json!({"method": "throw", "params": {"secret": "s"}})
+        );
+        let d = tokio::time::timeout(Duration::from_secs(10), peer.diagnostics.recv())
+            .await
+            .expect("a diagnostic")
+            .expect("open");
+        assert_eq!(d.error.code(), "INTERCEPTOR_FAILED");
+        assert!(
+            d.error.to_string().contains("interceptor bug"),
+            "{}",
+            d.error
+        );
+
+        // A dropped answer to a server request: the server gets an error answer instead.
+        let id = RawValue::from_string("7".into()).unwrap();
+        let ok = RawValue::from_string("{}".into()).unwrap();
+        conn.respond(&id, Ok(&ok)).unwrap();
+        let answer = peer.next().await;
+        assert_eq!(answer["id"], 7);
+        assert_eq!(answer["error"]["code"], -32603);
+    }
+
+    #[tokio::test]
+    async fn incoming_interceptors_drop_answer_and_keep_arrival_order() {
+        let mut peer = LinePeer::with_interceptors(vec![
+            link(Direction::Incoming, true, |mut m| {
+                if m["method"] == "ask/dropped" || m["result"] == "drop" {
+                    return Ok(None);
+                }
+                if m["method"] == "noise" {
+                    return Ok(None);
+                }
+                if m.get("params").is_some() {
+                    m["params"]["seen"] = json!(true);
+                }
+                Ok(Some(m))
+            }),
+            link(Direction::Incoming, true, |m| Ok(Some(m))),
+        ]);
+        let conn = peer.conn.clone();
+        let mut server_write = peer.write.take().unwrap();
+
+        // Server requests, interleaved with dropped notifications, each delayed at random by
+        // both interceptors: they reach the handlers in the order they arrived.
+        let mut frames = String::new();
+        for n in 0..40 {
+            frames.push_str(&format!(
+                "{{\"id\":{n},\"method\":\"ask/{n}\",\"params\":{{}}}}\n{{\"method\":\"noise\"}}\n"
+            ));
+        }
+        server_write.write_all(frames.as_bytes()).await.unwrap();
+        for n in 0..40 {
+            let (request, _, _) =
+                tokio::time::timeout(Duration::from_secs(10), peer.requests.recv())
+                    .await
+                    .expect("routed")
+                    .expect("a request");
+            assert_eq!(request.method, format!("ask/{n}"));
+            assert_eq!(request.params.get(), r#"{"seen":true}"#);
+        }
+
+        // A dropped server request is answered with an error at once.
+        let ask = "{\"id\":\"s9\",\"method\":\"ask/dropped\",\"params\":{}}\n";
+        server_write.write_all(ask.as_bytes()).await.unwrap();
+        let answer = peer.next().await;
+        assert_eq!(answer["id"], "s9");
+        assert_eq!(answer["error"]["code"], -32603);
+        assert_eq!(conn.pending_server_requests(), 40);
+
+        // A dropped response fails its request instead of leaving it pending.
+        let request = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("x/y", "{}", None).await }
+        });
+        let frame = peer.next().await;
+        let drop_it = format!("{{\"id\":{},\"result\":\"drop\"}}\n", frame["id"]);
+        server_write.write_all(drop_it.as_bytes()).await.unwrap();
+        let err = request.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), "DROPPED_BY_INTERCEPTOR");
+        assert!(err.to_string().contains("x/y"), "{err}");
+
+        // The end of the transport still closes the connection, after the frames before it.
+        drop(server_write);
+        drop(peer.lines);
+        tokio::time::timeout(Duration::from_secs(10), conn.closed())
+            .await
+            .expect("closed");
         assert_eq!(
             conn.closed_error().map(|e| e.code()),
             Some("TRANSPORT_CLOSED")

@@ -60,6 +60,20 @@ pub enum Error {
 
     #[error("invalid argument `{name}`: {message}")]
     InvalidArgument { name: String, message: String },
+
+    /// An interceptor returned null for this request (or for its response).
+    #[error("{method}: dropped by an interceptor")]
+    DroppedByInterceptor { method: String },
+
+    /// An interceptor threw or returned something that is not a message; reported, and the
+    /// message went on as it was.
+    #[error("interceptor {index} failed on the {direction} {what}: {reason} (the message went on unchanged)")]
+    InterceptorFailed {
+        index: usize,
+        direction: &'static str,
+        what: String,
+        reason: String,
+    },
 }
 
 fn tried_suffix(tried: &[String]) -> String {
@@ -93,6 +107,8 @@ impl Error {
             Error::Protocol(_) => "PROTOCOL_ERROR",
             Error::Aborted(_) => "ABORTED",
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Error::DroppedByInterceptor { .. } => "DROPPED_BY_INTERCEPTOR",
+            Error::InterceptorFailed { .. } => "INTERCEPTOR_FAILED",
         }
     }
 

@@ -13,6 +13,7 @@
 //!   `transport`/`ws` (frame I/O: lines over any byte stream, pipes or pushed chunks;
 //!   websockets), `input`, `toml`, `server_version`, `discovery`, `contain`:
 //!   leaves that know nothing of connections or turns.
+//! - `intercept`: the interceptor chain that may change or drop messages in either direction.
 //! - `wake_batch`: the reader's per-burst wakes of event-stream consumers.
 //! - `turn_state`: a turn's routed state: its outlets, result accumulator, outcome, watchdog.
 //! - `router`: where each notification and server request goes (turns, listeners).
@@ -29,6 +30,7 @@ pub mod discovery;
 mod error;
 pub mod frame;
 mod input;
+mod intercept;
 mod lock;
 mod options;
 mod outgoing;
@@ -50,6 +52,7 @@ pub use discovery::{Arch, CodexPackage, Discovery, HostEnv, HostPlatform, Os};
 pub use error::{Error, Result, RpcError, SERVER_OVERLOADED_CODE};
 pub use frame::{Notification, ServerRequest};
 pub use input::Input;
+pub use intercept::{InterceptResult, Interceptor};
 pub use options::millis;
 pub use process::{ExitInfo, SpawnOptions, StderrListener, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};

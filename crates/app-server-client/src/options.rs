@@ -18,6 +18,7 @@ const HANDLED_ABOVE: &[&str] = &[
     "onMessage",
     "onError",
     "onExit",
+    "interceptors",
 ];
 
 impl SessionOptions {

@@ -130,6 +130,9 @@ pub struct SessionOptions {
     pub overload_retry: crate::connection::RetryPolicy,
     /// Sees every frame in and out.
     pub message_tap: Option<crate::connection::MessageTap>,
+    /// May change or drop each message, in order (see [`crate::Interceptor`]). Default: none,
+    /// which costs nothing.
+    pub interceptors: Vec<Arc<dyn crate::Interceptor>>,
     /// Receives each line the server writes to stderr (owned processes only).
     pub stderr_listener: Option<crate::process::StderrListener>,
     /// Limit on the whole start (spawn or connect, then `initialize`): a server that never
@@ -163,6 +166,7 @@ impl Default for SessionOptions {
             listen_from_start: false,
             overload_retry: crate::connection::RetryPolicy::default(),
             message_tap: None,
+            interceptors: Vec::new(),
             stderr_listener: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             start_cancel: None,
@@ -456,6 +460,7 @@ impl Session {
             }),
             server_requests: req_tx,
             diagnostics: options.diagnostics.clone(),
+            interceptors: options.interceptors.clone(),
         };
         let conn = Connection::start(reader, writer, hooks, options.request_timeout);
         conn.set_retry_policy(options.overload_retry);
