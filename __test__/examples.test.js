@@ -82,6 +82,22 @@ const EXPECTED = {
     '3. result({ timeoutMs: 100 }): REQUEST_TIMEOUT, turn finished: false',
     'result() again: status completed: Worth the wait: this one completes.',
   ],
+  'shared-server': [
+    'A: turn started, answer streaming',
+    'B: joined turn of A',
+    /B: streamed from the join: ".+"/,
+    'B: result: completed: Shared servers let many clients watch one conversation as it happens.',
+    /B: thread events seen: .*item\/agentMessage\/delta x\d+.*turn\/completed x1/,
+    'B: turn in progress now: null',
+  ],
+  goals: [
+    /turn started: \S+/,
+    'goal: complete',
+    'turn 1: completed: Drafted the outline: intro, three sections, summary.',
+    'turn 2: completed: Wrote all three sections and the summary. Done.',
+    'goal complete after 2 turns, 45 tokens',
+    'goal() now: complete; cleared: true; goal() after: null',
+  ],
 }
 
 function runExample(name) {

@@ -496,6 +496,7 @@ impl Session {
             "listeners": listeners,
             "pendingRequests": pending,
             "pendingServerRequests": self.inner.pending_server_requests(),
+            "threadSubscribers": self.inner.thread_subscribers(),
         })
     }
 
