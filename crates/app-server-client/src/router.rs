@@ -180,6 +180,12 @@ impl Routes {
         thread_id: &str,
     ) -> mpsc::UnboundedReceiver<Arc<Notification>> {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Those unsubscribed on threads that have been quiet since go now (routing drops the
+        // others as it meets them), so that the map empties again.
+        self.thread_listeners.retain(|_, outlets| {
+            outlets.retain(|l| !l.is_closed());
+            !outlets.is_empty()
+        });
         if self.closed.is_none() {
             self.thread_listeners
                 .entry(thread_id.to_owned())

@@ -1025,6 +1025,7 @@ impl Thread {
         let (outlets, main_rx, receivers) = outlets(streams.extra_streams);
         let shared = TurnShared::new(self.id.clone(), last.id, outlets);
         shared.prime(&last.items);
+        shared.mark_started();
         {
             let mut routes = lock(&conn.inner.routes);
             if let Some(live) = routes.live_turn(&self.id) {

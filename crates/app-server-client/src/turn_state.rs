@@ -310,6 +310,12 @@ impl TurnShared {
         }
     }
 
+    /// The turn was announced before this client followed it (a joined turn): `interrupt`
+    /// must not wait for a `turn/started` that will not come again.
+    pub(crate) fn mark_started(&self) {
+        self.started.send_replace(true);
+    }
+
     /// Another stream of this turn, from its next event on; `None` once it has ended.
     pub(crate) fn add_outlet(&self) -> Option<mpsc::UnboundedReceiver<Arc<Notification>>> {
         let mut state = lock(&self.state);

@@ -137,6 +137,16 @@ async fn a_server_without_turns_list_is_read_with_thread_read() {
     });
     let (turn, _) = joined.unwrap().expect("the last turn is in progress");
     assert_eq!(turn.id(), "u1");
+    // Announced before the join: interrupting does not wait for a turn/started.
+    let (interrupted, ()) = tokio::join!(turn.interrupt(), async {
+        let (id, params) = peer.expect("turn/interrupt").await;
+        assert_eq!(
+            (&params["threadId"], &params["turnId"]),
+            (&json!("t1"), &json!("u1"))
+        );
+        peer.answer(&id, json!({})).await;
+    });
+    interrupted.unwrap();
     session.close().await;
     assert_eq!(
         turn.result(None).await.unwrap_err().code(),
