@@ -150,7 +150,7 @@ impl Routes {
             self.listeners.retain(|l| l.send(Arc::clone(&n)).is_ok());
         }
         if !self.thread_listeners.is_empty() {
-            self.to_thread_listeners(&n);
+            self.deliver_to_thread(&n);
         }
         if n.method() == "serverRequest/resolved" {
             self.server_request_resolved(&n);
@@ -160,7 +160,7 @@ impl Routes {
     }
 
     /// Hands `n` to the subscribers of its thread (those that went away are dropped).
-    fn to_thread_listeners(&mut self, n: &Arc<Notification>) {
+    fn deliver_to_thread(&mut self, n: &Arc<Notification>) {
         let Some(thread_id) = n.thread_id() else {
             return;
         };
@@ -260,7 +260,7 @@ impl Routes {
             {
                 let event = Arc::new(event);
                 if !self.thread_listeners.is_empty() {
-                    self.to_thread_listeners(&event);
+                    self.deliver_to_thread(&event);
                 }
                 self.route_to_turn(event);
             }

@@ -223,10 +223,12 @@ impl Accumulator {
                     self.delta_text.push(n, delta);
                 }
             }
-            "item/completed" if n.item_json().is_some() => {
-                if self.known.is_empty() || !self.known.contains(&item_id(n)) {
-                    self.completed.push(Arc::clone(n));
-                }
+            // An item read when the turn was joined is not kept twice.
+            "item/completed"
+                if n.item_json().is_some()
+                    && (self.known.is_empty() || !self.known.contains(&item_id(n))) =>
+            {
+                self.completed.push(Arc::clone(n));
             }
             "thread/tokenUsage/updated" => {
                 if let Some(usage) = &n.detail().token_usage {
