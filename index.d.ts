@@ -301,7 +301,10 @@ export declare class Thread {
   unarchive(): Promise<void>
 }
 
-/** A subscription to one thread's notifications, read by pulls (`thread.events()`). */
+/**
+ * A subscription to one thread's notifications, read by pulls: what `thread.events()` wraps in
+ * an async iterator (napi-rs cannot leave a class out of the declarations).
+ */
 export declare class ThreadEvents {}
 
 /** A running turn. Its events are read through the JavaScript iterator (`for await`). */

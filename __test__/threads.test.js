@@ -172,6 +172,14 @@ test('a goal runs across the turns the server starts for it: one stream, one res
       assert.equal((await thread.goal())?.status, 'complete')
       assert.equal(await thread.clearGoal(), true)
       assert.equal(await thread.goal(), null)
+
+      // A goal set paused starts no turn: its run ends at once (result() without reading it).
+      const paused = await thread.runGoal('later', { status: 'paused' })
+      const pausedResult = await paused.result()
+      assert.equal(pausedResult.goal?.status, 'paused')
+      assert.deepEqual(pausedResult.turns, [])
+      assert.equal(model.requests.length, 3, 'no model request for a paused goal')
+      assert.equal((await thread.setGoal({ status: 'complete' })).status, 'complete')
       assert.equal(session._stats().threadSubscribers, 0)
     },
     { experimentalApi: true },

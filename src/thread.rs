@@ -235,7 +235,8 @@ impl Thread {
     }
 }
 
-/// A subscription to one thread's notifications, read by pulls (`thread.events()`).
+/// A subscription to one thread's notifications, read by pulls: what `thread.events()` wraps in
+/// an async iterator (napi-rs cannot leave a class out of the declarations).
 #[napi]
 pub struct ThreadEvents {
     stream: PullStream,
