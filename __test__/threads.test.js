@@ -45,7 +45,7 @@ test('a second client joins a turn in progress: its stream starts at the join, i
     const a = await Session.create({ transport: { type: 'websocket', url } })
     const b = await Session.create({ transport: { type: 'websocket', url } })
     const answer = 'one two three four five six seven eight nine ten'
-    model.enqueue(reply.text(answer, { chunks: 10, delayMs: 250 }))
+    model.enqueue(reply.text(answer, { chunks: 10, delayMs: 400 }))
     const threadA = await a.startThread()
     const turnA = await threadA.startTurn('count to ten')
     // A has seen the first delta before B even subscribes: B's stream cannot have it.

@@ -14,7 +14,7 @@ import { createModelStandIn, reply } from 'codex-native/testing'
 async function main(): Promise<void> {
   const live = process.env.CODEX_NATIVE_LIVE === '1'
   const model = live ? null : await createModelStandIn()
-  model?.enqueue(reply.text('Shared servers let many clients watch one conversation as it happens.', { chunks: 10, delayMs: 200 }))
+  model?.enqueue(reply.text('Shared servers let many clients watch one conversation as it happens.', { chunks: 10, delayMs: 300 }))
 
   // One listening server; port 0 lets it choose, and its banner says which.
   const server = spawn(findCodex(), ['app-server', '--listen', 'ws://127.0.0.1:0', ...(model?.codexArgs() ?? [])], {
