@@ -232,7 +232,55 @@ export interface Session extends SessionMethods {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** The fields of `thread/goal/set` that `runGoal` takes besides the objective. */
+export type GoalOptions = Omit<P.ThreadGoalSetParams, 'threadId' | 'objective'>
+
+/** What a goal run ended with. */
+export interface GoalResult {
+  threadId: string
+  /** The goal as it ended (`complete`, `paused`, `blocked`, `budgetLimited`, `usageLimited`), or null once cleared. */
+  goal: P.ThreadGoal | null
+  /** Every turn of the run, in order (the server's automatic continuations included). */
+  turns: TurnResult[]
+  /** The last turn's text. */
+  text: string
+  /** Every turn's items, in order. */
+  items: P.ThreadItem[]
+  /** The token usage of every model response of the run, summed. */
+  usage: P.TokenUsageBreakdown
+}
+
+/** A goal followed across the turns the server runs for it. One consumer. */
+export interface GoalRun extends AsyncIterable<TurnEvent> {
+  /** Every notification of the thread from the goal's setting to its end. */
+  [Symbol.asyncIterator](): AsyncIterator<TurnEvent>
+  /** Resolves once the goal is no longer active and its last turn has completed. */
+  result(): Promise<GoalResult>
+}
+
 export interface Thread extends ThreadMethods {
+  /**
+   * Every notification of this thread from now on, of every turn: this client's, another
+   * client's on a shared server, the server's goal continuations. Ends when the session does;
+   * `return()` (a `break`) unsubscribes.
+   */
+  events(): AsyncIterableIterator<TurnEvent>
+  /** Calls `listener` with every notification of this thread from now on, in order; returns the unsubscribe. */
+  onEvent(listener: (event: TurnEvent) => void): () => void
+  /**
+   * The turn in progress on this thread (started by another client, by this client before a
+   * reconnect, or by the server), joined: its iterator yields events from now on, its
+   * `result()` is whole. Null when the thread is idle.
+   */
+  currentTurn(): Promise<Turn | null>
+  /** Sets the thread's goal and follows it across the server's automatic turns (experimental: `experimentalApi`). */
+  runGoal(objective: string, options?: GoalOptions): Promise<GoalRun>
+  /** `thread/goal/set` without following it (e.g. `{ status: 'paused' }`); the goal as set. */
+  setGoal(params: Omit<P.ThreadGoalSetParams, 'threadId'>): Promise<P.ThreadGoal>
+  /** The thread's goal, or null (experimental: `experimentalApi`). */
+  goal(): Promise<P.ThreadGoal | null>
+  /** Clears the thread's goal; whether there was one to clear. */
+  clearGoal(): Promise<boolean>
   startTurn(input: Input, options?: TurnOptions): Promise<Turn>
   /** Starts a turn and waits for its result. */
   run(input: Input, options?: TurnOptions): Promise<TurnResult>
@@ -321,6 +369,12 @@ export declare class Thread {
   rollback(numTurns: number): Promise<void>
   unarchive(): Promise<void>
 }
+
+/**
+ * A subscription to one thread's notifications, read by pulls: what `thread.events()` wraps in
+ * an async iterator (napi-rs cannot leave a class out of the declarations).
+ */
+export declare class ThreadEvents {}
 
 /** A running turn. Its events are read through the JavaScript iterator (`for await`). */
 export declare class Turn {

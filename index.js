@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Session = nativeBinding.Session
 module.exports.Thread = nativeBinding.Thread
+module.exports.ThreadEvents = nativeBinding.ThreadEvents
 module.exports.Turn = nativeBinding.Turn
 module.exports.configOverrideArgs = nativeBinding.configOverrideArgs
 module.exports.findCodex = nativeBinding.findCodex

@@ -28,6 +28,7 @@ const { SessionState, states, stateOf, installListeners } = require('./js/listen
 const { Crossed, crossedItems, claimStream, batchIterator } = require('./js/iterator.js')
 const inputs = require('./js/inputs.js')
 const { nativeInterceptors } = require('./js/interceptors.js')
+const goals = require('./js/goals.js')
 const passthrough = require('./js/passthrough.js')
 const login = require('./js/login.js')
 const { streamTransport } = require('./js/stream.js')
@@ -302,6 +303,75 @@ Thread.prototype.ask = async function ask(input, options) {
   return result.text
 }
 
+// Thread-wide events: every notification naming the thread, of every turn (this client's,
+// another client's on a shared server, the server's goal continuations).
+
+Thread.prototype.events = function events() {
+  const native = this._events()
+  const iterator = batchIterator(
+    (wake) => native._pullBatch(wake),
+    (batch) => JSON.parse(batch),
+  )
+  const finish = iterator.return
+  // return() (a `break` out of `for await`) unsubscribes.
+  iterator.return = (value) => {
+    native._close()
+    return finish(value)
+  }
+  return iterator
+}
+
+Thread.prototype.onEvent = function onEvent(listener) {
+  if (typeof listener !== 'function') throw invalidArgument('listener', 'must be a function')
+  if (this.session.closed) throw closedError(this.session)
+  // A throwing listener is reported to the session's onError, like any listener.
+  const state = stateOf(this.session)
+  let removed = false
+  const key = this._onEvent((batch) => {
+    for (const event of JSON.parse(batch)) {
+      // Batches already on their way when it was removed are not handed over.
+      if (removed) return
+      try {
+        listener(event)
+      } catch (err) {
+        state.report(err)
+      }
+    }
+  })
+  return () => {
+    if (removed) return
+    removed = true
+    this._offEvent(key)
+  }
+}
+
+// Turns joined (currentTurn): what crossed their stream is not the whole turn, so their result
+// always comes whole from the native side.
+const joinedTurns = new WeakSet()
+
+Thread.prototype.currentTurn = async function currentTurn() {
+  const turn = await this._currentTurn()
+  if (turn) joinedTurns.add(turn)
+  return turn
+}
+
+Thread.prototype.runGoal = function runGoal(objective, options) {
+  // (Built from the protocol's events: typed by index.d.ts, not inferred.)
+  return /** @type {Promise<any>} */ (goals.runGoal(this, objective, options))
+}
+
+Thread.prototype.goal = async function goal() {
+  return (await this._goal()).goal ?? null
+}
+
+Thread.prototype.setGoal = async function setGoal(params) {
+  return (await this._setGoal(optionsObject(params, 'params'))).goal
+}
+
+Thread.prototype.clearGoal = async function clearGoal() {
+  return (await this._clearGoal()).cleared === true
+}
+
 // ---------------------------------------------------------------------------------------------
 // Turn: async iteration (one consumer), text stream, result with timeout and signal.
 
@@ -357,7 +427,7 @@ Turn.prototype.result = function result(options) {
   checkTimeout(timeoutMs, 'options.timeoutMs')
   if (signal) interruptOnAbort(this, signal)
   const crossed = crossedItems.get(this)
-  if (!crossed?.complete) return this._result(timeoutMs, 0)
+  if (!crossed?.complete || joinedTurns.has(this)) return this._result(timeoutMs, 0)
   // The consumer read the stream to its end: every item of the result is here already.
   const message = crossed.lastAgentMessage()
   return this._result(timeoutMs, message ? 2 : 1).then((r) => ({

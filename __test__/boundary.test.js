@@ -152,6 +152,32 @@ test('a response settles only after listeners saw the notifications sent before 
   })
 })
 
+test('a response settles only after thread.onEvent listeners saw the thread\'s notifications sent before it', T, async () => {
+  // As above, for a thread's listener: its pump is on the session's order too (src/order.rs).
+  const BEFORE = 600
+  const pad = 'x'.repeat(1024)
+  const notes = Array.from({ length: BEFORE }, (_, i) => act.notify('fake/threadNote', { threadId: 'thr_1', i, pad }))
+  await withFake({ on: { 'model/list': notes } }, async (session) => {
+    const thread = await session.startThread()
+    assert.equal(thread.id, 'thr_1')
+    let seen = 0
+    const off = thread.onEvent(() => {
+      seen++
+      const until = Date.now() + 0.05
+      while (Date.now() < until) {
+        // busy: a listener doing real work
+      }
+    })
+    for (let round = 1; round <= 5; round++) {
+      await session.listModels()
+      assert.equal(seen, round * BEFORE, `round ${round}: every earlier notification of the thread was seen`)
+    }
+    off()
+    await session.listModels()
+    assert.equal(seen, 5 * BEFORE, 'nothing is handed over after the unsubscribe')
+  })
+})
+
 test('result() after a consumed stream is built from what crossed, and equals the full result', T, async () => {
   const scenario = {
     turn: { deltas: 4 },

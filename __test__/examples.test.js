@@ -98,6 +98,22 @@ const EXPECTED = {
     'browser login: not signed in (Login server error: Login was not completed)',
     'device login: RPC_ERROR: failed to request device code',
   ],
+  'shared-server': [
+    'A: turn started, answer streaming',
+    'B: joined turn of A',
+    /B: streamed from the join: ".+"/,
+    'B: result: completed: Shared servers let many clients watch one conversation as it happens.',
+    /B: thread events seen: .*item\/agentMessage\/delta x\d+.*turn\/completed x1/,
+    'B: turn in progress now: null',
+  ],
+  goals: [
+    /turn started: \S+/,
+    'goal: complete',
+    'turn 1: completed: Drafted the outline: intro, three sections, summary.',
+    'turn 2: completed: Wrote all three sections and the summary. Done.',
+    'goal complete after 2 turns, 45 tokens',
+    'goal() now: complete; cleared: true; goal() after: null',
+  ],
 }
 
 /** Examples that start a ChatGPT browser login: codex binds 127.0.0.1:1455 for it (login.test.js too). */

@@ -63,7 +63,7 @@ test('1,000 concurrent turns with interleaved events: each gets all of its own, 
       assert.equal(r.threadId, threads[i].id)
       assert.equal(r.text, Array.from({ length: DELTAS }, (_, j) => `${turns[i].id}:${j};`).join(''))
     })
-    assert.deepEqual(session._stats(), { liveTurns: 0, listeners: 0, pendingRequests: 0, pendingServerRequests: 0 })
+    assert.deepEqual(session._stats(), { liveTurns: 0, listeners: 0, pendingRequests: 0, pendingServerRequests: 0, threadSubscribers: 0 })
   })
 })
 

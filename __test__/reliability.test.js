@@ -19,7 +19,7 @@ test('soak: 6,000 turns on one session after 1,500 of warm-up; no per-turn growt
   // of 1 KB per turn fails by 4x; RSS, for native leaks, 2 KB, what its noise allows.
   const TURNS = 6000
   const r = await soak({ turns: TURNS, warmup: 1500 })
-  assert.deepEqual(r.stats, { liveTurns: 0, listeners: 0, pendingRequests: 0, pendingServerRequests: 0 })
+  assert.deepEqual(r.stats, { liveTurns: 0, listeners: 0, pendingRequests: 0, pendingServerRequests: 0, threadSubscribers: 0 })
   assert.equal(await liveCallbackTasks(), 0, 'native callback tasks leaked')
   const perTurn = (bytes) => Math.round(bytes / TURNS)
   const js = r.heapGrowth + r.externalGrowth

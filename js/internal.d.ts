@@ -19,10 +19,21 @@ declare module '../index.js' {
     _setNotificationSink(sink: ((batchJson: string) => void) | null, onEnd?: ((error?: CodexError) => void) | null): void
     _setThreadPolicy(threadId: string, policy: PolicyDescriptor | null): void
     _setOverride(method: string, key: string | null): void
-    _stats(): { liveTurns: number; listeners: number; pendingRequests: number; pendingServerRequests: number }
+    _stats(): { liveTurns: number; listeners: number; pendingRequests: number; pendingServerRequests: number; threadSubscribers: number }
   }
   interface Thread {
     _startTurn(input: unknown, params: object, onEvent: ((batchJson: string) => void) | null, inactivityTimeoutMs?: number): Promise<Turn>
+    _events(): ThreadEvents
+    _onEvent(onBatch: (batchJson: string) => void, onEnd?: ((error?: CodexError) => void) | null): number
+    _offEvent(key: number): boolean
+    _currentTurn(): Promise<Turn | null>
+    _setGoal(params: object): Promise<any>
+    _goal(): Promise<any>
+    _clearGoal(): Promise<any>
+  }
+  interface ThreadEvents {
+    _pullBatch(wake: (id: number) => void): string | null | number
+    _close(): void
   }
   interface Turn {
     /** A batch (JSON text), `null` at the end, or a waiter id to wait on. */

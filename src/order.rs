@@ -14,10 +14,18 @@ use std::sync::{Arc, Mutex};
 use crate::lock::lock;
 use crate::pump::Pump;
 
-/// The session's notification pump (for `onNotification` listeners), shared by the session and
-/// every thread and turn made from it.
+/// The session's notification pump (for `onNotification` listeners) and the pumps of its
+/// threads' `onEvent` callbacks, shared by the session and every thread and turn made from it.
 #[derive(Clone, Default)]
-pub struct Order(Arc<Mutex<Option<Pump>>>);
+pub struct Order(Arc<Mutex<Option<Pump>>>, Arc<Mutex<ThreadPumps>>);
+
+/// The `thread.onEvent` pumps, by key. Empty unless someone subscribed: a response then waits
+/// for the session's pump alone, as before.
+#[derive(Default)]
+struct ThreadPumps {
+    next: u32,
+    pumps: Vec<(u32, Pump)>,
+}
 
 impl Order {
     /// Replaces the pump (stopping the old one); `None` stops pumping.
@@ -28,11 +36,47 @@ impl Order {
         }
     }
 
-    /// Resolves once JavaScript listeners have seen every notification queued so far; at once
-    /// when nobody listens (no pump) or the pump stops meanwhile.
+    /// Adds a thread's `onEvent` pump; the key removes it.
+    pub fn add_thread_pump(&self, pump: Pump) -> u32 {
+        let mut threads = lock(&self.1);
+        // Those that ended (their stream closed) go now.
+        threads.pumps.retain(|(_, p)| !*p.done.borrow());
+        threads.next = threads.next.wrapping_add(1);
+        let key = threads.next;
+        threads.pumps.push((key, pump));
+        key
+    }
+
+    /// Stops and forgets a thread pump; false when there was none of that key.
+    pub fn remove_thread_pump(&self, key: u32) -> bool {
+        let mut threads = lock(&self.1);
+        let before = threads.pumps.len();
+        threads.pumps.retain(|(k, p)| {
+            if *k == key {
+                p.abort();
+            }
+            *k != key
+        });
+        threads.pumps.len() != before
+    }
+
+    /// Resolves once JavaScript listeners (and thread `onEvent` callbacks) have seen every
+    /// notification queued so far; at once when nobody listens (no pump) or the pumps stop
+    /// meanwhile.
     pub async fn caught_up(&self) {
         let answer = lock(&self.0).as_ref().and_then(Pump::barrier);
+        let threads: Vec<_> = {
+            let threads = lock(&self.1);
+            threads
+                .pumps
+                .iter()
+                .filter_map(|(_, p)| p.barrier())
+                .collect()
+        };
         if let Some(answer) = answer {
+            let _ = answer.await;
+        }
+        for answer in threads {
             let _ = answer.await;
         }
     }

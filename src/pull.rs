@@ -53,7 +53,9 @@ pub struct PullStream {
 }
 
 struct Shared {
-    turn: Arc<core::Turn>,
+    /// The turn whose stream is taken on the first pull (none for a thread's stream, which is
+    /// there from the start).
+    turn: Option<Arc<core::Turn>>,
     waiter_id: u32,
     /// Registered with the stream; refers back weakly, so the stream never keeps itself alive.
     waker: Waker,
@@ -97,11 +99,20 @@ impl Wake for WakeOnEvent {
 
 impl PullStream {
     pub fn new(turn: Arc<core::Turn>) -> Self {
+        PullStream::make(Some(turn), Slot::NotTaken)
+    }
+
+    /// Pulls of a stream that is not a turn's (`thread.events()`).
+    pub fn of_stream(stream: core::EventStream) -> Self {
+        PullStream::make(None, Slot::Reading(stream))
+    }
+
+    fn make(turn: Option<Arc<core::Turn>>, slot: Slot) -> Self {
         let shared = Arc::new_cyclic(|me| Shared {
             turn,
             waiter_id: NEXT_WAITER_ID.fetch_add(1, Ordering::Relaxed),
             waker: Waker::from(Arc::new(WakeOnEvent(me.clone()))),
-            stream: Mutex::new(Slot::NotTaken),
+            stream: Mutex::new(slot),
             wake_js: OnceLock::new(),
             waiting: AtomicBool::new(false),
             woken: AtomicBool::new(false),
@@ -175,7 +186,7 @@ impl Shared {
     fn poll(&self, form: Form) -> Poll<Outcome<Option<String>>> {
         let mut slot = lock(&self.stream);
         if matches!(*slot, Slot::NotTaken) {
-            *slot = match self.turn.take_events() {
+            *slot = match self.turn.as_ref().and_then(|t| t.take_events()) {
                 Some(stream) => Slot::Reading(stream),
                 None => Slot::Gone,
             };

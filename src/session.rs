@@ -529,6 +529,7 @@ impl Session {
             "listeners": listeners,
             "pendingRequests": pending,
             "pendingServerRequests": self.inner.pending_server_requests(),
+            "threadSubscribers": self.inner.thread_subscribers(),
         })
     }
 

@@ -1,14 +1,15 @@
 use app_server_client as core;
-use napi::bindgen_prelude::{Object, PromiseRaw};
+use napi::bindgen_prelude::{Function, Object, PromiseRaw};
 use napi::Result;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 
 use crate::args::{self, params_object};
-use crate::callbacks::TextCallback;
-use crate::errors::{promise, raw_to_value, IntoJs, Outcome};
+use crate::callbacks::{EndCallback, TextCallback};
+use crate::errors::{json_promise, promise, raw_text, raw_to_value, IntoJs, Outcome};
 use crate::order::Order;
+use crate::pull::{Form, PullStream, Pulled};
 use crate::pump;
 use crate::turn::Turn;
 
@@ -118,6 +119,86 @@ impl Thread {
         self.unit(env, async move { Ok(thread.unarchive().await?) })
     }
 
+    /// Every notification of this thread from now on, of every turn, read by pulls (main.js
+    /// makes it `thread.events()`).
+    #[napi(js_name = "_events", skip_typescript)]
+    pub fn events(&self) -> ThreadEvents {
+        ThreadEvents {
+            stream: PullStream::of_stream(self.inner.events()),
+        }
+    }
+
+    /// Feeds every notification of this thread from now on to `callback` in JSON batches, on
+    /// the session's order (a response settles after the callback saw what came before it).
+    /// Returns the key `_offEvent` takes.
+    #[napi(js_name = "_onEvent", skip_typescript)]
+    pub fn on_event(&self, callback: TextCallback, on_end: Option<EndCallback>) -> u32 {
+        let pump = pump::spawn(self.inner.events(), callback, on_end);
+        self.order.add_thread_pump(pump)
+    }
+
+    /// Stops an `_onEvent` subscription; false when it had already stopped.
+    #[napi(js_name = "_offEvent", skip_typescript)]
+    pub fn off_event(&self, key: u32) -> bool {
+        self.order.remove_thread_pump(key)
+    }
+
+    /// The turn in progress on this thread (joined), or `null`.
+    #[napi(js_name = "_currentTurn", skip_typescript)]
+    pub fn current_turn<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Option<Turn>>> {
+        let thread = self.inner.clone();
+        let order = self.order.clone();
+        promise(
+            env,
+            self.order.clone().after(async move {
+                let joined = thread.current_turn(core::TurnSetup::default()).await?;
+                Ok(joined.map(|(turn, _)| Turn::new(turn, None, order)))
+            }),
+            |_, turn| Ok(turn),
+        )
+    }
+
+    /// `thread/goal/set` with these params (threadId added); resolves with its response.
+    #[napi(js_name = "_setGoal", skip_typescript)]
+    pub fn set_goal<'env>(
+        &self,
+        env: &'env Env,
+        params: Option<Unknown<'env>>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let params = args::json(params, "options").and_then(|p| params_object("options", p));
+        let thread = self.inner.clone();
+        json_promise(
+            env,
+            self.order
+                .clone()
+                .after(async move { raw_text(thread.set_goal(params?)).await }),
+        )
+    }
+
+    /// `thread/goal/get`'s response.
+    #[napi(js_name = "_goal", skip_typescript)]
+    pub fn goal<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let thread = self.inner.clone();
+        json_promise(
+            env,
+            self.order
+                .clone()
+                .after(async move { raw_text(thread.goal()).await }),
+        )
+    }
+
+    /// `thread/goal/clear`'s response.
+    #[napi(js_name = "_clearGoal", skip_typescript)]
+    pub fn clear_goal<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let thread = self.inner.clone();
+        json_promise(
+            env,
+            self.order
+                .clone()
+                .after(async move { raw_text(thread.clear_goal()).await }),
+        )
+    }
+
     /// Starts a turn; `onEvent` receives its events as JSON batches from the first one on.
     #[napi(js_name = "_startTurn", skip_typescript)]
     pub fn start_turn<'env>(
@@ -151,5 +232,28 @@ impl Thread {
             }),
             |_, turn| Ok(turn),
         )
+    }
+}
+
+/// A subscription to one thread's notifications, read by pulls: what `thread.events()` wraps in
+/// an async iterator (napi-rs cannot leave a class out of the declarations).
+#[napi]
+pub struct ThreadEvents {
+    stream: PullStream,
+}
+
+#[napi]
+impl ThreadEvents {
+    /// The next events as a JSON array, `null` once the connection has ended, or, when none is
+    /// queued, a waiter id: `wake(id)` is called when it is worth pulling again.
+    #[napi(js_name = "_pullBatch", skip_typescript)]
+    pub fn pull_batch(&self, env: &Env, wake: Function<u32, ()>) -> Result<Pulled> {
+        self.stream.pull(env, Form::Events, wake)
+    }
+
+    /// Unsubscribes: queued events are dropped, a waiting pull finds the end.
+    #[napi(js_name = "_close", skip_typescript)]
+    pub fn close(&self) {
+        self.stream.discard();
     }
 }

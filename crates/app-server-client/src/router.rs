@@ -129,6 +129,9 @@ pub(crate) struct Routes {
     /// here until the response names the turn, so none is lost to the race.
     starting: HashMap<String, StartingThread>,
     listeners: Vec<Outlet>,
+    /// Thread-wide subscribers (`thread.events()`): every notification naming the thread, of
+    /// any turn. Empty unless someone subscribed, so routing pays one `is_empty` for it.
+    thread_listeners: HashMap<String, Vec<Outlet>, IdHasher>,
     /// Server requests not yet answered, by arrival number (ids may repeat).
     server_requests: HashMap<u64, PendingServerRequest>,
     next_server_request: u64,
@@ -146,11 +149,67 @@ impl Routes {
         if !self.listeners.is_empty() {
             self.listeners.retain(|l| l.send(Arc::clone(&n)).is_ok());
         }
+        if !self.thread_listeners.is_empty() {
+            self.deliver_to_thread(&n);
+        }
         if n.method() == "serverRequest/resolved" {
             self.server_request_resolved(&n);
             return;
         }
         self.route_to_turn(n);
+    }
+
+    /// Hands `n` to the subscribers of its thread (those that went away are dropped).
+    fn deliver_to_thread(&mut self, n: &Arc<Notification>) {
+        let Some(thread_id) = n.thread_id() else {
+            return;
+        };
+        let Some(outlets) = self.thread_listeners.get_mut(thread_id) else {
+            return;
+        };
+        outlets.retain(|l| l.send(Arc::clone(n)).is_ok());
+        if outlets.is_empty() {
+            self.thread_listeners.remove(thread_id);
+        }
+    }
+
+    /// A new subscriber to one thread's notifications, from now on. After the connection
+    /// closed, a stream that ends at once.
+    pub(crate) fn listen_thread(
+        &mut self,
+        thread_id: &str,
+    ) -> mpsc::UnboundedReceiver<Arc<Notification>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Those unsubscribed on threads that have been quiet since go now (routing drops the
+        // others as it meets them), so that the map empties again.
+        self.thread_listeners.retain(|_, outlets| {
+            outlets.retain(|l| !l.is_closed());
+            !outlets.is_empty()
+        });
+        if self.closed.is_none() {
+            self.thread_listeners
+                .entry(thread_id.to_owned())
+                .or_default()
+                .push(tx);
+        }
+        rx
+    }
+
+    /// How many thread-wide subscribers are open (for leak checks).
+    pub(crate) fn thread_listener_count(&self) -> usize {
+        self.thread_listeners
+            .values()
+            .flatten()
+            .filter(|l| !l.is_closed())
+            .count()
+    }
+
+    /// The live turn of `thread_id` this client follows, if any (a thread runs one at a time).
+    pub(crate) fn live_turn(&self, thread_id: &str) -> Option<Arc<TurnShared>> {
+        self.turns
+            .iter()
+            .find(|((t, _), _)| t == thread_id)
+            .map(|(_, turn)| Arc::clone(turn))
     }
 
     /// Delivers to the notification's turn, or holds it while that turn is being started.
@@ -199,7 +258,11 @@ impl Routes {
                 .ok()
                 .and_then(|params| Notification::synthetic(SERVER_REQUEST_EVENT, &params))
             {
-                self.route_to_turn(Arc::new(event));
+                let event = Arc::new(event);
+                if !self.thread_listeners.is_empty() {
+                    self.deliver_to_thread(&event);
+                }
+                self.route_to_turn(event);
             }
         }
         self.next_server_request += 1;
@@ -400,6 +463,7 @@ impl Routes {
         // `starting` stays: a turn/start answered just before the end still gets the events
         // that came with it (finish_turn_start empties it; every start calls it).
         self.listeners.clear();
+        self.thread_listeners.clear();
         for (_, pending) in self.server_requests.drain() {
             pending.fate.send_replace(RequestFate::Closed);
         }

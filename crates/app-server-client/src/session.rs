@@ -210,6 +210,8 @@ struct SessionInner {
     stderr: StderrTail,
     shutdown_grace: Duration,
     turn_inactivity_timeout: Option<Duration>,
+    /// Initialized with `experimentalApi`: experimental requests (goals) need it.
+    experimental_api: bool,
     close_started: AtomicBool,
     close_done: watch::Sender<bool>,
     startup_notifications: Mutex<Option<EventStream>>,
@@ -494,6 +496,7 @@ impl Session {
             stderr,
             shutdown_grace: options.shutdown_grace,
             turn_inactivity_timeout: options.turn_inactivity_timeout,
+            experimental_api: options.experimental_api,
             close_started: AtomicBool::new(false),
             close_done,
             startup_notifications: Mutex::new(startup_notifications),
@@ -655,6 +658,11 @@ impl Session {
             routes.listener_count(),
             self.inner.conn.pending_requests(),
         )
+    }
+
+    /// Open thread-wide subscriptions (`Thread::events`), for leak checks.
+    pub fn thread_subscribers(&self) -> usize {
+        lock(&self.inner.conn.inner.routes).thread_listener_count()
     }
 
     pub async fn start_thread(&self, params: Map<String, Value>) -> Result<Thread> {
@@ -1056,6 +1064,188 @@ impl Thread {
         &self.session
     }
 
+    /// Every notification of this thread from now on, of every turn (this client's, another
+    /// client's on a shared server, the server's own goal continuations), in arrival order.
+    /// Ends when the connection does. Dropping the stream unsubscribes.
+    pub fn events(&self) -> EventStream {
+        let conn = self.conn();
+        let rx = lock(&conn.inner.routes).listen_thread(&self.id);
+        EventStream::for_connection(rx, conn.clone())
+    }
+
+    /// The turn in progress on this thread, joined: its stream starts now, its result is whole
+    /// (what happened before the join is read from the server). `None` when the thread is idle.
+    /// A turn this client already follows is shared, not joined again.
+    pub async fn current_turn(
+        &self,
+        streams: TurnSetup,
+    ) -> Result<Option<(Turn, Vec<EventStream>)>> {
+        let conn = &self.session.inner.conn;
+        if let Some(live) = lock(&conn.inner.routes).live_turn(&self.id) {
+            return Ok(self.follow(live, streams));
+        }
+        // From here on the router holds this thread's events of turns it does not know: none
+        // is lost between the server's answer below and the turn's registration.
+        lock(&conn.inner.routes).begin_turn_start(&self.id)?;
+        let mut pending = StartGuard {
+            conn,
+            thread_id: &self.id,
+            armed: true,
+        };
+        let last = self.last_turn().await;
+        pending.armed = false;
+        let last = match last {
+            Ok(Some(turn)) if turn.status == "inProgress" => turn,
+            Ok(_) => {
+                lock(&conn.inner.routes).finish_turn_start(&self.id, None);
+                return Ok(None);
+            }
+            Err(e) => {
+                lock(&conn.inner.routes).finish_turn_start(&self.id, None);
+                return Err(e);
+            }
+        };
+        let (outlets, main_rx, receivers) = outlets(streams.extra_streams);
+        let shared = TurnShared::new(self.id.clone(), last.id, outlets);
+        shared.prime(&last.items);
+        shared.mark_started();
+        {
+            let mut routes = lock(&conn.inner.routes);
+            if let Some(live) = routes.live_turn(&self.id) {
+                // This client started a turn meanwhile (it is the one in progress).
+                routes.finish_turn_start(&self.id, None);
+                drop(routes);
+                return Ok(self.follow(live, streams));
+            }
+            routes.finish_turn_start(&self.id, Some(Arc::clone(&shared)));
+        }
+        Ok(Some(self.turn_of(shared, main_rx, receivers, streams)))
+    }
+
+    /// Another view of a turn this client follows, its streams from now on.
+    fn follow(
+        &self,
+        live: Arc<TurnShared>,
+        streams: TurnSetup,
+    ) -> Option<(Turn, Vec<EventStream>)> {
+        let conn = self.conn();
+        let main_rx = live.add_outlet()?;
+        let mut extra = Vec::with_capacity(streams.extra_streams);
+        for _ in 0..streams.extra_streams {
+            extra.push(EventStream::for_turn(
+                live.add_outlet()?,
+                Arc::clone(&live),
+                conn,
+            ));
+        }
+        let turn = Turn::new(
+            Arc::clone(&live),
+            conn.clone(),
+            EventStream::for_turn(main_rx, live, conn),
+        );
+        Some((turn, extra))
+    }
+
+    /// The thread's newest turn as the server has it (`thread/turns/list`, newest first, with
+    /// full items; `thread/read` with turns on a server without it).
+    async fn last_turn(&self) -> Result<Option<TurnSnapshot>> {
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<TurnSnapshot>,
+        }
+        #[derive(Deserialize)]
+        struct Read {
+            thread: ReadTurns,
+        }
+        #[derive(Deserialize)]
+        struct ReadTurns {
+            #[serde(default)]
+            turns: Vec<TurnSnapshot>,
+        }
+        let params = json!({
+            "threadId": self.id,
+            "limit": 1,
+            "sortDirection": "desc",
+            "itemsView": "full",
+        });
+        match self
+            .conn()
+            .request("thread/turns/list", &params, None)
+            .await
+        {
+            Ok(page) => serde_json::from_str::<Page>(page.get())
+                .map(|p| p.data.into_iter().next())
+                .map_err(|e| Error::Protocol(format!("thread/turns/list response: {e}"))),
+            // A thread that has not run a turn yet is not "materialized": codex refuses to
+            // list its turns (code -32600, no code of its own), and it has none in progress.
+            Err(Error::Rpc { error, .. }) if error.message.contains("not materialized") => Ok(None),
+            Err(Error::Rpc { error, .. }) if error.code == -32601 => {
+                let read = self.read(true).await?;
+                serde_json::from_str::<Read>(read.get())
+                    .map(|r| r.thread.turns.into_iter().last())
+                    .map_err(|e| Error::Protocol(format!("thread/read response: {e}")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn turn_of(
+        &self,
+        shared: Arc<TurnShared>,
+        main_rx: Receiver,
+        receivers: Vec<Receiver>,
+        streams: TurnSetup,
+    ) -> (Turn, Vec<EventStream>) {
+        let conn = self.conn();
+        if let Some(limit) = streams
+            .inactivity_timeout
+            .or(self.session.inner.turn_inactivity_timeout)
+        {
+            tokio::spawn(crate::turn_state::watchdog(Arc::clone(&shared), limit));
+        }
+        let extra = receivers
+            .into_iter()
+            .map(|rx| EventStream::for_turn(rx, Arc::clone(&shared), conn))
+            .collect();
+        let turn = Turn::new(
+            Arc::clone(&shared),
+            conn.clone(),
+            EventStream::for_turn(main_rx, shared, conn),
+        );
+        (turn, extra)
+    }
+
+    /// Goals are experimental in the protocol: without `experimentalApi` the server refuses
+    /// them with a message that does not say so.
+    fn goals_allowed(&self, method: &str) -> Result<()> {
+        if self.session.inner.experimental_api {
+            return Ok(());
+        }
+        Err(Error::invalid_argument(
+            "experimentalApi",
+            format!("{method} is experimental: open the session with `experimentalApi: true`"),
+        ))
+    }
+
+    /// `thread/goal/set`: `params` are its fields other than `threadId` (objective, status,
+    /// tokenBudget, origin). Resolves with the response (`{ goal }`).
+    pub async fn set_goal(&self, params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.goals_allowed("thread/goal/set")?;
+        self.call("thread/goal/set", params).await
+    }
+
+    /// `thread/goal/get`: `{ goal }` (null without one).
+    pub async fn goal(&self) -> Result<Box<RawValue>> {
+        self.goals_allowed("thread/goal/get")?;
+        self.call("thread/goal/get", Map::new()).await
+    }
+
+    /// `thread/goal/clear`: `{ cleared }`.
+    pub async fn clear_goal(&self) -> Result<Box<RawValue>> {
+        self.goals_allowed("thread/goal/clear")?;
+        self.call("thread/goal/clear", Map::new()).await
+    }
+
     /// Starts a turn. `params` are the other `turn/start` fields (model, effort, ...).
     /// Events that arrive before the server answers are kept for the turn.
     pub async fn start_turn(
@@ -1100,31 +1290,34 @@ impl Thread {
                 return Err(e);
             }
         };
-        let (main_tx, main_rx) = mpsc::unbounded_channel();
-        let mut outlets: Vec<Outlet> = vec![main_tx];
-        let mut receivers = Vec::with_capacity(streams.extra_streams);
-        for _ in 0..streams.extra_streams {
-            let (tx, rx) = mpsc::unbounded_channel();
-            outlets.push(tx);
-            receivers.push(rx);
-        }
+        let (outlets, main_rx, receivers) = outlets(streams.extra_streams);
         let shared = TurnShared::new(self.id.clone(), turn_id, outlets);
         lock(&conn.inner.routes).finish_turn_start(&self.id, Some(Arc::clone(&shared)));
-        if let Some(limit) = streams
-            .inactivity_timeout
-            .or(self.session.inner.turn_inactivity_timeout)
-        {
-            tokio::spawn(crate::turn_state::watchdog(Arc::clone(&shared), limit));
-        }
-        let extra = receivers
-            .into_iter()
-            .map(|rx| EventStream::for_turn(rx, Arc::clone(&shared), conn))
-            .collect();
-        let turn = Turn::new(
-            Arc::clone(&shared),
-            conn.clone(),
-            EventStream::for_turn(main_rx, shared, conn),
-        );
-        Ok((turn, extra))
+        Ok(self.turn_of(shared, main_rx, receivers, streams))
     }
+}
+
+type Receiver = mpsc::UnboundedReceiver<Arc<crate::frame::Notification>>;
+
+/// A new turn's outlets: its own stream's and `extra` more.
+fn outlets(extra: usize) -> (Vec<Outlet>, Receiver, Vec<Receiver>) {
+    let (main_tx, main_rx) = mpsc::unbounded_channel();
+    let mut outlets: Vec<Outlet> = vec![main_tx];
+    let mut receivers = Vec::with_capacity(extra);
+    for _ in 0..extra {
+        let (tx, rx) = mpsc::unbounded_channel();
+        outlets.push(tx);
+        receivers.push(rx);
+    }
+    (outlets, main_rx, receivers)
+}
+
+/// A turn as `thread/turns/list` (or `thread/read`) reports it: enough to join it.
+#[derive(Deserialize)]
+struct TurnSnapshot {
+    id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    items: Vec<Box<RawValue>>,
 }

@@ -138,6 +138,10 @@ struct Accumulator {
     usage: Option<Box<RawValue>>,
     status: Option<String>,
     error: Option<Box<RawValue>>,
+    /// Ids of the items read from the server when joining a turn already under way (see
+    /// [`TurnShared::prime`]): their `item/completed` may also arrive live, and is not kept
+    /// twice. Empty for the turns this client started.
+    known: std::collections::HashSet<String>,
 }
 
 /// The deltas of a message, kept in case it never completes. A small delta is copied (its
@@ -186,6 +190,19 @@ impl Piece {
     }
 }
 
+/// The `id` of an `item/completed`'s item ("" without one).
+fn item_id(n: &Notification) -> String {
+    #[derive(Deserialize)]
+    struct ItemId {
+        #[serde(default)]
+        id: Option<String>,
+    }
+    n.item_json()
+        .and_then(crate::frame::object::<ItemId>)
+        .and_then(|i| i.id)
+        .unwrap_or_default()
+}
+
 #[derive(Deserialize)]
 struct ItemText {
     #[serde(rename = "type", default)]
@@ -206,7 +223,13 @@ impl Accumulator {
                     self.delta_text.push(n, delta);
                 }
             }
-            "item/completed" if n.item_json().is_some() => self.completed.push(Arc::clone(n)),
+            // An item read when the turn was joined is not kept twice.
+            "item/completed"
+                if n.item_json().is_some()
+                    && (self.known.is_empty() || !self.known.contains(&item_id(n))) =>
+            {
+                self.completed.push(Arc::clone(n));
+            }
             "thread/tokenUsage/updated" => {
                 if let Some(usage) = &n.detail().token_usage {
                     self.usage = Some(usage.clone());
@@ -266,6 +289,44 @@ impl TurnShared {
             server_done: std::sync::atomic::AtomicBool::new(false),
             waiting_on_client: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Seeds the result with the items a turn already had when this client joined it (read
+    /// from the server), before any event is delivered: the joined turn's `text` and `items`
+    /// are then whole although its stream starts at the join.
+    pub(crate) fn prime(&self, items: &[Box<RawValue>]) {
+        let mut state = lock(&self.state);
+        for item in items {
+            let params = format!(
+                "{{\"threadId\":{},\"turnId\":{},\"item\":{}}}",
+                serde_json::Value::String(self.thread_id.clone()),
+                serde_json::Value::String(self.turn_id.clone()),
+                item.get()
+            );
+            if let Some(n) = Notification::synthetic("item/completed", &params) {
+                let n = Arc::new(n);
+                let id = item_id(&n);
+                state.acc.completed.push(n);
+                state.acc.known.insert(id);
+            }
+        }
+    }
+
+    /// The turn was announced before this client followed it (a joined turn): `interrupt`
+    /// must not wait for a `turn/started` that will not come again.
+    pub(crate) fn mark_started(&self) {
+        self.started.send_replace(true);
+    }
+
+    /// Another stream of this turn, from its next event on; `None` once it has ended.
+    pub(crate) fn add_outlet(&self) -> Option<mpsc::UnboundedReceiver<Arc<Notification>>> {
+        let mut state = lock(&self.state);
+        if state.finished {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        state.outlets.push(tx);
+        Some(rx)
     }
 
     /// Hands one event to the turn. Returns true when it was the turn's last.
