@@ -68,12 +68,13 @@ Session.create = async function create(options) {
 
 /** @param {Omit<SessionOptions, 'signal'>} options @param {number | undefined} startId */
 async function createSession(options, startId) {
-  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, ...data } = options
+  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, onRestart, ...data } = options
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
   checkFunction(onStderr, 'onStderr')
   checkFunction(onMessage, 'onMessage')
   checkFunction(onExit, 'onExit')
+  checkFunction(onRestart, 'onRestart')
   const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
   if (data.codexSearchPaths === undefined) data.codexSearchPaths = defaultSearchPaths
   // Here too, since Infinity/NaN do not survive the trip to Rust as numbers.
@@ -100,6 +101,7 @@ async function createSession(options, startId) {
       return { direction: tagged.slice(0, nl) === 'in' ? 'in' : 'out', message: JSON.parse(tagged.slice(nl + 1)) }
     }),
     onExit: guarded(onExit, (json) => JSON.parse(json)),
+    onRestart: guarded(onRestart, (event) => event),
     startId: startId ?? null,
   }
   for (const key of Object.keys(hooks)) if (hooks[key] === null) delete hooks[key]

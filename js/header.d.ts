@@ -35,6 +35,8 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'ABORTED'
   | 'INVALID_ARGUMENT'
+  /** A thread that a server restart could not bring back (ephemeral, or not resumable). */
+  | 'THREAD_LOST'
   /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
   | 'NATIVE_ADDON_MISSING'
 

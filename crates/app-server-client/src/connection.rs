@@ -2,7 +2,7 @@
 //! without ever waiting on a consumer, and the map of requests in flight.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ impl RetryPolicy {
     };
 
     /// Delay before attempt `attempt + 1`: exponential, capped, with full jitter.
-    fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .initial_delay
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
@@ -102,11 +102,22 @@ impl RetryPolicy {
 #[derive(Clone)]
 enum State {
     Open,
+    /// The transport is gone and the owner is bringing up a new one ([`Connection::attach`]):
+    /// new requests wait (bounded by their timeout) instead of failing.
+    Restarting,
     Closed(Error),
 }
 
 pub(crate) struct Inner {
-    outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// To the writer task of the current transport (replaced by [`Connection::attach`]).
+    outgoing: Mutex<mpsc::UnboundedSender<Outgoing>>,
+    /// Which transport is current: a reader or writer of an older one that ends changes nothing.
+    generation: AtomicU64,
+    /// With a restarting owner ([`Connection::restartable`]), where a lost transport is reported
+    /// instead of closing the connection.
+    on_lost: Mutex<Option<mpsc::UnboundedSender<Error>>>,
+    /// Bumped on every change of `state`, for requests parked while restarting.
+    state_changed: watch::Sender<u64>,
     pending: Mutex<HashMap<i64, PendingRequest>>,
     next_id: AtomicI64,
     pub(crate) routes: Mutex<Routes>,
@@ -134,7 +145,10 @@ impl Connection {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (closed_tx, _) = watch::channel(false);
         let inner = Arc::new(Inner {
-            outgoing: out_tx,
+            outgoing: Mutex::new(out_tx),
+            generation: AtomicU64::new(0),
+            on_lost: Mutex::new(None),
+            state_changed: watch::channel(0).0,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(1),
             routes: Mutex::new(Routes::default()),
@@ -149,9 +163,63 @@ impl Connection {
             out_rx,
             Arc::downgrade(&inner),
             hooks.tap.clone(),
+            0,
         ));
-        tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks));
+        tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks, 0));
         Connection { inner }
+    }
+
+    /// From now on a lost transport does not close the connection: everything in flight fails
+    /// as it would on close (`TRANSPORT_CLOSED`), session listeners stay, the connection enters
+    /// the restarting state and the error is sent on the returned channel. The owner then
+    /// [`attach`](Self::attach)es a new transport and [`reopen`](Self::reopen)s, or closes.
+    pub fn restartable(&self) -> mpsc::UnboundedReceiver<Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *lock(&self.inner.on_lost) = Some(tx);
+        rx
+    }
+
+    /// True while the transport is being replaced (see [`restartable`](Self::restartable)).
+    pub fn is_restarting(&self) -> bool {
+        matches!(*lock(&self.inner.state), State::Restarting)
+    }
+
+    /// Starts reader and writer tasks on a new transport, replacing the lost one. The state
+    /// stays restarting (requests stay parked) until [`reopen`](Self::reopen); meanwhile only
+    /// [`request_while_restarting`](Self::request_while_restarting) goes through.
+    pub fn attach(
+        &self,
+        reader: Box<dyn FrameReader>,
+        writer: Box<dyn FrameWriter>,
+        hooks: ConnectionHooks,
+    ) {
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        // Dropping the old sender ends the old writer task.
+        *lock(&self.inner.outgoing) = out_tx;
+        tokio::spawn(write_loop(
+            writer,
+            out_rx,
+            Arc::downgrade(&self.inner),
+            hooks.tap.clone(),
+            generation,
+        ));
+        tokio::spawn(read_loop(
+            reader,
+            Arc::clone(&self.inner),
+            hooks,
+            generation,
+        ));
+    }
+
+    /// The new transport is ready: parked requests go ahead. No effect unless restarting.
+    pub fn reopen(&self) {
+        let mut state = lock(&self.inner.state);
+        if matches!(*state, State::Restarting) {
+            *state = State::Open;
+            drop(state);
+            self.inner.state_changed.send_modify(|n| *n += 1);
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -161,7 +229,7 @@ impl Connection {
     /// The error everything fails with once the connection is closed.
     pub fn closed_error(&self) -> Option<Error> {
         match &*lock(&self.inner.state) {
-            State::Open => None,
+            State::Open | State::Restarting => None,
             State::Closed(e) => Some(e.clone()),
         }
     }
@@ -183,7 +251,7 @@ impl Connection {
         let policy = *lock(&self.inner.retry);
         let mut attempt = 1;
         loop {
-            match self.request_once(method, params, timeout).await {
+            match self.request_once(method, params, timeout, false).await {
                 Err(Error::ServerOverloaded { .. }) if attempt < policy.max_attempts => {
                     tokio::time::sleep(policy.delay(attempt)).await;
                     attempt += 1;
@@ -211,51 +279,92 @@ impl Connection {
         self.request(method, params, timeout).await
     }
 
-    async fn request_once(
+    /// A request sent while the connection is restarting, on the new transport (the owner's
+    /// `initialize` and thread re-attachment); anything else waits for [`reopen`](Self::reopen).
+    pub async fn request_while_restarting(
         &self,
         method: &str,
         params: &(impl serde::Serialize + ?Sized),
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
+        self.request_once(method, params, timeout, true).await
+    }
+
+    async fn request_once(
+        &self,
+        method: &str,
+        params: &(impl serde::Serialize + ?Sized),
+        timeout: Option<Duration>,
+        while_restarting: bool,
+    ) -> Result<Box<RawValue>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = outgoing::request(id, method, params)?;
+        let timeout = timeout
+            .or(self.inner.default_timeout)
+            .filter(|t| !t.is_zero());
+        // One limit for both the wait for a restart and the answer.
+        let deadline = timeout.map(|limit| tokio::time::Instant::now() + limit);
+        let timed_out = |limit| Error::RequestTimeout {
+            method: method.to_owned(),
+            timeout: limit,
+        };
         let (tx, rx) = oneshot::channel();
-        {
+        let mut tx = Some(tx);
+        let mut changes = self.inner.state_changed.subscribe();
+        loop {
             // Register before sending so that an instant answer finds its entry, and check the
             // state under the same lock the closer drains under, so nothing slips past a close.
             let mut pending = lock(&self.inner.pending);
-            if let Some(e) = self.closed_error() {
-                return Err(e);
+            let parked = match &*lock(&self.inner.state) {
+                State::Closed(e) => return Err(e.clone()),
+                State::Restarting => !while_restarting,
+                State::Open => false,
+            };
+            if !parked {
+                if let Some(reply) = tx.take() {
+                    pending.insert(
+                        id,
+                        PendingRequest {
+                            method: method.to_owned(),
+                            reply,
+                        },
+                    );
+                }
+                break;
             }
-            pending.insert(
-                id,
-                PendingRequest {
-                    method: method.to_owned(),
-                    reply: tx,
-                },
-            );
+            changes.borrow_and_update();
+            drop(pending);
+            // Parked while the owner brings up a new server; bounded by the request's timeout.
+            match (deadline, timeout) {
+                (Some(at), Some(limit)) => {
+                    if tokio::time::timeout_at(at, changes.changed())
+                        .await
+                        .is_err()
+                    {
+                        return Err(timed_out(limit));
+                    }
+                }
+                _ => {
+                    let _ = changes.changed().await;
+                }
+            }
         }
         let guard = PendingGuard {
             inner: &self.inner,
             id,
         };
-        if self.inner.outgoing.send(Outgoing::Frame(frame)).is_err() {
+        if lock(&self.inner.outgoing)
+            .send(Outgoing::Frame(frame))
+            .is_err()
+        {
             return Err(self.closed_error().unwrap_or(Error::SessionClosed));
         }
-        let timeout = timeout
-            .or(self.inner.default_timeout)
-            .filter(|t| !t.is_zero());
-        let answer = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
+        let answer = match (deadline, timeout) {
+            (Some(at), Some(limit)) => match tokio::time::timeout_at(at, rx).await {
                 Ok(answer) => answer,
-                Err(_) => {
-                    return Err(Error::RequestTimeout {
-                        method: method.to_owned(),
-                        timeout: limit,
-                    })
-                }
+                Err(_) => return Err(timed_out(limit)),
             },
-            None => rx.await,
+            _ => rx.await,
         };
         drop(guard);
         match answer {
@@ -291,8 +400,7 @@ impl Connection {
         if let Some(e) = self.closed_error() {
             return Err(e);
         }
-        self.inner
-            .outgoing
+        lock(&self.inner.outgoing)
             .send(Outgoing::Frame(frame))
             .map_err(|_| self.closed_error().unwrap_or(Error::SessionClosed))
     }
@@ -301,7 +409,7 @@ impl Connection {
     /// `SESSION_CLOSED`), then the peer gets end of input.
     pub fn close(&self, reason: Error) {
         self.inner.shut(reason);
-        let _ = self.inner.outgoing.send(Outgoing::Close);
+        let _ = lock(&self.inner.outgoing).send(Outgoing::Close);
     }
 
     /// Number of requests awaiting an answer (for leak checks).
@@ -349,7 +457,44 @@ impl Inner {
             let _ = p.reply.send(Err(reason.clone()));
         }
         lock(&self.routes).close_all(&reason);
+        self.state_changed.send_modify(|n| *n += 1);
         self.closed_tx.send_replace(true);
+    }
+
+    /// Transport `generation` ended. Without a restarting owner (or if it is gone), the
+    /// connection closes; with one, what was in flight fails as on close, listeners stay, and
+    /// the owner hears of it. An older transport's end (or a second report) changes nothing.
+    fn lost(&self, generation: u64, reason: Error) {
+        let Some(on_lost) = lock(&self.on_lost).clone() else {
+            return self.shut(reason);
+        };
+        let (drained, was_open): (Vec<PendingRequest>, bool) = {
+            let mut pending = lock(&self.pending);
+            let was_open = {
+                let mut state = lock(&self.state);
+                if matches!(*state, State::Closed(_))
+                    || self.generation.load(Ordering::SeqCst) != generation
+                {
+                    return;
+                }
+                let previous = std::mem::replace(&mut *state, State::Restarting);
+                matches!(previous, State::Open)
+            };
+            (pending.drain().map(|(_, p)| p).collect(), was_open)
+        };
+        // A new transport that dies during its own start fails only what it carried (the
+        // owner's `initialize`): the owner is already restarting.
+        for p in drained {
+            let _ = p.reply.send(Err(reason.clone()));
+        }
+        lock(&self.routes).lose_transport(&reason);
+        if !was_open {
+            return;
+        }
+        self.state_changed.send_modify(|n| *n += 1);
+        if let Err(mpsc::error::SendError(reason)) = on_lost.send(reason) {
+            self.shut(reason);
+        }
     }
 
     fn complete(
@@ -386,6 +531,7 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     inner: std::sync::Weak<Inner>,
     tap: Option<MessageTap>,
+    generation: u64,
 ) {
     let mut batch = Vec::with_capacity(64);
     loop {
@@ -418,10 +564,13 @@ async fn write_loop(
         }
         if let Some(e) = failed {
             if let Some(inner) = inner.upgrade() {
-                inner.shut(Error::TransportClosed {
-                    reason: format!("write failed: {e}"),
-                    stderr_tail: String::new(),
-                });
+                inner.lost(
+                    generation,
+                    Error::TransportClosed {
+                        reason: format!("write failed: {e}"),
+                        stderr_tail: String::new(),
+                    },
+                );
             }
             break;
         }
@@ -432,7 +581,12 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: ConnectionHooks) {
+async fn read_loop(
+    mut reader: Box<dyn FrameReader>,
+    inner: Arc<Inner>,
+    hooks: ConnectionHooks,
+    generation: u64,
+) {
     let report = |d: Diagnostic| {
         if let Some(tx) = &hooks.diagnostics {
             let _ = tx.send(d);
@@ -505,10 +659,13 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
     };
     drop(wakes); // fires what the last burst collected
     let stderr_tail = (hooks.stderr_tail)().await;
-    inner.shut(Error::TransportClosed {
-        reason: end_reason,
-        stderr_tail,
-    });
+    inner.lost(
+        generation,
+        Error::TransportClosed {
+            reason: end_reason,
+            stderr_tail,
+        },
+    );
 }
 
 /// A connection whose other end is the test, line by line (unit tests of this crate).

@@ -60,6 +60,11 @@ pub enum Error {
 
     #[error("invalid argument `{name}`: {message}")]
     InvalidArgument { name: String, message: String },
+
+    /// A thread that a server restart could not bring back (an ephemeral one, or one the new
+    /// server would not resume).
+    #[error("thread {thread_id} was lost when its server was restarted: {reason}")]
+    ThreadLost { thread_id: String, reason: String },
 }
 
 fn tried_suffix(tried: &[String]) -> String {
@@ -93,6 +98,7 @@ impl Error {
             Error::Protocol(_) => "PROTOCOL_ERROR",
             Error::Aborted(_) => "ABORTED",
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Error::ThreadLost { .. } => "THREAD_LOST",
         }
     }
 

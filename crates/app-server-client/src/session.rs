@@ -24,6 +24,10 @@ use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT
 use crate::turn::{EventStream, Turn};
 use crate::turn_state::{Outlet, TurnShared};
 
+mod restart;
+use restart::{Live, ThreadEntry};
+pub use restart::{RestartEvent, RestartListener, RestartPolicy};
+
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub name: String,
@@ -111,6 +115,10 @@ pub struct SessionOptions {
     /// Becoming `true` stops a start in progress: it fails `ABORTED` after releasing what it
     /// started (the process is stopped as by `close`).
     pub start_cancel: Option<watch::Receiver<bool>>,
+    /// Restart an owned (stdio) server that exits unexpectedly. Default: off.
+    pub restart: Option<RestartPolicy>,
+    /// Told of each restart attempt.
+    pub on_restart: Option<RestartListener>,
 }
 
 impl Default for SessionOptions {
@@ -139,6 +147,8 @@ impl Default for SessionOptions {
             stderr_listener: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             start_cancel: None,
+            restart: None,
+            on_restart: None,
         }
     }
 }
@@ -168,20 +178,27 @@ pub struct Session {
 
 struct SessionInner {
     conn: Connection,
-    /// The `initialize` response, raw.
-    info: Box<RawValue>,
-    /// The server's version, from the response's `userAgent` (None if it has none).
-    server_version: Option<String>,
+    /// What belongs to the current server (replaced when it is restarted): the `initialize`
+    /// response, version, pid, stderr tail.
+    live: Mutex<Live>,
     child: Mutex<Option<ChildProcess>>,
     exit: Option<tokio::sync::watch::Receiver<Option<crate::process::ExitInfo>>>,
+    /// With restarts, `exit` follows this (the last server's exit) instead of the first child's.
+    exit_tx: Option<watch::Sender<Option<crate::process::ExitInfo>>>,
     policies: Arc<PolicyRouter>,
-    pid: Option<u32>,
-    stderr: StderrTail,
     shutdown_grace: Duration,
     turn_inactivity_timeout: Option<Duration>,
     close_started: AtomicBool,
     close_done: watch::Sender<bool>,
     startup_notifications: Mutex<Option<EventStream>>,
+    /// Threads handed out, for re-attachment after a restart (only with restarts on).
+    threads: Mutex<std::collections::HashMap<String, std::sync::Weak<ThreadEntry>>>,
+    /// Set once some thread could not be re-attached: requests naming it are checked.
+    threads_lost: AtomicBool,
+    /// For the restart supervisor: where a new server's requests go (the same dispatcher).
+    requests_tx: Mutex<Option<restart::RequestSender>>,
+    /// The restart supervisor, when there is one: `close` waits for it to finish.
+    supervisor: Mutex<Option<watch::Receiver<bool>>>,
 }
 
 impl Session {
@@ -239,8 +256,21 @@ impl Session {
         Session::start_unowned(reader, writer, options, deadline).await
     }
 
-    /// Spawns `codex app-server` and initializes it.
-    pub async fn spawn(options: SessionOptions) -> Result<Session> {
+    /// Spawns `codex app-server` and initializes it; with [`SessionOptions::restart`], keeps
+    /// a supervisor that restarts it when it exits unexpectedly.
+    pub async fn spawn(mut options: SessionOptions) -> Result<Session> {
+        // `options.restart` stays set: `start` prepares what the supervisor needs.
+        let restart = options.restart;
+        let on_restart = options.on_restart.take();
+        let respawn = restart.map(|policy| restart::Respawn::new(&options, policy, on_restart));
+        let session = Session::spawn_once(options).await?;
+        if let Some(respawn) = respawn {
+            restart::start_supervisor(&session, respawn?);
+        }
+        Ok(session)
+    }
+
+    async fn spawn_once(options: SessionOptions) -> Result<Session> {
         let deadline = tokio::time::Instant::now() + options.startup_timeout;
         check_codex_home(&options.spawn.env)?;
         let mut spawn = options.spawn.clone();
@@ -369,6 +399,7 @@ impl Session {
         deadline: tokio::time::Instant,
     ) -> Result<Session> {
         let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let requests_for_restart = req_tx.clone();
         let tail = stderr.clone();
         let hooks = ConnectionHooks {
             tap: options.message_tap.clone(),
@@ -399,33 +430,40 @@ impl Session {
             .then(|| EventStream::for_connection(lock(&conn.inner.routes).listen(), conn.clone()));
         let (close_done, _) = watch::channel(false);
         let owned = child.is_some();
+        let exit_tx = options
+            .restart
+            .is_some()
+            .then(|| watch::channel(None).0)
+            .filter(|_| owned);
+        let exit_tx_requests = exit_tx.as_ref().map(|_| requests_for_restart.clone());
         let mut session = SessionInner {
             conn: conn.clone(),
-            info: RawValue::from_string("null".into())
-                .map_err(|e| Error::Protocol(e.to_string()))?,
-            server_version: None,
-            exit: child.as_ref().map(ChildProcess::exit_watch),
+            live: Mutex::new(Live {
+                info: RawValue::from_string("null".into())
+                    .map_err(|e| Error::Protocol(e.to_string()))?,
+                server_version: None,
+                pid,
+                stderr,
+                last_exit: None,
+            }),
+            exit: match &exit_tx {
+                Some(tx) => Some(tx.subscribe()),
+                None => child.as_ref().map(ChildProcess::exit_watch),
+            },
+            exit_tx,
             child: Mutex::new(child),
             policies,
-            pid,
-            stderr,
             shutdown_grace: options.shutdown_grace,
             turn_inactivity_timeout: options.turn_inactivity_timeout,
             close_started: AtomicBool::new(false),
             close_done,
             startup_notifications: Mutex::new(startup_notifications),
+            threads: Mutex::default(),
+            threads_lost: AtomicBool::new(false),
+            supervisor: Mutex::new(None),
+            requests_tx: Mutex::new(exit_tx_requests),
         };
-        let init = json!({
-            "clientInfo": {
-                "name": options.client_info.name,
-                "version": options.client_info.version,
-                "title": options.client_info.title,
-            },
-            "capabilities": {
-                "experimentalApi": options.experimental_api,
-                "optOutNotificationMethods": options.opt_out_notification_methods,
-            },
-        });
+        let init = initialize_params(&options);
         let handshake = async {
             let info = conn.request("initialize", &init, None).await?;
             conn.notify("initialized", None)?;
@@ -442,9 +480,13 @@ impl Session {
         };
         match outcome {
             Ok(info) => {
-                session.server_version =
+                let live = session
+                    .live
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                live.server_version =
                     server_version::from_initialize(&info, &options.client_info.name);
-                session.info = info;
+                live.info = info;
             }
             Err(e) => {
                 // Release everything we started before reporting.
@@ -463,8 +505,7 @@ impl Session {
                             startup_timeout.as_millis()
                         );
                         let stderr_tail = session
-                            .inner
-                            .stderr
+                            .stderr()
                             .settled_text(Duration::from_millis(250))
                             .await;
                         if owned {
@@ -489,14 +530,15 @@ impl Session {
         })
     }
 
-    /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON.
-    pub fn info(&self) -> &RawValue {
-        &self.inner.info
+    /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON,
+    /// of the current server (a restarted one's after a restart).
+    pub fn info(&self) -> Box<RawValue> {
+        lock(&self.inner.live).info.clone()
     }
 
     /// The server's version (`0.169.0`), read from `userAgent`; None if it shows none.
-    pub fn server_version(&self) -> Option<&str> {
-        self.inner.server_version.as_deref()
+    pub fn server_version(&self) -> Option<String> {
+        lock(&self.inner.live).server_version.clone()
     }
 
     /// The approval policies: session-wide, per thread, and per-method overrides.
@@ -512,12 +554,18 @@ impl Session {
         self.inner.conn.is_closed()
     }
 
+    /// The current server's pid (a restarted one's after a restart).
     pub fn pid(&self) -> Option<u32> {
-        self.inner.pid
+        lock(&self.inner.live).pid
     }
 
-    pub fn stderr(&self) -> &StderrTail {
-        &self.inner.stderr
+    pub fn stderr(&self) -> StderrTail {
+        lock(&self.inner.live).stderr.clone()
+    }
+
+    /// True while a crashed server is being replaced (see [`SessionOptions::restart`]).
+    pub fn is_restarting(&self) -> bool {
+        self.inner.conn.is_restarting()
     }
 
     /// Resolves with how the owned server process ended; `None` at once without one.
@@ -542,6 +590,9 @@ impl Session {
         params_json: &str,
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
+        if self.inner.threads_lost.load(Ordering::Relaxed) {
+            self.check_thread_param(params_json)?;
+        }
         self.inner
             .conn
             .request_raw(method, params_json, timeout)
@@ -716,10 +767,12 @@ impl Session {
         }
         let opened: Opened = crate::frame::object(response.get())
             .ok_or_else(|| Error::Protocol(format!("{method} response without thread.id")))?;
+        let entry = self.register_thread(&opened.thread.id, &params);
         Ok(Thread {
             id: opened.thread.id,
             session: self.clone(),
             response,
+            entry,
         })
     }
 
@@ -732,12 +785,36 @@ impl Session {
             return;
         }
         self.inner.conn.close(Error::SessionClosed);
+        // A restart in progress stops (and stops what it started) before close resolves.
+        let supervisor = lock(&self.inner.supervisor).take();
+        if let Some(mut done) = supervisor {
+            let _ = done.wait_for(|d| *d).await;
+        }
         let child = lock(&self.inner.child).take();
-        if let Some(child) = child {
-            child.shutdown(self.inner.shutdown_grace).await;
+        let exit = match child {
+            Some(child) => child.shutdown(self.inner.shutdown_grace).await,
+            None => lock(&self.inner.live).last_exit,
+        };
+        if let Some(tx) = &self.inner.exit_tx {
+            tx.send_replace(exit);
         }
         self.inner.close_done.send_replace(true);
     }
+}
+
+/// The `initialize` params (also sent to a restarted server).
+fn initialize_params(options: &SessionOptions) -> Value {
+    json!({
+        "clientInfo": {
+            "name": options.client_info.name,
+            "version": options.client_info.version,
+            "title": options.client_info.title,
+        },
+        "capabilities": {
+            "experimentalApi": options.experimental_api,
+            "optOutNotificationMethods": options.opt_out_notification_methods,
+        },
+    })
 }
 
 /// A `CODEX_HOME` (from the session's env, else inherited) that is missing, not a directory or
@@ -845,6 +922,8 @@ pub struct Thread {
     session: Session,
     /// The response that opened the thread (thread/start, resume or fork), raw.
     pub response: Box<RawValue>,
+    /// What a restart needs to re-attach it, and whether it could be.
+    entry: Arc<ThreadEntry>,
 }
 
 /// Ends a `turn/start` that will never finish (its future was dropped).
@@ -883,6 +962,7 @@ impl Thread {
     }
 
     async fn call(&self, method: &str, mut params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.check_usable()?;
         params.insert("threadId".into(), Value::String(self.id.clone()));
         self.conn()
             .request(method, &Value::Object(params), None)
@@ -891,6 +971,7 @@ impl Thread {
 
     /// `thread/read`.
     pub async fn read(&self, include_turns: bool) -> Result<Box<RawValue>> {
+        self.check_usable()?;
         self.session.read_thread(&self.id, include_turns).await
     }
 
@@ -915,6 +996,7 @@ impl Thread {
     }
 
     pub async fn archive(&self) -> Result<()> {
+        self.check_usable()?;
         self.session.archive_thread(&self.id).await
     }
 
@@ -925,6 +1007,7 @@ impl Thread {
 
     /// `thread/fork`: a new thread with this one's history.
     pub async fn fork(&self, params: Map<String, Value>) -> Result<Thread> {
+        self.check_usable()?;
         self.session.fork_thread(&self.id, params).await
     }
 
@@ -981,6 +1064,7 @@ impl Thread {
         params: Map<String, Value>,
         streams: TurnSetup,
     ) -> Result<(Turn, Vec<EventStream>)> {
+        self.check_usable()?;
         let mut params = params;
         params.insert("threadId".into(), Value::String(self.id.clone()));
         params.insert("input".into(), Value::Array(input.into_items()?));
