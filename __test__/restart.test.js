@@ -140,10 +140,12 @@ test('a crash loop ends after maxRestarts: the session closes with TRANSPORT_CLO
   await withStandIn(async (model) => {
     const fake = countingCodex(1, 'die')
     const restarts = calls(2)
+    const exits = []
     const session = await createSession(model, {
       codexPath: fake.codexPath,
       restart: { maxRestarts: 2, initialDelayMs: 10, maxDelayMs: 20 },
       onRestart: restarts.callback,
+      onExit: (e) => exits.push(e),
     })
     try {
       const pid = session.pid
@@ -166,6 +168,8 @@ test('a crash loop ends after maxRestarts: the session closes with TRANSPORT_CLO
       )
       assert.match(restarts.seen[1].stderrTail, /start 2 dies at once/)
       assert.ok(await waitGone(pid, 2000))
+      await session.close()
+      assert.deepEqual(exits, [{ code: 3, signal: null }], 'onExit: the last server that was tried')
     } finally {
       await session.close()
       fake.cleanup()

@@ -389,6 +389,13 @@ impl Connection {
         id: &RawValue,
         outcome: std::result::Result<&RawValue, &RpcError>,
     ) -> Result<()> {
+        // An answer due to a server that is gone must not reach its replacement.
+        if self.is_restarting() {
+            return Err(Error::TransportClosed {
+                reason: "the server that asked is gone (restarting)".into(),
+                stderr_tail: String::new(),
+            });
+        }
         let frame = match outcome {
             Ok(result) => outgoing::response(id, result)?,
             Err(e) => outgoing::error_response(id, e)?,
@@ -895,6 +902,126 @@ mod tests {
             conn.closed_error().map(|e| e.code()),
             Some("TRANSPORT_CLOSED")
         );
+    }
+
+    /// The restart state machine: a lost transport fails what was in flight, keeps listeners,
+    /// parks new requests (a parked request with a timeout times out), lets only the owner's
+    /// requests through on the new transport, and releases the parked ones on `reopen`.
+    #[tokio::test]
+    async fn a_restartable_connection_parks_requests_until_a_new_transport_is_reopened() {
+        use crate::transport::{LineReader, LineWriter};
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut peer = LinePeer::new();
+        let conn = peer.conn.clone();
+        let mut lost = conn.restartable();
+        let mut listener = lock(&conn.inner.routes).listen();
+        let in_flight = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("a/b", "{}", None).await }
+        });
+        assert_eq!(peer.next().await["method"], "a/b");
+        drop(peer); // the server dies
+        let err = in_flight.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), "TRANSPORT_CLOSED");
+        let reported = tokio::time::timeout(Duration::from_secs(10), lost.recv())
+            .await
+            .expect("the loss is reported")
+            .expect("an error");
+        assert_eq!(reported.code(), "TRANSPORT_CLOSED");
+        assert!(conn.is_restarting() && !conn.is_closed());
+
+        // Parked: bounded by its timeout, or released by reopen.
+        let err = conn
+            .request_raw("x/timeout", "{}", Some(Duration::from_millis(50)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "REQUEST_TIMEOUT");
+        let parked = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("c/d", "{}", None).await }
+        });
+        assert!(conn
+            .respond(
+                &RawValue::from_string("1".into()).unwrap(),
+                Err(&RpcError {
+                    code: 1,
+                    message: "late".into(),
+                    data: None,
+                })
+            )
+            .is_err());
+
+        // The new transport: only the owner's request goes through before reopen.
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, mut server_write) = tokio::io::split(server);
+        let (server_requests, _requests) = mpsc::unbounded_channel();
+        conn.attach(
+            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+            Box::new(LineWriter::new(client_write)),
+            ConnectionHooks {
+                tap: None,
+                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                server_requests,
+                diagnostics: None,
+            },
+        );
+        let mut lines = BufReader::new(server_read).lines();
+        async fn next(
+            lines: &mut tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
+        ) -> serde_json::Value {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .expect("a frame within 10 s")
+                .unwrap()
+                .expect("a frame");
+            serde_json::from_str(&line).unwrap()
+        }
+        let init = tokio::spawn({
+            let conn = conn.clone();
+            async move {
+                conn.request_while_restarting("initialize", &json!({}), None)
+                    .await
+            }
+        });
+        let frame = next(&mut lines).await;
+        assert_eq!(
+            frame["method"], "initialize",
+            "the parked request went first"
+        );
+        let answer = format!("{{\"id\":{},\"result\":{{}}}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        init.await.unwrap().unwrap();
+        server_write
+            .write_all(b"{\"method\":\"hello/again\",\"params\":{}}\n")
+            .await
+            .unwrap();
+        let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .expect("the listener hears the new server")
+            .expect("still subscribed");
+        assert_eq!(heard.method(), "hello/again");
+
+        conn.reopen();
+        let frame = next(&mut lines).await;
+        assert_eq!(frame["method"], "c/d");
+        let answer = format!("{{\"id\":{},\"result\":7}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        assert_eq!(parked.await.unwrap().unwrap().get(), "7");
+        assert!(!conn.is_restarting());
+
+        // A close while restarting fails parked requests with the close's reason.
+        drop((server_write, lines)); // the new server dies too
+        tokio::time::timeout(Duration::from_secs(10), lost.recv())
+            .await
+            .expect("the second loss is reported")
+            .expect("an error");
+        let parked = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("e/f", "{}", None).await }
+        });
+        conn.close(Error::SessionClosed);
+        assert_eq!(parked.await.unwrap().unwrap_err().code(), "SESSION_CLOSED");
     }
 
     #[test]

@@ -284,6 +284,9 @@ async fn supervise(
             }
             if attempt >= respawn.policy.max_restarts {
                 conn.close(give_up(last_error, attempt));
+                if let Some(tx) = &inner.exit_tx {
+                    tx.send_replace(exit);
+                }
                 return;
             }
             attempt += 1;
