@@ -82,6 +82,8 @@ test('SIGKILL under a restarting session: in-flight work fails, onRestart once, 
       const thread = await session.startThread()
       assert.equal(await thread.ask('first question'), 'first answer')
       const ephemeral = await session.startEphemeralThread()
+      // Persisted, but codex writes a thread down only once a turn starts: it cannot come back.
+      const unused = await session.startThread()
 
       // A turn in flight at the crash: it settles as it does without restarts.
       model.enqueue(reply.hang())
@@ -104,6 +106,8 @@ test('SIGKILL under a restarting session: in-flight work fails, onRestart once, 
       assert.equal(typeof event.stderrTail, 'string')
       assert.equal(session.closed, false, 'a restarting session is not closed')
       const duringRestart = session.request('thread/list', {})
+      // Checked before the restart re-attached threads: it waits, then learns the thread is lost.
+      const unusedAsk = rejection(unused.ask('never persisted'))
 
       // The same Thread object asks again on the new server.
       assert.equal(await thread.ask('second question'), 'second answer')
@@ -124,6 +128,9 @@ test('SIGKILL under a restarting session: in-flight work fails, onRestart once, 
         assert.equal(lost.code, 'THREAD_LOST', lost.message)
         assert.match(lost.message, /ephemeral/)
       }
+      const notPersisted = await unusedAsk
+      assert.equal(notPersisted.code, 'THREAD_LOST', notPersisted.message)
+      assert.match(notPersisted.message, /no rollout found/)
       assert.equal(restarts.seen.length, 1, 'onRestart was called once')
       assert.deepEqual(exits, [], 'onExit waits for the last server')
 

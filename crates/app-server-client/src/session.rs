@@ -586,13 +586,20 @@ impl Session {
         params_json: &str,
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
-        if self.inner.threads_lost.load(Ordering::Relaxed) {
+        let lost = || self.inner.threads_lost.load(Ordering::Relaxed);
+        if lost() {
             self.check_thread_param(params_json)?;
         }
-        self.inner
+        let answer = self
+            .inner
             .conn
             .request_raw(method, params_json, timeout)
-            .await
+            .await;
+        // It may have waited for a restart that lost its thread.
+        match answer {
+            Err(e) if lost() => Err(self.check_thread_param(params_json).err().unwrap_or(e)),
+            other => other,
+        }
     }
 
     /// A stream of every notification from now on.
@@ -963,12 +970,16 @@ impl Thread {
         self.conn()
             .request(method, &Value::Object(params), None)
             .await
+            .map_err(|e| self.lost_or(e))
     }
 
     /// `thread/read`.
     pub async fn read(&self, include_turns: bool) -> Result<Box<RawValue>> {
         self.check_usable()?;
-        self.session.read_thread(&self.id, include_turns).await
+        self.session
+            .read_thread(&self.id, include_turns)
+            .await
+            .map_err(|e| self.lost_or(e))
     }
 
     /// `thread/name/set`.
@@ -1094,7 +1105,7 @@ impl Thread {
             Ok(id) => id,
             Err(e) => {
                 lock(&conn.inner.routes).finish_turn_start(&self.id, None);
-                return Err(e);
+                return Err(self.lost_or(e));
             }
         };
         let (main_tx, main_rx) = mpsc::unbounded_channel();
@@ -1281,6 +1292,12 @@ impl Session {
 }
 
 impl Thread {
+    /// A request that failed after waiting for a restart that lost this thread: `THREAD_LOST`
+    /// (the server's own "thread not found" says less).
+    fn lost_or(&self, e: Error) -> Error {
+        self.check_usable().err().unwrap_or(e)
+    }
+
     fn check_usable(&self) -> Result<()> {
         match lock(&self.entry.lost).clone() {
             Some(reason) => Err(Error::ThreadLost {
