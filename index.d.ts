@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'DROPPED_BY_INTERCEPTOR'
   /** Reported to `onError`: an interceptor threw or returned something that is not a message. */
   | 'INTERCEPTOR_FAILED'
+  /** A thread that a server restart could not bring back (ephemeral, or not resumable). */
+  | 'THREAD_LOST'
   /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
   | 'NATIVE_ADDON_MISSING'
 
@@ -331,11 +333,18 @@ export declare class Session {
   /**
    * The server's `initialize` response (userAgent, codexHome, platformFamily, platformOs),
    * plus `serverVersion`, read from userAgent (null if it shows none).
+   * After a restart (`restart` option), the new server's.
    */
   get info(): SessionInfo
-  /** True once the session is closed or its connection is gone. */
+  /**
+   * True once the session is closed or its connection is gone; false while a crashed
+   * server is being restarted (`restart` option).
+   */
   get closed(): boolean
-  /** The app-server's process id, when this session spawned it. */
+  /**
+   * The app-server's process id, when this session spawned it (after a restart, the new
+   * server's).
+   */
   get pid(): number | null
   /** Starts a new thread. */
   startThread(params?: ThreadStartParams): Promise<Thread>
@@ -473,12 +482,28 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+/** What `onRestart` is told. */
+export interface RestartEvent {
+  /** 1 for the first restart since the count last started again (see `restart`). */
+  attempt: number
+  /** How the server being replaced ended (null if that could not be found out). */
+  exit: ServerExit | null
+  /** Its last stderr lines. */
+  stderrTail: string
+}
+
 /** Options of `turn.result()`. */
 export interface ResultOptions {
   /** Only stops waiting (REQUEST_TIMEOUT): the turn goes on and a later call still resolves. */
   timeoutMs?: number
   /** Aborting interrupts the turn. */
   signal?: AbortSignal
+}
+
+/** How a server process ended: its exit code, or the signal that killed it (`'SIGKILL'`). */
+export interface ServerExit {
+  code: number | null
+  signal: string | null
 }
 
 /**
@@ -511,6 +536,8 @@ export interface SessionHooks {
   streamEnd?: () => void
   /** `SessionOptions.interceptors`, wrapped by js/interceptors.js. */
   interceptors?: Array<InterceptorHooks>
+  /** `onRestart`. */
+  onRestart?: (event: RestartEvent) => void
 }
 
 /** Options of `Session.create`. */
@@ -586,8 +613,25 @@ export interface SessionOptions {
    * when unset.
    */
   interceptors?: Interceptor[]
-  /** The spawned server process ended (expectedly or not). */
+  /**
+   * The spawned server process ended (expectedly or not). With `restart`, only the last
+   * server's exit is reported (the one the session closed or gave up with); the ones
+   * replaced go to `onRestart`.
+   */
   onExit?: (exit: { code: number | null; signal: string | null }) => void
+  /**
+   * Restart a spawned (stdio) server that exits unexpectedly (default: off). `true` means
+   * `{ maxRestarts: 3, initialDelayMs: 250, maxDelayMs: 5000, resetAfterMs: 60000 }`: up to
+   * `maxRestarts` restarts, the delay doubling from `initialDelayMs` to `maxDelayMs` (with
+   * jitter); the count starts again once a server has stayed up for `resetAfterMs`. Then the
+   * session closes with the last `TRANSPORT_CLOSED`. Not for websocket or unix transports.
+   */
+  restart?: boolean | { maxRestarts?: number; initialDelayMs?: number; maxDelayMs?: number; resetAfterMs?: number }
+  /**
+   * Called when a restart begins (once per attempt), with how the server ended and its
+   * last stderr lines.
+   */
+  onRestart?: (event: RestartEvent) => void
 }
 
 /** Per-thread options of startThread / resumeThread / forkThread / unarchiveThread. */

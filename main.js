@@ -72,12 +72,13 @@ Session.create = async function create(options) {
 
 /** @param {Omit<SessionOptions, 'signal'>} options @param {number | undefined} startId */
 async function createSession(options, startId) {
-  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, interceptors, ...data } = options
+  const { onNotification, onError, approvalPolicy, onStderr, onMessage, onExit, interceptors, onRestart, ...data } = options
   checkFunction(onNotification, 'onNotification')
   checkFunction(onError, 'onError')
   checkFunction(onStderr, 'onStderr')
   checkFunction(onMessage, 'onMessage')
   checkFunction(onExit, 'onExit')
+  checkFunction(onRestart, 'onRestart')
   const policy = checkPolicy(approvalPolicy, 'approvalPolicy')
   // (A `command` transport runs its own program: the core refuses codex's search paths beside it.)
   if (data.codexSearchPaths === undefined && data.transport?.type !== 'command') data.codexSearchPaths = defaultSearchPaths
@@ -110,6 +111,11 @@ async function createSession(options, startId) {
       return { direction: tagged.slice(0, nl) === 'in' ? 'in' : 'out', message: JSON.parse(tagged.slice(nl + 1)) }
     }),
     onExit: guarded(onExit, (json) => JSON.parse(json)),
+    // Always hooked: a login in flight lived on the old server and must settle (js/login.js).
+    onRestart: (event) => {
+      for (const waiter of state.restartWaiters) waiter(event)
+      if (onRestart) state.guard(() => onRestart(event))
+    },
     startId: startId ?? null,
     ...stream?.hooks,
     interceptors: nativeInterceptors(interceptors),

@@ -36,6 +36,14 @@ const EXPECTED = {
     'session 2 agent: You told me earlier: "Remember this: my favourite colour is teal."',
     'the thread now has 2 turns',
   ],
+  'surviving-crashes': [
+    'agent: You said: first question',
+    'onRestart: attempt 1, exit signal SIGKILL',
+    'agent: You said: second question',
+    'new pid: true, closed: false',
+    'the thread has 2 turns',
+    'ephemeral thread: THREAD_LOST',
+  ],
   'thread-lifecycle': [
     'list: thread listed = true',
     'read: 2 turns, preview "Plan a trip to Lisbon."',

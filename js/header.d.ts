@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'DROPPED_BY_INTERCEPTOR'
   /** Reported to `onError`: an interceptor threw or returned something that is not a message. */
   | 'INTERCEPTOR_FAILED'
+  /** A thread that a server restart could not bring back (ephemeral, or not resumable). */
+  | 'THREAD_LOST'
   /** Thrown by `require('codex-native')` itself when no prebuilt addon fits the platform. */
   | 'NATIVE_ADDON_MISSING'
 

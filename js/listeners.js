@@ -17,6 +17,8 @@ class SessionState {
     this.endError = null
     this.onError = onError
     this.waiters = new Set()
+    /** Called when the session restarts its server (`restart`): what lived on the old one is gone. */
+    this.restartWaiters = new Set()
     this.sink = (batch) => this.dispatchBatch(batch)
     this.onEnd = (err) => this.ended(err)
     this.onDiagnostic = (err) => this.report(err)

@@ -79,12 +79,17 @@ async function startLogin(session, params, fields) {
     if (grace) clearTimeout(grace)
     off()
     state.waiters.delete(onEnd)
+    state.restartWaiters.delete(onRestart)
     if (err) reject(err)
     else resolve(/** @type {LoginCompleted} */ (value))
   }
   /** @param {unknown} err */
   const onEnd = (err) => finish(err)
   state.waiters.add(onEnd)
+  // The login server lived in the old codex: a restart ends the login.
+  const onRestart = () =>
+    finish(codexError('TRANSPORT_CLOSED', `the server was restarted during login ${loginId}: sign in again`))
+  state.restartWaiters.add(onRestart)
   onCompleted = (p) => {
     if (p.loginId === loginId) finish(null, p)
   }

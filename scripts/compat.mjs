@@ -36,7 +36,7 @@ const END = '<!-- compat-table:end -->';
 // Every __test__/*.test.js is in exactly one list, checked on each run, so a new test file
 // cannot be left out of the matrix unnoticed. "Real codex" = it starts `codex app-server`
 // (through testing/index.js's sessionOptions, the examples, or a spawned listener).
-const REAL_CODEX_TESTS = ['approvals', 'collaboration', 'command-transport', 'containment', 'examples', 'inputs', 'interceptors', 'items', 'lifecycle', 'login', 'process', 'protocol', 'repl', 'selfcheck', 'session', 'threads', 'transports', 'turns'];
+const REAL_CODEX_TESTS = ['approvals', 'collaboration', 'command-transport', 'containment', 'examples', 'inputs', 'interceptors', 'items', 'lifecycle', 'login', 'process', 'protocol', 'repl', 'restart', 'selfcheck', 'session', 'threads', 'transports', 'turns'];
 const OTHER_TESTS = {
   'fake-server': 'the scripted fake server only',
   faults: 'the fault matrix, on the scripted fake server (its one real-codex case is about CODEX_HOME, not the protocol)',

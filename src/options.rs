@@ -99,9 +99,42 @@ pub struct SessionOptions {
     /// when unset.
     #[napi(ts_type = "Interceptor[]")]
     pub interceptors: Option<Value>,
-    /// The spawned server process ended (expectedly or not).
+    /// The spawned server process ended (expectedly or not). With `restart`, only the last
+    /// server's exit is reported (the one the session closed or gave up with); the ones
+    /// replaced go to `onRestart`.
     #[napi(ts_type = "(exit: { code: number | null; signal: string | null }) => void")]
     pub on_exit: Option<Value>,
+    /// Restart a spawned (stdio) server that exits unexpectedly (default: off). `true` means
+    /// `{ maxRestarts: 3, initialDelayMs: 250, maxDelayMs: 5000, resetAfterMs: 60000 }`: up to
+    /// `maxRestarts` restarts, the delay doubling from `initialDelayMs` to `maxDelayMs` (with
+    /// jitter); the count starts again once a server has stayed up for `resetAfterMs`. Then the
+    /// session closes with the last `TRANSPORT_CLOSED`. Not for websocket or unix transports.
+    #[napi(
+        ts_type = "boolean | { maxRestarts?: number; initialDelayMs?: number; maxDelayMs?: number; resetAfterMs?: number }"
+    )]
+    pub restart: Option<Value>,
+    /// Called when a restart begins (once per attempt), with how the server ended and its
+    /// last stderr lines.
+    #[napi(ts_type = "(event: RestartEvent) => void")]
+    pub on_restart: Option<Value>,
+}
+
+/// How a server process ended: its exit code, or the signal that killed it (`'SIGKILL'`).
+#[napi(object, object_from_js = false)]
+pub struct ServerExit {
+    pub code: napi::Either<i32, napi::bindgen_prelude::Null>,
+    pub signal: napi::Either<String, napi::bindgen_prelude::Null>,
+}
+
+/// What `onRestart` is told.
+#[napi(object, object_from_js = false)]
+pub struct RestartEvent {
+    /// 1 for the first restart since the count last started again (see `restart`).
+    pub attempt: u32,
+    /// How the server being replaced ended (null if that could not be found out).
+    pub exit: napi::Either<ServerExit, napi::bindgen_prelude::Null>,
+    /// Its last stderr lines.
+    pub stderr_tail: String,
 }
 
 /// One link of `SessionOptions.interceptors`. Each function gets the JSON-RPC message as an

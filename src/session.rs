@@ -62,13 +62,15 @@ pub struct SessionHooks {
     pub stream_end: Option<EndCallback>,
     /// `SessionOptions.interceptors`, wrapped by js/interceptors.js.
     pub interceptors: Option<Vec<InterceptorHooks>>,
+    /// `onRestart`.
+    #[napi(ts_type = "(event: RestartEvent) => void")]
+    pub on_restart: Option<crate::callbacks::JsCallback<crate::options::RestartEvent>>,
 }
 
 /// A connection to one codex app-server. Created with `Session.create()`.
 #[napi]
 pub struct Session {
     pub(crate) inner: core::Session,
-    info: Value,
     /// The notification pump, which responses wait for (see `order.rs`).
     order: Order,
     bridge: Option<JsBridge>,
@@ -141,6 +143,7 @@ impl Session {
             stream_write,
             stream_end,
             interceptors,
+            on_restart,
         } = hooks.unwrap_or_default();
         let stream = stream_id.and_then(stream::take_stream);
         let start_cancel = start_id.map(|id| {
@@ -218,6 +221,14 @@ impl Session {
                             );
                         }));
                 }
+                if let Some(callback) = on_restart {
+                    options.on_restart = Some(Arc::new(move |event: core::RestartEvent| {
+                        callback.call(
+                            restart_event(event),
+                            ThreadsafeFunctionCallMode::NonBlocking,
+                        );
+                    }));
+                }
                 let inner = match (&options.transport, stream, stream_write, stream_end) {
                     (core::TransportKind::Stream, Some(parts), Some(write), Some(end)) => {
                         let (reader, writer) =
@@ -253,14 +264,9 @@ impl Session {
                         }
                     });
                 }
-                let mut info = raw_to_value(inner.info())?;
-                if let Value::Object(fields) = &mut info {
-                    fields.insert("serverVersion".into(), inner.server_version().into());
-                }
                 *lock(&teardown_slot) = Some(inner.downgrade());
                 Ok(Session {
                     inner,
-                    info,
                     order,
                     bridge,
                     exit_reported,
@@ -280,12 +286,18 @@ impl Session {
 
     /// The server's `initialize` response (userAgent, codexHome, platformFamily, platformOs),
     /// plus `serverVersion`, read from userAgent (null if it shows none).
+    /// After a restart (`restart` option), the new server's.
     #[napi(getter, ts_return_type = "SessionInfo")]
-    pub fn info(&self) -> Value {
-        self.info.clone()
+    pub fn info(&self, env: &Env) -> Result<Value> {
+        let mut info = raw_to_value(&self.inner.info()).js(env)?;
+        if let Value::Object(fields) = &mut info {
+            fields.insert("serverVersion".into(), self.inner.server_version().into());
+        }
+        Ok(info)
     }
 
-    /// True once the session is closed or its connection is gone.
+    /// True once the session is closed or its connection is gone; false while a crashed
+    /// server is being restarted (`restart` option).
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.inner.is_closed()
@@ -301,7 +313,8 @@ impl Session {
             .transpose()
     }
 
-    /// The app-server's process id, when this session spawned it.
+    /// The app-server's process id, when this session spawned it (after a restart, the new
+    /// server's).
     #[napi(getter)]
     pub fn pid(&self) -> Option<u32> {
         self.inner.pid()
@@ -544,6 +557,25 @@ impl Session {
             let _ = reported.wait_for(|done| *done).await;
         }
         Ok(())
+    }
+}
+
+/// The core's restart event as the JavaScript object `onRestart` receives.
+fn restart_event(event: core::RestartEvent) -> crate::options::RestartEvent {
+    use napi::bindgen_prelude::Null;
+    use napi::Either;
+    crate::options::RestartEvent {
+        attempt: event.attempt,
+        exit: match event.exit {
+            Some(exit) => Either::A(crate::options::ServerExit {
+                code: exit.code.map_or(Either::B(Null), Either::A),
+                signal: exit
+                    .signal
+                    .map_or(Either::B(Null), |s| Either::A(signal_name(s))),
+            }),
+            None => Either::B(Null),
+        },
+        stderr_tail: event.stderr_tail,
     }
 }
 

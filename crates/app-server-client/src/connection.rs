@@ -2,7 +2,7 @@
 //! without ever waiting on a consumer, and the map of requests in flight.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ impl RetryPolicy {
     };
 
     /// Delay before attempt `attempt + 1`: exponential, capped, with full jitter.
-    fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .initial_delay
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
@@ -102,11 +102,22 @@ impl RetryPolicy {
 #[derive(Clone)]
 enum State {
     Open,
+    /// The transport is gone and the owner is bringing up a new one ([`Connection::attach`]):
+    /// new requests wait (bounded by their timeout) instead of failing.
+    Restarting,
     Closed(Error),
 }
 
 pub(crate) struct Inner {
-    outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// To the writer task of the current transport (replaced by [`Connection::attach`]).
+    outgoing: Mutex<mpsc::UnboundedSender<Outgoing>>,
+    /// Which transport is current: a reader or writer of an older one that ends changes nothing.
+    generation: AtomicU64,
+    /// With a restarting owner ([`Connection::restartable`]), where a lost transport is reported
+    /// instead of closing the connection.
+    on_lost: Mutex<Option<mpsc::UnboundedSender<Error>>>,
+    /// Bumped on every change of `state`, for requests parked while restarting.
+    state_changed: watch::Sender<u64>,
     pending: Mutex<HashMap<i64, PendingRequest>>,
     next_id: AtomicI64,
     pub(crate) routes: Mutex<Routes>,
@@ -134,7 +145,10 @@ impl Connection {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (closed_tx, _) = watch::channel(false);
         let inner = Arc::new(Inner {
-            outgoing: out_tx,
+            outgoing: Mutex::new(out_tx),
+            generation: AtomicU64::new(0),
+            on_lost: Mutex::new(None),
+            state_changed: watch::channel(0).0,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(1),
             routes: Mutex::new(Routes::default()),
@@ -144,31 +158,49 @@ impl Connection {
             retry: Mutex::new(RetryPolicy::default()),
             burst: Arc::default(),
         });
-        tokio::spawn(write_loop(
-            writer,
-            out_rx,
-            Arc::downgrade(&inner),
-            hooks.tap.clone(),
-            Chain::for_direction(&hooks.interceptors, Direction::Outgoing)
-                .map(|chain| (chain, hooks.diagnostics.clone())),
-        ));
-        match Chain::for_direction(&hooks.interceptors, Direction::Incoming) {
-            // No incoming interceptor: frames are routed as read, on the reader (zero cost).
-            None => tokio::spawn(read_loop(reader, Arc::clone(&inner), hooks)),
-            // The chain may wait (on JavaScript): it runs on a task of its own, in order, so
-            // that the reader keeps reading meanwhile (it never waits on a consumer).
-            Some(chain) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(read_into(
-                    reader,
-                    tx,
-                    hooks.tap.clone(),
-                    hooks.diagnostics.clone(),
-                ));
-                tokio::spawn(intercept_loop(rx, chain, Arc::clone(&inner), hooks))
-            }
-        };
+        spawn_io(&inner, reader, writer, out_rx, hooks, 0);
         Connection { inner }
+    }
+
+    /// From now on a lost transport does not close the connection: everything in flight fails
+    /// as it would on close (`TRANSPORT_CLOSED`), session listeners stay, the connection enters
+    /// the restarting state and the error is sent on the returned channel. The owner then
+    /// [`attach`](Self::attach)es a new transport and [`reopen`](Self::reopen)s, or closes.
+    pub fn restartable(&self) -> mpsc::UnboundedReceiver<Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *lock(&self.inner.on_lost) = Some(tx);
+        rx
+    }
+
+    /// True while the transport is being replaced (see [`restartable`](Self::restartable)).
+    pub fn is_restarting(&self) -> bool {
+        matches!(*lock(&self.inner.state), State::Restarting)
+    }
+
+    /// Starts reader and writer tasks on a new transport, replacing the lost one. The state
+    /// stays restarting (requests stay parked) until [`reopen`](Self::reopen); meanwhile only
+    /// [`request_while_restarting`](Self::request_while_restarting) goes through.
+    pub fn attach(
+        &self,
+        reader: Box<dyn FrameReader>,
+        writer: Box<dyn FrameWriter>,
+        hooks: ConnectionHooks,
+    ) {
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        // Dropping the old sender ends the old writer task.
+        *lock(&self.inner.outgoing) = out_tx;
+        spawn_io(&self.inner, reader, writer, out_rx, hooks, generation);
+    }
+
+    /// The new transport is ready: parked requests go ahead. No effect unless restarting.
+    pub fn reopen(&self) {
+        let mut state = lock(&self.inner.state);
+        if matches!(*state, State::Restarting) {
+            *state = State::Open;
+            drop(state);
+            self.inner.state_changed.send_modify(|n| *n += 1);
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -178,7 +210,7 @@ impl Connection {
     /// The error everything fails with once the connection is closed.
     pub fn closed_error(&self) -> Option<Error> {
         match &*lock(&self.inner.state) {
-            State::Open => None,
+            State::Open | State::Restarting => None,
             State::Closed(e) => Some(e.clone()),
         }
     }
@@ -200,7 +232,7 @@ impl Connection {
         let policy = *lock(&self.inner.retry);
         let mut attempt = 1;
         loop {
-            match self.request_once(method, params, timeout).await {
+            match self.request_once(method, params, timeout, false).await {
                 Err(Error::ServerOverloaded { .. }) if attempt < policy.max_attempts => {
                     tokio::time::sleep(policy.delay(attempt)).await;
                     attempt += 1;
@@ -228,51 +260,92 @@ impl Connection {
         self.request(method, params, timeout).await
     }
 
-    async fn request_once(
+    /// A request sent while the connection is restarting, on the new transport (the owner's
+    /// `initialize` and thread re-attachment); anything else waits for [`reopen`](Self::reopen).
+    pub async fn request_while_restarting(
         &self,
         method: &str,
         params: &(impl serde::Serialize + ?Sized),
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
+        self.request_once(method, params, timeout, true).await
+    }
+
+    async fn request_once(
+        &self,
+        method: &str,
+        params: &(impl serde::Serialize + ?Sized),
+        timeout: Option<Duration>,
+        while_restarting: bool,
+    ) -> Result<Box<RawValue>> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = outgoing::request(id, method, params)?;
+        let timeout = timeout
+            .or(self.inner.default_timeout)
+            .filter(|t| !t.is_zero());
+        // One limit for both the wait for a restart and the answer.
+        let deadline = timeout.map(|limit| tokio::time::Instant::now() + limit);
+        let timed_out = |limit| Error::RequestTimeout {
+            method: method.to_owned(),
+            timeout: limit,
+        };
         let (tx, rx) = oneshot::channel();
-        {
+        let mut tx = Some(tx);
+        let mut changes = self.inner.state_changed.subscribe();
+        loop {
             // Register before sending so that an instant answer finds its entry, and check the
             // state under the same lock the closer drains under, so nothing slips past a close.
             let mut pending = lock(&self.inner.pending);
-            if let Some(e) = self.closed_error() {
-                return Err(e);
+            let parked = match &*lock(&self.inner.state) {
+                State::Closed(e) => return Err(e.clone()),
+                State::Restarting => !while_restarting,
+                State::Open => false,
+            };
+            if !parked {
+                if let Some(reply) = tx.take() {
+                    pending.insert(
+                        id,
+                        PendingRequest {
+                            method: method.to_owned(),
+                            reply,
+                        },
+                    );
+                }
+                break;
             }
-            pending.insert(
-                id,
-                PendingRequest {
-                    method: method.to_owned(),
-                    reply: tx,
-                },
-            );
+            changes.borrow_and_update();
+            drop(pending);
+            // Parked while the owner brings up a new server; bounded by the request's timeout.
+            match (deadline, timeout) {
+                (Some(at), Some(limit)) => {
+                    if tokio::time::timeout_at(at, changes.changed())
+                        .await
+                        .is_err()
+                    {
+                        return Err(timed_out(limit));
+                    }
+                }
+                _ => {
+                    let _ = changes.changed().await;
+                }
+            }
         }
         let guard = PendingGuard {
             inner: &self.inner,
             id,
         };
-        if self.inner.outgoing.send(Outgoing::Frame(frame)).is_err() {
+        if lock(&self.inner.outgoing)
+            .send(Outgoing::Frame(frame))
+            .is_err()
+        {
             return Err(self.closed_error().unwrap_or(Error::SessionClosed));
         }
-        let timeout = timeout
-            .or(self.inner.default_timeout)
-            .filter(|t| !t.is_zero());
-        let answer = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
+        let answer = match (deadline, timeout) {
+            (Some(at), Some(limit)) => match tokio::time::timeout_at(at, rx).await {
                 Ok(answer) => answer,
-                Err(_) => {
-                    return Err(Error::RequestTimeout {
-                        method: method.to_owned(),
-                        timeout: limit,
-                    })
-                }
+                Err(_) => return Err(timed_out(limit)),
             },
-            None => rx.await,
+            _ => rx.await,
         };
         drop(guard);
         match answer {
@@ -297,6 +370,13 @@ impl Connection {
         id: &RawValue,
         outcome: std::result::Result<&RawValue, &RpcError>,
     ) -> Result<()> {
+        // An answer due to a server that is gone must not reach its replacement.
+        if self.is_restarting() {
+            return Err(Error::TransportClosed {
+                reason: "the server that asked is gone (restarting)".into(),
+                stderr_tail: String::new(),
+            });
+        }
         let frame = match outcome {
             Ok(result) => outgoing::response(id, result)?,
             Err(e) => outgoing::error_response(id, e)?,
@@ -308,8 +388,7 @@ impl Connection {
         if let Some(e) = self.closed_error() {
             return Err(e);
         }
-        self.inner
-            .outgoing
+        lock(&self.inner.outgoing)
             .send(Outgoing::Frame(frame))
             .map_err(|_| self.closed_error().unwrap_or(Error::SessionClosed))
     }
@@ -318,7 +397,7 @@ impl Connection {
     /// `SESSION_CLOSED`), then the peer gets end of input.
     pub fn close(&self, reason: Error) {
         self.inner.shut(reason);
-        let _ = self.inner.outgoing.send(Outgoing::Close);
+        let _ = lock(&self.inner.outgoing).send(Outgoing::Close);
     }
 
     /// Number of requests awaiting an answer (for leak checks).
@@ -366,6 +445,7 @@ impl Inner {
             let _ = p.reply.send(Err(reason.clone()));
         }
         lock(&self.routes).close_all(&reason);
+        self.state_changed.send_modify(|n| *n += 1);
         self.closed_tx.send_replace(true);
     }
 
@@ -376,6 +456,42 @@ impl Inner {
             let _ = p
                 .reply
                 .send(Err(Error::DroppedByInterceptor { method: p.method }));
+        }
+    }
+
+    /// Transport `generation` ended. Without a restarting owner (or if it is gone), the
+    /// connection closes; with one, what was in flight fails as on close, listeners stay, and
+    /// the owner hears of it. An older transport's end (or a second report) changes nothing.
+    fn lost(&self, generation: u64, reason: Error) {
+        let Some(on_lost) = lock(&self.on_lost).clone() else {
+            return self.shut(reason);
+        };
+        let (drained, was_open): (Vec<PendingRequest>, bool) = {
+            let mut pending = lock(&self.pending);
+            let was_open = {
+                let mut state = lock(&self.state);
+                if matches!(*state, State::Closed(_))
+                    || self.generation.load(Ordering::SeqCst) != generation
+                {
+                    return;
+                }
+                let previous = std::mem::replace(&mut *state, State::Restarting);
+                matches!(previous, State::Open)
+            };
+            (pending.drain().map(|(_, p)| p).collect(), was_open)
+        };
+        // A new transport that dies during its own start fails only what it carried (the
+        // owner's `initialize`): the owner is already restarting.
+        for p in drained {
+            let _ = p.reply.send(Err(reason.clone()));
+        }
+        lock(&self.routes).lose_transport(&reason);
+        if !was_open {
+            return;
+        }
+        self.state_changed.send_modify(|n| *n += 1);
+        if let Err(mpsc::error::SendError(reason)) = on_lost.send(reason) {
+            self.shut(reason);
         }
     }
 
@@ -408,12 +524,56 @@ impl Inner {
     }
 }
 
+/// Starts the tasks of one transport (`generation`: the first, or one attached by a restart):
+/// the writer, and the reader (with an incoming chain, a reader and the chain's own task).
+fn spawn_io(
+    inner: &Arc<Inner>,
+    reader: Box<dyn FrameReader>,
+    writer: Box<dyn FrameWriter>,
+    out_rx: mpsc::UnboundedReceiver<Outgoing>,
+    hooks: ConnectionHooks,
+    generation: u64,
+) {
+    tokio::spawn(write_loop(
+        writer,
+        out_rx,
+        Arc::downgrade(inner),
+        hooks.tap.clone(),
+        Chain::for_direction(&hooks.interceptors, Direction::Outgoing)
+            .map(|chain| (chain, hooks.diagnostics.clone())),
+        generation,
+    ));
+    match Chain::for_direction(&hooks.interceptors, Direction::Incoming) {
+        // No incoming interceptor: frames are routed as read, on the reader (zero cost).
+        None => tokio::spawn(read_loop(reader, Arc::clone(inner), hooks, generation)),
+        // The chain may wait (on JavaScript): it runs on a task of its own, in order, so that
+        // the reader keeps reading meanwhile (it never waits on a consumer).
+        Some(chain) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(read_into(
+                reader,
+                tx,
+                hooks.tap.clone(),
+                hooks.diagnostics.clone(),
+            ));
+            tokio::spawn(intercept_loop(
+                rx,
+                chain,
+                Arc::clone(inner),
+                hooks,
+                generation,
+            ))
+        }
+    };
+}
+
 async fn write_loop(
     mut writer: Box<dyn FrameWriter>,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     inner: std::sync::Weak<Inner>,
     tap: Option<MessageTap>,
     chain: Option<(Chain, Option<mpsc::UnboundedSender<Diagnostic>>)>,
+    generation: u64,
 ) {
     let mut batch = Vec::with_capacity(64);
     loop {
@@ -455,10 +615,13 @@ async fn write_loop(
         }
         if let Some(e) = failed {
             if let Some(inner) = inner.upgrade() {
-                inner.shut(Error::TransportClosed {
-                    reason: format!("write failed: {e}"),
-                    stderr_tail: String::new(),
-                });
+                inner.lost(
+                    generation,
+                    Error::TransportClosed {
+                        reason: format!("write failed: {e}"),
+                        stderr_tail: String::new(),
+                    },
+                );
             }
             break;
         }
@@ -469,7 +632,12 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: ConnectionHooks) {
+async fn read_loop(
+    mut reader: Box<dyn FrameReader>,
+    inner: Arc<Inner>,
+    hooks: ConnectionHooks,
+    generation: u64,
+) {
     // Consumers of event streams are woken once per burst of frames (wake_batch.rs).
     let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
     let end_reason = loop {
@@ -488,7 +656,7 @@ async fn read_loop(mut reader: Box<dyn FrameReader>, inner: Arc<Inner>, hooks: C
         wakes.collect(frame.len(), || route(&inner, &hooks, frame));
     };
     drop(wakes); // fires what the last burst collected
-    end(&inner, &hooks, end_reason).await;
+    end(&inner, &hooks, end_reason, generation).await;
 }
 
 /// What the reader hands the incoming chain's task.
@@ -532,6 +700,7 @@ async fn intercept_loop(
     chain: Chain,
     inner: Arc<Inner>,
     hooks: ConnectionHooks,
+    generation: u64,
 ) {
     let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
     let mut frames = Vec::new();
@@ -574,7 +743,7 @@ async fn intercept_loop(
         }
     };
     drop(wakes);
-    end(&inner, &hooks, end_reason).await;
+    end(&inner, &hooks, end_reason, generation).await;
 }
 
 /// An incoming message an interceptor dropped. A server request is answered with an error
@@ -705,12 +874,15 @@ fn route(inner: &Arc<Inner>, hooks: &ConnectionHooks, frame: String) {
 }
 
 /// The transport has ended: everything pending fails with `TRANSPORT_CLOSED` and the tail.
-async fn end(inner: &Inner, hooks: &ConnectionHooks, reason: String) {
+async fn end(inner: &Inner, hooks: &ConnectionHooks, reason: String, generation: u64) {
     let stderr_tail = (hooks.stderr_tail)().await;
-    inner.shut(Error::TransportClosed {
-        reason,
-        stderr_tail,
-    });
+    inner.lost(
+        generation,
+        Error::TransportClosed {
+            reason,
+            stderr_tail,
+        },
+    );
 }
 
 /// A connection whose other end is the test, line by line (unit tests of this crate).
@@ -1116,6 +1288,127 @@ mod tests {
             conn.closed_error().map(|e| e.code()),
             Some("TRANSPORT_CLOSED")
         );
+    }
+
+    /// The restart state machine: a lost transport fails what was in flight, keeps listeners,
+    /// parks new requests (a parked request with a timeout times out), lets only the owner's
+    /// requests through on the new transport, and releases the parked ones on `reopen`.
+    #[tokio::test]
+    async fn a_restartable_connection_parks_requests_until_a_new_transport_is_reopened() {
+        use crate::transport::{LineReader, LineWriter};
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut peer = LinePeer::new();
+        let conn = peer.conn.clone();
+        let mut lost = conn.restartable();
+        let mut listener = lock(&conn.inner.routes).listen();
+        let in_flight = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("a/b", "{}", None).await }
+        });
+        assert_eq!(peer.next().await["method"], "a/b");
+        drop(peer); // the server dies
+        let err = in_flight.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), "TRANSPORT_CLOSED");
+        let reported = tokio::time::timeout(Duration::from_secs(10), lost.recv())
+            .await
+            .expect("the loss is reported")
+            .expect("an error");
+        assert_eq!(reported.code(), "TRANSPORT_CLOSED");
+        assert!(conn.is_restarting() && !conn.is_closed());
+
+        // Parked: bounded by its timeout, or released by reopen.
+        let err = conn
+            .request_raw("x/timeout", "{}", Some(Duration::from_millis(50)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "REQUEST_TIMEOUT");
+        let parked = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("c/d", "{}", None).await }
+        });
+        assert!(conn
+            .respond(
+                &RawValue::from_string("1".into()).unwrap(),
+                Err(&RpcError {
+                    code: 1,
+                    message: "late".into(),
+                    data: None,
+                })
+            )
+            .is_err());
+
+        // The new transport: only the owner's request goes through before reopen.
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, mut server_write) = tokio::io::split(server);
+        let (server_requests, _requests) = mpsc::unbounded_channel();
+        conn.attach(
+            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+            Box::new(LineWriter::new(client_write)),
+            ConnectionHooks {
+                tap: None,
+                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                server_requests,
+                diagnostics: None,
+                interceptors: Vec::new(),
+            },
+        );
+        let mut lines = BufReader::new(server_read).lines();
+        async fn next(
+            lines: &mut tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
+        ) -> serde_json::Value {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .expect("a frame within 10 s")
+                .unwrap()
+                .expect("a frame");
+            serde_json::from_str(&line).unwrap()
+        }
+        let init = tokio::spawn({
+            let conn = conn.clone();
+            async move {
+                conn.request_while_restarting("initialize", &json!({}), None)
+                    .await
+            }
+        });
+        let frame = next(&mut lines).await;
+        assert_eq!(
+            frame["method"], "initialize",
+            "the parked request went first"
+        );
+        let answer = format!("{{\"id\":{},\"result\":{{}}}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        init.await.unwrap().unwrap();
+        server_write
+            .write_all(b"{\"method\":\"hello/again\",\"params\":{}}\n")
+            .await
+            .unwrap();
+        let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .expect("the listener hears the new server")
+            .expect("still subscribed");
+        assert_eq!(heard.method(), "hello/again");
+
+        conn.reopen();
+        let frame = next(&mut lines).await;
+        assert_eq!(frame["method"], "c/d");
+        let answer = format!("{{\"id\":{},\"result\":7}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        assert_eq!(parked.await.unwrap().unwrap().get(), "7");
+        assert!(!conn.is_restarting());
+
+        // A close while restarting fails parked requests with the close's reason.
+        drop((server_write, lines)); // the new server dies too
+        tokio::time::timeout(Duration::from_secs(10), lost.recv())
+            .await
+            .expect("the second loss is reported")
+            .expect("an error");
+        let parked = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("e/f", "{}", None).await }
+        });
+        conn.close(Error::SessionClosed);
+        assert_eq!(parked.await.unwrap().unwrap_err().code(), "SESSION_CLOSED");
     }
 
     #[test]

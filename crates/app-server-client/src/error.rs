@@ -74,6 +74,10 @@ pub enum Error {
         what: String,
         reason: String,
     },
+    /// A thread that a server restart could not bring back (an ephemeral one, or one the new
+    /// server would not resume).
+    #[error("thread {thread_id} was lost when its server was restarted: {reason}")]
+    ThreadLost { thread_id: String, reason: String },
 }
 
 fn tried_suffix(tried: &[String]) -> String {
@@ -109,6 +113,7 @@ impl Error {
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::DroppedByInterceptor { .. } => "DROPPED_BY_INTERCEPTOR",
             Error::InterceptorFailed { .. } => "INTERCEPTOR_FAILED",
+            Error::ThreadLost { .. } => "THREAD_LOST",
         }
     }
 

@@ -58,7 +58,8 @@ pub use process::{ExitInfo, SpawnOptions, StderrListener, StderrTail};
 pub use router::{RequestFate, SERVER_REQUEST_EVENT};
 pub use server_request::{decline_response, DeclineAll, Reply, ServerRequestHandler};
 pub use session::{
-    ClientInfo, Session, SessionOptions, Thread, TransportKind, TurnSetup, WeakSession,
+    ClientInfo, RestartEvent, RestartListener, RestartPolicy, Session, SessionOptions, Thread,
+    TransportKind, TurnSetup, WeakSession,
 };
 pub use toml::{config_override, non_finite_error};
 pub use turn::{EventStream, Turn};

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::RetryPolicy;
 use crate::error::{Error, Result};
-use crate::session::{ClientInfo, SessionOptions, TransportKind};
+use crate::session::{ClientInfo, RestartPolicy, SessionOptions, TransportKind};
 
 /// Keys that the JavaScript layer handles itself (functions) and strips before calling us.
 const HANDLED_ABOVE: &[&str] = &[
@@ -19,6 +19,7 @@ const HANDLED_ABOVE: &[&str] = &[
     "onError",
     "onExit",
     "interceptors",
+    "onRestart",
 ];
 
 impl SessionOptions {
@@ -92,6 +93,7 @@ impl SessionOptions {
                 "handlerTimeoutMs" => options.handler_timeout = Some(millis(key, v)?),
                 "startupTimeoutMs" => options.startup_timeout = millis(key, v)?,
                 "overloadRetry" => options.overload_retry = retry_policy(v)?,
+                "restart" => options.restart = restart_policy(v)?,
                 "stderrTailLines" => {
                     let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
                         Error::invalid_argument(key, "must be a whole number of lines, at least 1")
@@ -110,7 +112,64 @@ impl SessionOptions {
         if matches!(options.transport, TransportKind::Command { .. }) {
             refuse_spawn_options_with_command(obj)?;
         }
+        if options.restart.is_some() && !matches!(options.transport, TransportKind::Stdio) {
+            return Err(Error::invalid_argument(
+                "restart",
+                "only a codex the session spawns (the stdio transport) can be restarted; a \
+                 command, websocket, unix-socket or stream session whose server goes away \
+                 closes with TRANSPORT_CLOSED",
+            ));
+        }
         Ok(options)
+    }
+}
+
+/// `false` (off), `true` (defaults) or `{ maxRestarts, initialDelayMs, maxDelayMs, resetAfterMs }`.
+fn restart_policy(v: &Value) -> Result<Option<RestartPolicy>> {
+    match v {
+        Value::Bool(false) => Ok(None),
+        Value::Bool(true) => Ok(Some(RestartPolicy::default())),
+        Value::Object(obj) => {
+            let mut policy = RestartPolicy::default();
+            for (key, v) in obj {
+                if v.is_null() {
+                    continue;
+                }
+                match key.as_str() {
+                    "maxRestarts" => {
+                        policy.max_restarts = v
+                            .as_u64()
+                            .filter(|n| (1..=1000).contains(n))
+                            .ok_or_else(|| {
+                                Error::invalid_argument(
+                                    "restart.maxRestarts",
+                                    "must be a whole number from 1 to 1000",
+                                )
+                            })? as u32
+                    }
+                    "initialDelayMs" => policy.initial_delay = millis("restart.initialDelayMs", v)?,
+                    "maxDelayMs" => policy.max_delay = millis("restart.maxDelayMs", v)?,
+                    "resetAfterMs" => policy.reset_after = millis("restart.resetAfterMs", v)?,
+                    other => {
+                        return Err(Error::invalid_argument(
+                            format!("restart.{other}"),
+                            "is not a known restart option",
+                        ))
+                    }
+                }
+            }
+            if policy.max_delay < policy.initial_delay {
+                return Err(Error::invalid_argument(
+                    "restart.maxDelayMs",
+                    "must not be less than restart.initialDelayMs",
+                ));
+            }
+            Ok(Some(policy))
+        }
+        _ => Err(Error::invalid_argument(
+            "restart",
+            "must be a boolean or an object",
+        )),
     }
 }
 
@@ -479,6 +538,20 @@ mod tests {
             .contains("`overloadRetry.maxAttempts`"));
         assert!(err(json!({"overloadRetry": {"tries": 3}})).contains("`overloadRetry.tries`"));
         assert!(err(json!({"startupTimeoutMs": 0})).contains("`startupTimeoutMs`"));
+        assert!(err(json!({"restart": "yes"})).contains("`restart`"));
+        assert!(err(json!({"restart": {"maxRestarts": 0}})).contains("`restart.maxRestarts`"));
+        assert!(err(json!({"restart": {"maxRestarts": 1.5}})).contains("`restart.maxRestarts`"));
+        assert!(
+            err(json!({"restart": {"initialDelayMs": -5}})).contains("`restart.initialDelayMs`")
+        );
+        assert!(err(json!({"restart": {"resetAfterMs": "1"}})).contains("`restart.resetAfterMs`"));
+        assert!(err(json!({"restart": {"tries": 2}})).contains("`restart.tries`"));
+        assert!(
+            err(json!({"restart": {"initialDelayMs": 500, "maxDelayMs": 100}}))
+                .contains("`restart.maxDelayMs`")
+        );
+        assert!(err(json!({"restart": true, "transport": {"type": "unix"}}))
+            .contains("only a server the session spawns"));
         assert!(err(
             json!({"transport": {"type": "websocket", "url": "ws://127.0.0.1:1",
             "allowInsecureRemote": "yes"}})
@@ -515,6 +588,31 @@ mod tests {
         let mut opted_in = ws("ws://10.0.0.5:4500");
         opted_in["transport"]["allowInsecureRemote"] = json!(true);
         assert!(SessionOptions::from_json(&opted_in).is_ok());
+    }
+
+    #[test]
+    fn restart_is_off_by_default_and_true_means_the_documented_defaults() {
+        let off = |v: Value| SessionOptions::from_json(&v).unwrap().restart;
+        assert_eq!(off(json!({})), None);
+        assert_eq!(off(json!({"restart": false})), None);
+        let on = off(json!({"restart": true})).unwrap();
+        assert_eq!(on, RestartPolicy::default());
+        assert_eq!(on.max_restarts, 3);
+        assert_eq!(on.initial_delay, Duration::from_millis(250));
+        assert_eq!(on.max_delay, Duration::from_secs(5));
+        assert_eq!(on.reset_after, Duration::from_secs(60));
+        let custom = off(json!({"restart": {"maxRestarts": 7, "initialDelayMs": 10,
+            "maxDelayMs": 20, "resetAfterMs": 1000}}))
+        .unwrap();
+        assert_eq!(
+            custom,
+            RestartPolicy {
+                max_restarts: 7,
+                initial_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(20),
+                reset_after: Duration::from_secs(1),
+            }
+        );
     }
 
     #[test]

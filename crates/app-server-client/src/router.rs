@@ -454,6 +454,18 @@ impl Routes {
         }
     }
 
+    /// The transport is gone but the connection will get a new one (a restarted server): every
+    /// turn and pending server request ends as in [`close_all`](Self::close_all); session
+    /// listeners stay, to hear the new server.
+    pub(crate) fn lose_transport(&mut self, reason: &Error) {
+        for (_, turn) in self.turns.drain() {
+            turn.fail(reason.clone());
+        }
+        for (_, pending) in self.server_requests.drain() {
+            pending.fate.send_replace(RequestFate::Closed);
+        }
+    }
+
     /// The connection is gone: every turn and listener ends with `reason`.
     pub(crate) fn close_all(&mut self, reason: &Error) {
         self.closed = Some(reason.clone());

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -13,11 +13,11 @@ use tokio::io::BufReader;
 use tokio::sync::{mpsc, watch};
 
 use crate::approval::{ApprovalPolicy, PolicyRouter};
-use crate::connection::{Connection, ConnectionHooks, Diagnostic};
+use crate::connection::{Connection, ConnectionHooks, Diagnostic, MessageTap, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::lock::lock;
-use crate::process::{ChildProcess, SpawnOptions, StderrTail};
+use crate::process::{ChildProcess, ExitInfo, SpawnOptions, StderrListener, StderrTail};
 use crate::server_request::{self, ServerRequestHandler};
 use crate::server_version;
 use crate::transport::{FrameReader, FrameWriter, LineReader, LineWriter, DEFAULT_MAX_FRAME_BYTES};
@@ -141,6 +141,10 @@ pub struct SessionOptions {
     /// Becoming `true` stops a start in progress: it fails `ABORTED` after releasing what it
     /// started (the process is stopped as by `close`).
     pub start_cancel: Option<watch::Receiver<bool>>,
+    /// Restart an owned (stdio) server that exits unexpectedly. Default: off.
+    pub restart: Option<RestartPolicy>,
+    /// Told of each restart attempt.
+    pub on_restart: Option<RestartListener>,
 }
 
 impl Default for SessionOptions {
@@ -170,6 +174,8 @@ impl Default for SessionOptions {
             stderr_listener: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             start_cancel: None,
+            restart: None,
+            on_restart: None,
         }
     }
 }
@@ -199,15 +205,14 @@ pub struct Session {
 
 struct SessionInner {
     conn: Connection,
-    /// The `initialize` response, raw.
-    info: Box<RawValue>,
-    /// The server's version, from the response's `userAgent` (None if it has none).
-    server_version: Option<String>,
+    /// What belongs to the current server (replaced when it is restarted): the `initialize`
+    /// response, version, pid, stderr tail.
+    live: Mutex<Live>,
     child: Mutex<Option<ChildProcess>>,
     exit: Option<tokio::sync::watch::Receiver<Option<crate::process::ExitInfo>>>,
+    /// With restarts, `exit` follows this (the last server's exit) instead of the first child's.
+    exit_tx: Option<watch::Sender<Option<crate::process::ExitInfo>>>,
     policies: Arc<PolicyRouter>,
-    pid: Option<u32>,
-    stderr: StderrTail,
     shutdown_grace: Duration,
     turn_inactivity_timeout: Option<Duration>,
     /// Initialized with `experimentalApi`: experimental requests (goals) need it.
@@ -215,6 +220,14 @@ struct SessionInner {
     close_started: AtomicBool,
     close_done: watch::Sender<bool>,
     startup_notifications: Mutex<Option<EventStream>>,
+    /// Threads handed out, for re-attachment after a restart (only with restarts on).
+    threads: Mutex<std::collections::HashMap<String, std::sync::Weak<ThreadEntry>>>,
+    /// Set once some thread could not be re-attached: requests naming it are checked.
+    threads_lost: AtomicBool,
+    /// For the restart supervisor: where a new server's requests go (the same dispatcher).
+    requests_tx: Mutex<Option<RequestSender>>,
+    /// The restart supervisor, when there is one: `close` waits for it to finish.
+    supervisor: Mutex<Option<watch::Receiver<bool>>>,
 }
 
 impl Session {
@@ -304,8 +317,21 @@ impl Session {
         Session::start_unowned(reader, writer, options, deadline).await
     }
 
-    /// Spawns `codex app-server` and initializes it.
-    pub async fn spawn(options: SessionOptions) -> Result<Session> {
+    /// Spawns `codex app-server` and initializes it; with [`SessionOptions::restart`], keeps
+    /// a supervisor that restarts it when it exits unexpectedly.
+    pub async fn spawn(mut options: SessionOptions) -> Result<Session> {
+        // `options.restart` stays set: `start` prepares what the supervisor needs.
+        let restart = options.restart;
+        let on_restart = options.on_restart.take();
+        let respawn = restart.map(|policy| Respawn::new(&options, policy, on_restart));
+        let session = Session::spawn_once(options).await?;
+        if let Some(respawn) = respawn {
+            start_supervisor(&session, respawn?);
+        }
+        Ok(session)
+    }
+
+    async fn spawn_once(options: SessionOptions) -> Result<Session> {
         let deadline = tokio::time::Instant::now() + options.startup_timeout;
         let mut spawn = options.spawn.clone();
         // Resolved here so that a failed exec can be explained from the file (see below).
@@ -453,6 +479,7 @@ impl Session {
         deadline: tokio::time::Instant,
     ) -> Result<Session> {
         let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let requests_for_restart = req_tx.clone();
         let tail = stderr.clone();
         let hooks = ConnectionHooks {
             tap: options.message_tap.clone(),
@@ -484,34 +511,41 @@ impl Session {
             .then(|| EventStream::for_connection(lock(&conn.inner.routes).listen(), conn.clone()));
         let (close_done, _) = watch::channel(false);
         let owned = child.is_some();
+        let exit_tx = options
+            .restart
+            .is_some()
+            .then(|| watch::channel(None).0)
+            .filter(|_| owned);
+        let exit_tx_requests = exit_tx.as_ref().map(|_| requests_for_restart.clone());
         let mut session = SessionInner {
             conn: conn.clone(),
-            info: RawValue::from_string("null".into())
-                .map_err(|e| Error::Protocol(e.to_string()))?,
-            server_version: None,
-            exit: child.as_ref().map(ChildProcess::exit_watch),
+            live: Mutex::new(Live {
+                info: RawValue::from_string("null".into())
+                    .map_err(|e| Error::Protocol(e.to_string()))?,
+                server_version: None,
+                pid,
+                stderr,
+                last_exit: None,
+            }),
+            exit: match &exit_tx {
+                Some(tx) => Some(tx.subscribe()),
+                None => child.as_ref().map(ChildProcess::exit_watch),
+            },
+            exit_tx,
             child: Mutex::new(child),
             policies,
-            pid,
-            stderr,
             shutdown_grace: options.shutdown_grace,
             turn_inactivity_timeout: options.turn_inactivity_timeout,
             experimental_api: options.experimental_api,
             close_started: AtomicBool::new(false),
             close_done,
             startup_notifications: Mutex::new(startup_notifications),
+            threads: Mutex::default(),
+            threads_lost: AtomicBool::new(false),
+            supervisor: Mutex::new(None),
+            requests_tx: Mutex::new(exit_tx_requests),
         };
-        let init = json!({
-            "clientInfo": {
-                "name": options.client_info.name,
-                "version": options.client_info.version,
-                "title": options.client_info.title,
-            },
-            "capabilities": {
-                "experimentalApi": options.experimental_api,
-                "optOutNotificationMethods": options.opt_out_notification_methods,
-            },
-        });
+        let init = initialize_params(&options);
         let handshake = async {
             let info = conn.request("initialize", &init, None).await?;
             conn.notify("initialized", None)?;
@@ -528,9 +562,13 @@ impl Session {
         };
         match outcome {
             Ok(info) => {
-                session.server_version =
+                let live = session
+                    .live
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                live.server_version =
                     server_version::from_initialize(&info, &options.client_info.name);
-                session.info = info;
+                live.info = info;
             }
             Err(e) => {
                 // Release everything we started before reporting.
@@ -549,8 +587,7 @@ impl Session {
                             startup_timeout.as_millis()
                         );
                         let stderr_tail = session
-                            .inner
-                            .stderr
+                            .stderr()
                             .settled_text(Duration::from_millis(250))
                             .await;
                         if owned {
@@ -575,14 +612,15 @@ impl Session {
         })
     }
 
-    /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON.
-    pub fn info(&self) -> &RawValue {
-        &self.inner.info
+    /// The `initialize` response (userAgent, codexHome, platformFamily, platformOs) as JSON,
+    /// of the current server (a restarted one's after a restart).
+    pub fn info(&self) -> Box<RawValue> {
+        lock(&self.inner.live).info.clone()
     }
 
     /// The server's version (`0.169.0`), read from `userAgent`; None if it shows none.
-    pub fn server_version(&self) -> Option<&str> {
-        self.inner.server_version.as_deref()
+    pub fn server_version(&self) -> Option<String> {
+        lock(&self.inner.live).server_version.clone()
     }
 
     /// The approval policies: session-wide, per thread, and per-method overrides.
@@ -598,12 +636,18 @@ impl Session {
         self.inner.conn.is_closed()
     }
 
+    /// The current server's pid (a restarted one's after a restart).
     pub fn pid(&self) -> Option<u32> {
-        self.inner.pid
+        lock(&self.inner.live).pid
     }
 
-    pub fn stderr(&self) -> &StderrTail {
-        &self.inner.stderr
+    pub fn stderr(&self) -> StderrTail {
+        lock(&self.inner.live).stderr.clone()
+    }
+
+    /// True while a crashed server is being replaced (see [`SessionOptions::restart`]).
+    pub fn is_restarting(&self) -> bool {
+        self.inner.conn.is_restarting()
     }
 
     /// Resolves with how the owned server process ended; `None` at once without one.
@@ -628,10 +672,20 @@ impl Session {
         params_json: &str,
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>> {
-        self.inner
+        let lost = || self.inner.threads_lost.load(Ordering::Relaxed);
+        if lost() {
+            self.check_thread_param(params_json)?;
+        }
+        let answer = self
+            .inner
             .conn
             .request_raw(method, params_json, timeout)
-            .await
+            .await;
+        // It may have waited for a restart that lost its thread.
+        match answer {
+            Err(e) if lost() => Err(self.check_thread_param(params_json).err().unwrap_or(e)),
+            other => other,
+        }
     }
 
     /// A stream of every notification from now on.
@@ -807,10 +861,12 @@ impl Session {
         }
         let opened: Opened = crate::frame::object(response.get())
             .ok_or_else(|| Error::Protocol(format!("{method} response without thread.id")))?;
+        let entry = self.register_thread(&opened.thread.id, &params);
         Ok(Thread {
             id: opened.thread.id,
             session: self.clone(),
             response,
+            entry,
         })
     }
 
@@ -823,12 +879,36 @@ impl Session {
             return;
         }
         self.inner.conn.close(Error::SessionClosed);
+        // A restart in progress stops (and stops what it started) before close resolves.
+        let supervisor = lock(&self.inner.supervisor).take();
+        if let Some(mut done) = supervisor {
+            let _ = done.wait_for(|d| *d).await;
+        }
         let child = lock(&self.inner.child).take();
-        if let Some(child) = child {
-            child.shutdown(self.inner.shutdown_grace).await;
+        let exit = match child {
+            Some(child) => child.shutdown(self.inner.shutdown_grace).await,
+            None => lock(&self.inner.live).last_exit,
+        };
+        if let Some(tx) = &self.inner.exit_tx {
+            tx.send_replace(exit);
         }
         self.inner.close_done.send_replace(true);
     }
+}
+
+/// The `initialize` params (also sent to a restarted server).
+fn initialize_params(options: &SessionOptions) -> Value {
+    json!({
+        "clientInfo": {
+            "name": options.client_info.name,
+            "version": options.client_info.version,
+            "title": options.client_info.title,
+        },
+        "capabilities": {
+            "experimentalApi": options.experimental_api,
+            "optOutNotificationMethods": options.opt_out_notification_methods,
+        },
+    })
 }
 
 /// A `CODEX_HOME` (from the session's env, else inherited) that is missing, not a directory or
@@ -936,6 +1016,8 @@ pub struct Thread {
     session: Session,
     /// The response that opened the thread (thread/start, resume or fork), raw.
     pub response: Box<RawValue>,
+    /// What a restart needs to re-attach it, and whether it could be.
+    entry: Arc<ThreadEntry>,
 }
 
 /// Ends a `turn/start` that will never finish (its future was dropped).
@@ -974,15 +1056,21 @@ impl Thread {
     }
 
     async fn call(&self, method: &str, mut params: Map<String, Value>) -> Result<Box<RawValue>> {
+        self.check_usable()?;
         params.insert("threadId".into(), Value::String(self.id.clone()));
         self.conn()
             .request(method, &Value::Object(params), None)
             .await
+            .map_err(|e| self.lost_or(e))
     }
 
     /// `thread/read`.
     pub async fn read(&self, include_turns: bool) -> Result<Box<RawValue>> {
-        self.session.read_thread(&self.id, include_turns).await
+        self.check_usable()?;
+        self.session
+            .read_thread(&self.id, include_turns)
+            .await
+            .map_err(|e| self.lost_or(e))
     }
 
     /// `thread/name/set`.
@@ -1006,6 +1094,7 @@ impl Thread {
     }
 
     pub async fn archive(&self) -> Result<()> {
+        self.check_usable()?;
         self.session.archive_thread(&self.id).await
     }
 
@@ -1016,6 +1105,7 @@ impl Thread {
 
     /// `thread/fork`: a new thread with this one's history.
     pub async fn fork(&self, params: Map<String, Value>) -> Result<Thread> {
+        self.check_usable()?;
         self.session.fork_thread(&self.id, params).await
     }
 
@@ -1254,6 +1344,7 @@ impl Thread {
         params: Map<String, Value>,
         streams: TurnSetup,
     ) -> Result<(Turn, Vec<EventStream>)> {
+        self.check_usable()?;
         let mut params = params;
         params.insert("threadId".into(), Value::String(self.id.clone()));
         params.insert("input".into(), Value::Array(input.into_items()?));
@@ -1287,7 +1378,7 @@ impl Thread {
             Ok(id) => id,
             Err(e) => {
                 lock(&conn.inner.routes).finish_turn_start(&self.id, None);
-                return Err(e);
+                return Err(self.lost_or(e));
             }
         };
         let (outlets, main_rx, receivers) = outlets(streams.extra_streams);
@@ -1320,4 +1411,460 @@ struct TurnSnapshot {
     status: String,
     #[serde(default)]
     items: Vec<Box<RawValue>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restarts
+//
+// Restarting an owned server that exits unexpectedly (`SessionOptions::restart`).
+//
+// The connection outlives its transports: when the reader (or writer) of the current one ends,
+// `Connection` fails what was in flight (`TRANSPORT_CLOSED` with the stderr tail, as on any
+// close), keeps the session's listeners, parks new requests, and tells the supervisor below,
+// which stops what is left of the old process tree, spawns a new server with the same
+// options, attaches its pipes to the connection, runs `initialize` and re-attaches the threads
+// the application still holds (`thread/resume`) before the parked requests go ahead.
+
+/// When and how often a crashed server is restarted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartPolicy {
+    /// Restarts allowed before the session gives up (closes with the last error). The count
+    /// starts again once a server has stayed up for `reset_after`.
+    pub max_restarts: u32,
+    /// Delay before the first restart; it doubles per attempt (with jitter) up to `max_delay`.
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub reset_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    /// `restart: true`: 3 restarts within a minute, after 250 ms, 500 ms, 1 s (each with up to
+    /// half taken off as jitter), at most 5 s apart.
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 3,
+            initial_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Delay before restart `attempt` (1-based): the same capped exponential with jitter as
+    /// the overload retries (`RetryPolicy::delay`, `rand` already in the tree).
+    fn delay(&self, attempt: u32) -> Duration {
+        RetryPolicy {
+            max_attempts: u32::MAX,
+            initial_delay: self.initial_delay,
+            max_delay: self.max_delay,
+        }
+        .delay(attempt)
+    }
+}
+
+/// What `onRestart` is told, once per attempt, before it is made.
+#[derive(Debug, Clone)]
+pub struct RestartEvent {
+    /// 1 for the first restart since the count was last reset.
+    pub attempt: u32,
+    /// How the server that is replaced ended (none if it could not be found out).
+    pub exit: Option<ExitInfo>,
+    /// The last lines it wrote to stderr.
+    pub stderr_tail: String,
+}
+
+/// Called on the supervisor task; must be quick.
+pub type RestartListener = Arc<dyn Fn(RestartEvent) + Send + Sync>;
+
+/// What belongs to the current server.
+struct Live {
+    info: Box<RawValue>,
+    server_version: Option<String>,
+    pid: Option<u32>,
+    stderr: StderrTail,
+    /// The exit of a server replaced or given up on, for `exited()` when no child is left.
+    last_exit: Option<ExitInfo>,
+}
+
+/// A thread handed out; the session keeps it weakly (a thread nobody holds is not resumed).
+struct ThreadEntry {
+    ephemeral: bool,
+    /// The `thread/resume` fields that re-create it as it was opened (model, cwd, sandbox...).
+    resume: Mutex<Map<String, Value>>,
+    /// Why it could not be re-attached after a restart.
+    lost: Mutex<Option<String>>,
+}
+
+/// Fields of thread/start, resume and fork that thread/resume also takes (pinned schema).
+const RESUMABLE: &[&str] = &[
+    "approvalPolicy",
+    "approvalsReviewer",
+    "baseInstructions",
+    "config",
+    "cwd",
+    "developerInstructions",
+    "model",
+    "modelProvider",
+    "personality",
+    "sandbox",
+    "serviceTier",
+];
+
+impl Session {
+    /// The entry of a thread just opened; registered for restarts when they are on.
+    fn register_thread(&self, id: &str, params: &Value) -> Arc<ThreadEntry> {
+        let resume: Map<String, Value> = RESUMABLE
+            .iter()
+            .filter_map(|k| params.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect();
+        let ephemeral = params.get("ephemeral") == Some(&Value::Bool(true));
+        if lock(&self.inner.supervisor).is_none() {
+            return Arc::new(ThreadEntry {
+                ephemeral,
+                resume: Mutex::new(resume),
+                lost: Mutex::default(),
+            });
+        }
+        let mut threads = lock(&self.inner.threads);
+        threads.retain(|_, entry| entry.strong_count() > 0);
+        // Opened again (resumed twice): one entry, the latest options.
+        if let Some(entry) = threads.get(id).and_then(Weak::upgrade) {
+            *lock(&entry.resume) = resume;
+            *lock(&entry.lost) = None;
+            return entry;
+        }
+        let entry = Arc::new(ThreadEntry {
+            ephemeral,
+            resume: Mutex::new(resume),
+            lost: Mutex::default(),
+        });
+        threads.insert(id.to_owned(), Arc::downgrade(&entry));
+        entry
+    }
+
+    /// `THREAD_LOST` for a request naming a thread that a restart could not bring back.
+    fn check_thread_param(&self, params_json: &str) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Named {
+            thread_id: Option<String>,
+        }
+        let Some(id) = serde_json::from_str::<Named>(params_json)
+            .ok()
+            .and_then(|n| n.thread_id)
+        else {
+            return Ok(());
+        };
+        let entry = lock(&self.inner.threads).get(&id).and_then(Weak::upgrade);
+        match entry.and_then(|e| lock(&e.lost).clone()) {
+            Some(reason) => Err(Error::ThreadLost {
+                thread_id: id,
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Thread {
+    /// A request that failed after waiting for a restart that lost this thread: `THREAD_LOST`
+    /// (the server's own "thread not found" says less).
+    fn lost_or(&self, e: Error) -> Error {
+        self.check_usable().err().unwrap_or(e)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match lock(&self.entry.lost).clone() {
+            Some(reason) => Err(Error::ThreadLost {
+                thread_id: self.id.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Everything needed to start the same server again.
+struct Respawn {
+    policy: RestartPolicy,
+    on_restart: Option<RestartListener>,
+    spawn: SpawnOptions,
+    init: Value,
+    client_name: String,
+    max_frame_bytes: usize,
+    startup_timeout: Duration,
+    shutdown_grace: Duration,
+    stderr_listener: Option<StderrListener>,
+    tap: Option<MessageTap>,
+    diagnostics: Option<mpsc::UnboundedSender<crate::connection::Diagnostic>>,
+    interceptors: Vec<Arc<dyn crate::Interceptor>>,
+}
+
+impl Respawn {
+    fn new(
+        options: &SessionOptions,
+        policy: RestartPolicy,
+        on_restart: Option<RestartListener>,
+    ) -> Result<Respawn> {
+        let mut spawn = options.spawn.clone();
+        let mut args = Vec::with_capacity(options.config.len() * 2);
+        for (key, value) in &options.config {
+            args.push("-c".to_owned());
+            args.push(crate::toml::config_override(key, value)?);
+        }
+        args.append(&mut spawn.args);
+        spawn.args = args;
+        Ok(Respawn {
+            policy,
+            on_restart,
+            spawn,
+            init: initialize_params(options),
+            client_name: options.client_info.name.clone(),
+            max_frame_bytes: options.max_frame_bytes,
+            startup_timeout: options.startup_timeout,
+            shutdown_grace: options.shutdown_grace,
+            stderr_listener: options.stderr_listener.clone(),
+            tap: options.message_tap.clone(),
+            diagnostics: options.diagnostics.clone(),
+            interceptors: options.interceptors.clone(),
+        })
+    }
+}
+
+/// Makes the session's connection restartable and starts its supervisor.
+fn start_supervisor(session: &Session, mut respawn: Respawn) {
+    let inner = &session.inner;
+    // The binary the first start found: a restart runs the same one.
+    if let Some(child) = lock(&inner.child).as_ref() {
+        respawn.spawn.discovery.explicit = Some(child.binary.clone());
+    }
+    let Some(requests) = lock(&inner.requests_tx).take() else {
+        return;
+    };
+    let lost = inner.conn.restartable();
+    let (done_tx, done) = watch::channel(false);
+    let weak = Arc::downgrade(&session.inner);
+    *lock(&inner.supervisor) = Some(done);
+    tokio::spawn(async move {
+        supervise(weak, lost, respawn, requests).await;
+        done_tx.send_replace(true);
+    });
+}
+
+type RequestSender = mpsc::UnboundedSender<(
+    crate::frame::ServerRequest,
+    u64,
+    watch::Receiver<crate::router::RequestFate>,
+)>;
+
+/// Waits for the transport to be lost, then restarts, until the session closes or gives up.
+/// Holds the session weakly between restarts: a session nobody holds is not kept alive.
+async fn supervise(
+    weak: Weak<SessionInner>,
+    mut lost: mpsc::UnboundedReceiver<Error>,
+    respawn: Respawn,
+    requests: RequestSender,
+) {
+    let Some(conn) = weak.upgrade().map(|s| s.conn.clone()) else {
+        return;
+    };
+    let mut attempt = 0u32;
+    let mut up_since = tokio::time::Instant::now();
+    loop {
+        let reason = tokio::select! {
+            r = lost.recv() => match r {
+                Some(r) => r,
+                None => return,
+            },
+            () = conn.closed() => return,
+        };
+        let Some(inner) = weak.upgrade() else {
+            conn.close(reason);
+            return;
+        };
+        if up_since.elapsed() >= respawn.policy.reset_after {
+            attempt = 0;
+        }
+        let mut last_error = reason;
+        let mut exit = stop_child(&inner, respawn.shutdown_grace).await;
+        loop {
+            if inner.close_started.load(Ordering::SeqCst) {
+                return;
+            }
+            if attempt >= respawn.policy.max_restarts {
+                conn.close(give_up(last_error, attempt));
+                if let Some(tx) = &inner.exit_tx {
+                    tx.send_replace(exit);
+                }
+                return;
+            }
+            attempt += 1;
+            if let Some(listener) = &respawn.on_restart {
+                listener(RestartEvent {
+                    attempt,
+                    exit,
+                    stderr_tail: stderr_of(&last_error),
+                });
+            }
+            tokio::select! {
+                () = tokio::time::sleep(respawn.policy.delay(attempt)) => {}
+                () = conn.closed() => return,
+            }
+            match restart_once(&inner, &respawn, &requests).await {
+                Ok(()) => {
+                    up_since = tokio::time::Instant::now();
+                    conn.reopen();
+                    break;
+                }
+                Err(e) => {
+                    last_error = e;
+                    exit = stop_child(&inner, respawn.shutdown_grace).await;
+                }
+            }
+        }
+    }
+}
+
+/// The session closes with the last error, still a `TRANSPORT_CLOSED` (with its stderr tail).
+fn give_up(last: Error, attempts: u32) -> Error {
+    match last {
+        Error::TransportClosed { .. } if attempts == 0 => last,
+        e => Error::TransportClosed {
+            reason: format!(
+                "the server exited and {attempts} restart(s) failed (restart.maxRestarts); last: {}",
+                match &e {
+                    Error::TransportClosed { reason, .. } => reason.clone(),
+                    Error::SpawnFailed { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                }
+            ),
+            stderr_tail: stderr_of(&e),
+        },
+    }
+}
+
+fn stderr_of(e: &Error) -> String {
+    match e {
+        Error::TransportClosed { stderr_tail, .. } | Error::SpawnFailed { stderr_tail, .. } => {
+            stderr_tail.clone()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Stops what is left of the current server (its process tree too: containment) and returns
+/// how it ended.
+async fn stop_child(inner: &SessionInner, grace: Duration) -> Option<ExitInfo> {
+    let child = lock(&inner.child).take();
+    let exit = match child {
+        Some(child) => child.shutdown(grace).await,
+        None => None,
+    };
+    if exit.is_some() {
+        lock(&inner.live).last_exit = exit;
+    }
+    exit
+}
+
+/// One restart: spawn, attach, initialize, re-attach threads.
+async fn restart_once(
+    inner: &Arc<SessionInner>,
+    respawn: &Respawn,
+    requests: &RequestSender,
+) -> Result<()> {
+    let (child, pipes) = ChildProcess::spawn(&respawn.spawn)?;
+    let stderr = child.stderr.clone();
+    stderr.set_listener(respawn.stderr_listener.clone());
+    let pid = child.pid;
+    {
+        // Stored at once, under the lock `close` takes it by: a close from now on stops it; a
+        // close that came first is seen here, and the new child is stopped at once.
+        let mut slot = lock(&inner.child);
+        if inner.close_started.load(Ordering::SeqCst) {
+            drop(slot);
+            child.kill_now();
+            return Err(Error::SessionClosed);
+        }
+        *slot = Some(child);
+    }
+    let tail = stderr.clone();
+    inner.conn.attach(
+        Box::new(LineReader::new(
+            BufReader::with_capacity(64 * 1024, pipes.stdout),
+            respawn.max_frame_bytes,
+        )),
+        Box::new(LineWriter::new(pipes.stdin)),
+        ConnectionHooks {
+            tap: respawn.tap.clone(),
+            stderr_tail: Box::new(move || {
+                let tail = tail.clone();
+                Box::pin(async move { tail.settled_text(Duration::from_millis(250)).await })
+            }),
+            server_requests: requests.clone(),
+            diagnostics: respawn.diagnostics.clone(),
+            // The new server's messages pass the same chain.
+            interceptors: respawn.interceptors.clone(),
+        },
+    );
+    let conn = &inner.conn;
+    let info = conn
+        .request_while_restarting("initialize", &respawn.init, Some(respawn.startup_timeout))
+        .await?;
+    conn.notify("initialized", None)?;
+    {
+        let mut live = lock(&inner.live);
+        live.server_version = crate::server_version::from_initialize(&info, &respawn.client_name);
+        live.info = info;
+        live.pid = pid;
+        live.stderr = stderr;
+    }
+    reattach_threads(inner, respawn.startup_timeout).await
+}
+
+/// Resumes every thread the application still holds; an ephemeral one (or one the new server
+/// cannot resume) is marked lost, and using it is `THREAD_LOST`. Eager, not on next use: the
+/// server sends a thread's notifications only once it is loaded, so a thread that is only
+/// listened to would otherwise hear nothing after a restart.
+async fn reattach_threads(inner: &Arc<SessionInner>, timeout: Duration) -> Result<()> {
+    let threads: Vec<(String, Arc<ThreadEntry>)> = {
+        let mut threads = lock(&inner.threads);
+        threads.retain(|_, entry| entry.strong_count() > 0);
+        threads
+            .iter()
+            .filter_map(|(id, e)| e.upgrade().map(|e| (id.clone(), e)))
+            .collect()
+    };
+    let mut lost_any = false;
+    for (id, entry) in threads {
+        if lock(&entry.lost).is_some() {
+            continue;
+        }
+        if entry.ephemeral {
+            *lock(&entry.lost) =
+                Some("it was ephemeral, and its server exited: it cannot be resumed".into());
+            lost_any = true;
+            continue;
+        }
+        let mut params = lock(&entry.resume).clone();
+        params.insert("threadId".into(), Value::String(id.clone()));
+        params.insert("excludeTurns".into(), Value::Bool(true));
+        match inner
+            .conn
+            .request_while_restarting("thread/resume", &Value::Object(params), Some(timeout))
+            .await
+        {
+            Ok(_) => {}
+            // The new server died too: this attempt failed.
+            Err(e @ (Error::TransportClosed { .. } | Error::SessionClosed)) => return Err(e),
+            Err(e) => {
+                *lock(&entry.lost) = Some(format!("the restarted server could not resume it: {e}"));
+                lost_any = true;
+            }
+        }
+    }
+    if lost_any {
+        inner.threads_lost.store(true, Ordering::Relaxed);
+    }
+    Ok(())
 }

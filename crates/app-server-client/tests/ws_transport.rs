@@ -804,7 +804,8 @@ async fn check_session(halves: ws::WsHalves, home: &Path) {
     .await
     .expect("initialize timed out")
     .expect("initialize");
-    let info = session.info().get();
+    let info = session.info();
+    let info = info.get();
     assert!(info.contains("\"codexHome\""), "{info}");
     assert!(info.contains(home.to_str().unwrap()), "{info}");
     // A second request with a larger answer (16-bit frame length).
