@@ -221,7 +221,7 @@ test('restart is validated: a bad value names its path; websocket and unix sessi
     [{ restart: { maxRestarts: 0 } }, /`restart.maxRestarts`/],
     [{ restart: { initialDelayMs: -1 } }, /`restart.initialDelayMs`/],
     [{ restart: { retries: 1 } }, /`restart.retries`/],
-    [{ restart: true, transport: { type: 'websocket', url: 'ws://127.0.0.1:1' } }, /only a server the session spawns/],
+    [{ restart: true, transport: { type: 'websocket', url: 'ws://127.0.0.1:1' } }, /only a codex the session spawns/],
     [{ onRestart: 5 }, /onRestart/],
   ]
   for (const [options, message] of cases) {
@@ -229,4 +229,53 @@ test('restart is validated: a bad value names its path; websocket and unix sessi
     assert.equal(err.code, 'INVALID_ARGUMENT', err.message)
     assert.match(err.message, message)
   }
+})
+
+test('across a restart: thread.onEvent and interceptors stay attached and hear the new server; a login in flight rejects TRANSPORT_CLOSED', T, async () => {
+  const { withMachineLock } = require('./helpers.js')
+  await withMachineLock('login-port-1455', () =>
+    withStandIn(async (model) => {
+      const restarts = calls(1)
+      // Counts the turn/completed notifications that passed the incoming chain.
+      let intercepted = 0
+      const session = await createSession(model, {
+        restart: { maxRestarts: 1, initialDelayMs: 1, maxDelayMs: 1 },
+        onRestart: restarts.callback,
+        interceptors: [
+          {
+            incoming: (msg) => {
+              if (msg.method === 'turn/completed') intercepted++
+              return msg
+            },
+          },
+        ],
+      })
+      try {
+        model.enqueue(reply.text('before'))
+        const thread = await session.startThread()
+        const seen = []
+        const off = thread.onEvent((event) => seen.push(event.method))
+        assert.equal(await thread.ask('one'), 'before')
+        assert.equal(intercepted, 1)
+        const login = await session.loginWithChatGpt()
+        assert.match(login.authUrl, /^https:\/\//)
+
+        process.kill(session.pid, 'SIGKILL')
+        const lost = await rejection(login.completed)
+        assert.equal(lost.code, 'TRANSPORT_CLOSED', lost.message)
+        assert.match(lost.message, /restarted during login/)
+        await restarts.reached
+
+        model.enqueue(reply.text('after'))
+        assert.equal(await thread.ask('two'), 'after')
+        assert.equal(intercepted, 2, "the new server's turn/completed passed the interceptor")
+        // A response settles after thread listeners saw what came before it (rule 8).
+        await thread.read()
+        assert.equal(seen.filter((m) => m === 'turn/completed').length, 2, seen.join(' '))
+        off()
+      } finally {
+        await session.close()
+      }
+    }),
+  )
 })

@@ -551,7 +551,11 @@ mod tests {
                 .contains("`restart.maxDelayMs`")
         );
         assert!(err(json!({"restart": true, "transport": {"type": "unix"}}))
-            .contains("only a server the session spawns"));
+            .contains("only a codex the session spawns"));
+        assert!(
+            err(json!({"restart": true, "transport": {"type": "command", "command": "ssh"}}))
+                .contains("`restart`: only a codex the session spawns")
+        );
         assert!(err(
             json!({"transport": {"type": "websocket", "url": "ws://127.0.0.1:1",
             "allowInsecureRemote": "yes"}})
