@@ -1381,6 +1381,19 @@ impl Thread {
                 return Err(self.lost_or(e));
             }
         };
+        {
+            // A turn/start on a thread whose turn is running: codex adds the input to that turn
+            // and answers with its id. The new Turn is another view of it (the same result),
+            // not a second turn.
+            let mut routes = lock(&conn.inner.routes);
+            if let Some(live) = routes.live_turn(&self.id).filter(|t| t.turn_id == turn_id) {
+                routes.finish_turn_start(&self.id, None);
+                drop(routes);
+                if let Some(followed) = self.follow(live, streams) {
+                    return Ok(followed);
+                }
+            }
+        }
         let (outlets, main_rx, receivers) = outlets(streams.extra_streams);
         let shared = TurnShared::new(self.id.clone(), turn_id, outlets);
         lock(&conn.inner.routes).finish_turn_start(&self.id, Some(Arc::clone(&shared)));

@@ -153,3 +153,30 @@ async fn a_server_without_turns_list_is_read_with_thread_read() {
         "SESSION_CLOSED"
     );
 }
+
+/// codex answers a `turn/start` on a thread whose turn is running with that turn's id (the
+/// input is added to it). The second start is another view of the same turn, not a
+/// `PROTOCOL_ERROR` ("started twice") and not a second turn.
+#[tokio::test]
+async fn a_start_answered_with_the_running_turn_is_another_view_of_it() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t1").await;
+    let first = common::peer::start_turn(&thread, &mut peer, "u1", TurnSetup::default()).await;
+    peer.send(delta("t1", "u1", "Hel")).await;
+    let second = common::peer::start_turn(&thread, &mut peer, "u1", TurnSetup::default()).await;
+    assert_eq!(second.id(), "u1");
+    assert_eq!(session.stats().0, 1, "one turn, two views");
+    peer.send(delta("t1", "u1", "lo")).await;
+    peer.send(item_completed(
+        "t1",
+        "u1",
+        json!({"type": "agentMessage", "id": "m1", "text": "Hello"}),
+    ))
+    .await;
+    peer.send(json!({"method": "turn/completed", "params": {"threadId": "t1", "turn": {"id": "u1", "status": "completed", "error": null, "items": []}}})).await;
+    let (a, b) = tokio::join!(first.result(None), second.result(None));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.status.as_str(), a.text.as_str()), ("completed", "Hello"));
+    assert_eq!((b.status.as_str(), b.text.as_str()), ("completed", "Hello"));
+    assert_eq!(session.stats().0, 0);
+}
