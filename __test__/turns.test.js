@@ -261,3 +261,19 @@ test('onNotification sees every notification unchanged; waitForNotification reso
     }
   })
 })
+
+test('startTurn on a thread whose turn is running: codex adds the input to that turn, and the Turn returned is another view of it', T, async () => {
+  await withSession(async (session, model) => {
+    model.enqueue(slowText('The first answer streams slowly enough for a second input.'))
+    model.enqueue(reply.text('Then the added input is answered.'))
+    const thread = await session.startThread()
+    const first = await thread.startTurn('first')
+    // The second input goes in while the first answer streams.
+    for await (const event of first) if (event.method === 'item/agentMessage/delta') break
+    const second = await thread.startTurn('added while running')
+    assert.equal(second.id, first.id, 'codex answered with the running turn')
+    const [a, b] = await Promise.all([first.result(), second.result()])
+    assert.equal(a.status, 'completed')
+    assert.deepEqual(b, a, 'one turn, one result')
+  })
+})
