@@ -496,3 +496,422 @@ struct ServerRequestEvent<'a> {
     method: &'a str,
     params: &'a RawValue,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::frame::{decode, Incoming};
+
+    fn event(method: &str, params: serde_json::Value) -> Arc<Notification> {
+        match decode(&serde_json::json!({ "method": method, "params": params }).to_string()) {
+            Ok(Incoming::Notification(n)) => Arc::new(n),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An event of turn `turn` of thread `thread`, told apart by `tag`.
+    fn item(thread: &str, turn: &str, tag: &str) -> Arc<Notification> {
+        event(
+            "item/started",
+            serde_json::json!({ "threadId": thread, "turnId": turn, "item": { "id": tag } }),
+        )
+    }
+
+    fn completed(thread: &str, turn: &str) -> Arc<Notification> {
+        event(
+            "turn/completed",
+            serde_json::json!({ "threadId": thread, "turn": { "id": turn, "status": "completed" } }),
+        )
+    }
+
+    fn request(id: serde_json::Value, thread: &str, turn: &str) -> ServerRequest {
+        let frame = serde_json::json!({
+            "id": id,
+            "method": "item/commandExecution/requestApproval",
+            "params": { "threadId": thread, "turnId": turn },
+        });
+        match decode(&frame.to_string()) {
+            Ok(Incoming::ServerRequest(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn resolved(thread: &str, id: serde_json::Value) -> Arc<Notification> {
+        event(
+            "serverRequest/resolved",
+            serde_json::json!({ "threadId": thread, "requestId": id }),
+        )
+    }
+
+    type Rx = mpsc::UnboundedReceiver<Arc<Notification>>;
+
+    fn new_turn(thread: &str, turn: &str) -> (Arc<TurnShared>, Rx) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (TurnShared::new(thread.into(), turn.into(), vec![tx]), rx)
+    }
+
+    /// A turn started the way a session starts one (no event before the answer).
+    fn start(routes: &mut Routes, thread: &str, turn: &str) -> (Arc<TurnShared>, Rx) {
+        routes.begin_turn_start(thread).unwrap();
+        let (shared, rx) = new_turn(thread, turn);
+        routes.finish_turn_start(thread, Some(Arc::clone(&shared)));
+        (shared, rx)
+    }
+
+    /// What is queued on `rx`, as method and (for items) the item's id.
+    fn queued(rx: &mut Rx) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(n) = rx.try_recv() {
+            let tag = n
+                .item_json()
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+                .and_then(|i| i["id"].as_str().map(str::to_owned));
+            out.push(match tag {
+                Some(tag) => format!("{} {tag}", n.method()),
+                None => n.method().to_owned(),
+            });
+        }
+        out
+    }
+
+    fn closed() -> Error {
+        Error::TransportClosed {
+            reason: "gone".into(),
+            stderr_tail: String::new(),
+        }
+    }
+
+    /// Whether `turn`'s watchdog (limit 1 s) fails it within 10 s of quiet. Paused time: the
+    /// clock jumps as soon as every task waits, so this is exact and instant.
+    async fn stalls(turn: &Arc<TurnShared>) -> bool {
+        let watchdog = tokio::spawn(crate::turn_state::watchdog(
+            Arc::clone(turn),
+            Duration::from_secs(1),
+        ));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        watchdog.abort();
+        turn.is_finished()
+    }
+
+    #[test]
+    fn the_id_hash_spreads_ids_and_agrees_with_its_borrowed_form() {
+        // Ids as codex makes them (UUIDs), and short ones that differ in one character.
+        let keys: Vec<TurnKey> = (0..2048u32)
+            .map(|i| {
+                (
+                    format!("0199a213-81c0-7800-8aa1-{:012x}", i / 7),
+                    format!("turn-{i}"),
+                )
+            })
+            .collect();
+        let hash = |k: &dyn TurnKeyRef| IdHasher.hash_one(k);
+        let mut seen = std::collections::HashSet::new();
+        for key in &keys {
+            // `Borrow` requires the owned key and the borrowed pair to hash alike.
+            let owned = hash(key);
+            assert_eq!(owned, hash(&(key.0.as_str(), key.1.as_str())));
+            assert_eq!(owned, IdHasher.hash_one(key));
+            seen.insert(owned);
+        }
+        // A hash that lumps ids together makes every lookup a scan of the live turns.
+        assert_eq!(seen.len(), keys.len(), "distinct ids that hash alike");
+    }
+
+    #[test]
+    fn events_reach_their_turn_only_and_a_completed_turn_leaves() {
+        let mut routes = Routes::default();
+        let (a, mut a_rx) = start(&mut routes, "t", "a");
+        let (_b, mut b_rx) = start(&mut routes, "u", "a");
+        assert_eq!(routes.live_turns(), 2);
+        routes.route(item("t", "a", "1"));
+        routes.route(item("u", "a", "2"));
+        routes.route(item("t", "b", "stray"));
+        assert_eq!(queued(&mut a_rx), ["item/started 1"]);
+        assert_eq!(queued(&mut b_rx), ["item/started 2"]);
+        assert!(Arc::ptr_eq(&routes.live_turn("t").unwrap(), &a));
+        assert!(routes.live_turn("v").is_none());
+
+        routes.route(completed("t", "a"));
+        assert_eq!(queued(&mut a_rx), ["turn/completed"]);
+        assert!(a.is_finished());
+        assert_eq!(routes.live_turns(), 1);
+        assert!(routes.live_turn("t").is_none());
+        // Thread u's turn "a" is still routed.
+        routes.route(item("u", "a", "3"));
+        assert_eq!(queued(&mut b_rx), ["item/started 3"]);
+    }
+
+    #[test]
+    fn an_event_naming_no_thread_finds_its_turn_by_id() {
+        let mut routes = Routes::default();
+        let (_a, mut rx) = start(&mut routes, "t", "a");
+        routes.route(event(
+            "item/started",
+            serde_json::json!({ "turnId": "a", "item": { "id": "1" } }),
+        ));
+        routes.route(event(
+            "item/started",
+            serde_json::json!({ "turnId": "z", "item": { "id": "2" } }),
+        ));
+        assert_eq!(queued(&mut rx), ["item/started 1"]);
+    }
+
+    #[test]
+    fn listeners_are_counted_while_open() {
+        let mut routes = Routes::default();
+        let first = routes.listen();
+        let mut second = routes.listen();
+        assert_eq!(routes.listener_count(), 2);
+        drop(first);
+        assert_eq!(routes.listener_count(), 1);
+        routes.route(item("t", "a", "1"));
+        assert_eq!(queued(&mut second), ["item/started 1"]);
+        routes.close_all(&closed());
+        assert_eq!(routes.listener_count(), 0);
+        assert!(matches!(
+            routes.listen().try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn thread_subscribers_hear_their_thread_only_and_are_counted_while_open() {
+        let mut routes = Routes::default();
+        let mut t = routes.listen_thread("t");
+        let quiet = routes.listen_thread("q");
+        let u = routes.listen_thread("u");
+        assert_eq!(routes.thread_listener_count(), 3);
+        drop(u);
+        assert_eq!(routes.thread_listener_count(), 2);
+        // A subscriber that left is dropped by the next subscription, even on a quiet thread.
+        drop(quiet);
+        let mut t2 = routes.listen_thread("t");
+        assert_eq!(
+            routes.thread_listeners.len(),
+            1,
+            "the quiet thread's entry stays"
+        );
+        assert_eq!(routes.thread_listener_count(), 2);
+
+        routes.route(item("t", "x", "1"));
+        routes.route(item("u", "x", "2"));
+        routes.route(event("thread/started", serde_json::json!({})));
+        let req = request(serde_json::json!(5), "t", "x");
+        routes.route_server_request(&req);
+        assert_eq!(queued(&mut t), ["item/started 1", SERVER_REQUEST_EVENT]);
+        assert_eq!(queued(&mut t2), ["item/started 1", SERVER_REQUEST_EVENT]);
+
+        drop(t2);
+        drop(t);
+        routes.route(item("t", "x", "3"));
+        assert!(routes.thread_listeners.is_empty(), "routing drops who left");
+
+        routes.close_all(&closed());
+        let mut late = routes.listen_thread("t");
+        assert_eq!(routes.thread_listener_count(), 0);
+        assert!(matches!(
+            late.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn a_resolved_request_is_the_oldest_pending_one_of_that_id() {
+        let mut routes = Routes::default();
+        let (_turn, mut rx) = start(&mut routes, "t", "a");
+        let (_, one) = routes.route_server_request(&request(serde_json::json!(1), "t", "a"));
+        let (_, two) = routes.route_server_request(&request(serde_json::json!(2), "t", "a"));
+        let (_, two_again) = routes.route_server_request(&request(serde_json::json!(2), "t", "a"));
+        assert_eq!(routes.pending_server_requests(), 3);
+
+        routes.route(resolved("t", serde_json::json!(2)));
+        assert_eq!(*two.borrow(), RequestFate::ResolvedByServer);
+        assert_eq!(*one.borrow(), RequestFate::Pending);
+        assert_eq!(*two_again.borrow(), RequestFate::Pending);
+        assert_eq!(routes.pending_server_requests(), 2);
+        // The resolution shows in the request's turn, after the request.
+        assert_eq!(
+            queued(&mut rx),
+            [
+                SERVER_REQUEST_EVENT,
+                SERVER_REQUEST_EVENT,
+                SERVER_REQUEST_EVENT,
+                "serverRequest/resolved"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_request_answered_already_still_shows_its_resolution_in_the_turn() {
+        let mut routes = Routes::default();
+        let (_turn, mut rx) = start(&mut routes, "t", "a");
+        let (key, _) = routes.route_server_request(&request(serde_json::json!("r"), "t", "a"));
+        routes.forget_server_request(key);
+        assert_eq!(routes.pending_server_requests(), 0);
+        routes.route(resolved("t", serde_json::json!("r")));
+        routes.route(resolved("other", serde_json::json!("r")));
+        assert_eq!(
+            queued(&mut rx),
+            [SERVER_REQUEST_EVENT, "serverRequest/resolved"]
+        );
+    }
+
+    #[test]
+    fn a_turn_that_ends_ends_its_own_pending_requests_only() {
+        let mut routes = Routes::default();
+        let (_a, _) = start(&mut routes, "t", "a");
+        let (_b, _) = start(&mut routes, "u", "b");
+        let (_, of_a) = routes.route_server_request(&request(serde_json::json!(1), "t", "a"));
+        let (_, of_b) = routes.route_server_request(&request(serde_json::json!(2), "u", "b"));
+        routes.route(completed("t", "a"));
+        assert_eq!(*of_a.borrow(), RequestFate::TurnEnded);
+        assert_eq!(*of_b.borrow(), RequestFate::Pending);
+    }
+
+    #[test]
+    fn a_turn_that_completes_among_its_early_events_ends_its_requests() {
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        let (_, fate) = routes.route_server_request(&request(serde_json::json!(1), "t", "a"));
+        routes.route(completed("t", "a"));
+        let (turn, mut rx) = new_turn("t", "a");
+        routes.finish_turn_start("t", Some(Arc::clone(&turn)));
+        assert_eq!(queued(&mut rx), [SERVER_REQUEST_EVENT, "turn/completed"]);
+        assert!(turn.is_finished());
+        assert_eq!(routes.live_turns(), 0);
+        assert_eq!(*fate.borrow(), RequestFate::TurnEnded);
+    }
+
+    #[test]
+    fn two_starts_on_one_thread_each_get_their_own_early_events() {
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.begin_turn_start("t").unwrap();
+        routes.route(item("t", "a", "1"));
+        routes.route(item("t", "b", "2"));
+        routes.route(item("t", "a", "3"));
+        let (a, mut a_rx) = new_turn("t", "a");
+        routes.finish_turn_start("t", Some(a));
+        assert_eq!(queued(&mut a_rx), ["item/started 1", "item/started 3"]);
+        routes.route(item("t", "b", "4"));
+        let (b, mut b_rx) = new_turn("t", "b");
+        routes.finish_turn_start("t", Some(b));
+        assert_eq!(queued(&mut b_rx), ["item/started 2", "item/started 4"]);
+        assert!(routes.starting.is_empty());
+        // Nothing is held for a thread with no start in flight.
+        routes.route(item("t", "c", "5"));
+        assert!(routes.starting.is_empty());
+    }
+
+    #[test]
+    fn a_failed_start_keeps_the_other_starts_events() {
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.begin_turn_start("t").unwrap();
+        routes.route(item("t", "b", "1"));
+        routes.finish_turn_start("t", None);
+        let (b, mut b_rx) = new_turn("t", "b");
+        routes.finish_turn_start("t", Some(b));
+        assert_eq!(queued(&mut b_rx), ["item/started 1"]);
+    }
+
+    #[test]
+    fn a_turn_started_twice_is_failed_not_routed() {
+        let mut routes = Routes::default();
+        let (_first, mut first_rx) = start(&mut routes, "t", "a");
+        let (second, _) = start(&mut routes, "t", "a");
+        assert!(matches!(second.end_error(), Some(Error::Protocol(m)) if m.contains("twice")));
+        routes.route(item("t", "a", "1"));
+        assert_eq!(queued(&mut first_rx), ["item/started 1"]);
+    }
+
+    #[test]
+    fn a_start_answered_as_the_connection_closed_gets_its_own_events_then_the_error() {
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.begin_turn_start("t").unwrap();
+        routes.route(item("t", "a", "1"));
+        routes.route(item("t", "b", "2"));
+        routes.route(item("t", "a", "3"));
+        routes.close_all(&closed());
+        assert!(matches!(
+            routes.begin_turn_start("t"),
+            Err(Error::TransportClosed { .. })
+        ));
+        let (a, mut a_rx) = new_turn("t", "a");
+        routes.finish_turn_start("t", Some(Arc::clone(&a)));
+        assert_eq!(queued(&mut a_rx), ["item/started 1", "item/started 3"]);
+        assert!(matches!(a.end_error(), Some(Error::TransportClosed { .. })));
+        assert_eq!(routes.live_turns(), 0);
+
+        // One that completed before the end keeps its completion.
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.route(completed("t", "b"));
+        routes.route(item("t", "b", "late"));
+        routes.close_all(&closed());
+        let (b, mut b_rx) = new_turn("t", "b");
+        routes.finish_turn_start("t", Some(Arc::clone(&b)));
+        assert_eq!(queued(&mut b_rx), ["turn/completed"]);
+        assert!(b.is_finished());
+        assert!(b.end_error().is_none());
+    }
+
+    #[test]
+    fn losing_the_transport_ends_turns_and_requests_but_keeps_listeners() {
+        let mut routes = Routes::default();
+        let (a, _) = start(&mut routes, "t", "a");
+        let (_, fate) = routes.route_server_request(&request(serde_json::json!(1), "t", "a"));
+        let mut listener = routes.listen();
+        routes.lose_transport(&closed());
+        assert!(matches!(a.end_error(), Some(Error::TransportClosed { .. })));
+        assert_eq!(*fate.borrow(), RequestFate::Closed);
+        assert_eq!(routes.live_turns(), 0);
+        assert_eq!(routes.pending_server_requests(), 0);
+        // Not closed: a new start is allowed, and the listener hears the new server.
+        start(&mut routes, "t", "b");
+        routes.route(item("t", "b", "1"));
+        assert_eq!(queued(&mut listener), ["item/started 1"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_request_pauses_its_turns_watchdog_and_only_its_own() {
+        let mut routes = Routes::default();
+        let (a, _a_rx) = start(&mut routes, "t", "a");
+        let (b, _b_rx) = start(&mut routes, "u", "b");
+        let (key, _) = routes.route_server_request(&request(serde_json::json!(1), "t", "a"));
+        assert!(
+            !stalls(&a).await,
+            "a turn waiting on the client is not stalled"
+        );
+        assert!(
+            stalls(&b).await,
+            "another turn's request does not keep this one alive"
+        );
+        routes.forget_server_request(key);
+        assert!(stalls(&a).await, "answered: the turn can stall again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_came_before_its_turn_was_known_pauses_that_turn_only() {
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.begin_turn_start("u").unwrap();
+        // Before the turns are known: of turn a, of turn z on the same thread, of turn a of
+        // another thread.
+        let (mine, _) = routes.route_server_request(&request(serde_json::json!(1), "t", "a"));
+        routes.route_server_request(&request(serde_json::json!(2), "t", "z"));
+        routes.route_server_request(&request(serde_json::json!(3), "u", "a"));
+        let (a, _a_rx) = new_turn("t", "a");
+        routes.finish_turn_start("t", Some(Arc::clone(&a)));
+        let (b, _b_rx) = new_turn("u", "b");
+        routes.finish_turn_start("u", Some(Arc::clone(&b)));
+        assert!(!stalls(&a).await);
+        assert!(stalls(&b).await, "requests of other turns do not pause it");
+        routes.forget_server_request(mine);
+        assert!(stalls(&a).await, "only its own request paused it");
+    }
+}
