@@ -28,10 +28,11 @@ for m in $modules; do files+=(--file "crates/app-server-client/src/$m.rs"); done
 
 # The tests that exercise these modules without the pinned codex (the copy cargo-mutants builds
 # in has no node_modules): unit tests, the scripted peer, the fuzzer (at its CI scale) and
-# containment. ws_transport and discovery test other modules.
+# containment, the child's own reporting, and threads (joining, thread events, restarts).
+# ws_transport and discovery test other modules.
 cargo mutants -p app-server-client "${files[@]}" \
   --jobs "${MUTANTS_JOBS:-1}" --timeout "${MUTANTS_TIMEOUT:-90}" --build-timeout 900 \
   --output "${MUTANTS_OUT:-target/mutants}" \
   --cargo-test-arg=--lib --cargo-test-arg=--test=fake_peer --cargo-test-arg=--test=fuzz \
-  --cargo-test-arg=--test=containment --cargo-test-arg=--test=child \
+  --cargo-test-arg=--test=containment --cargo-test-arg=--test=child --cargo-test-arg=--test=threads \
   "$@"

@@ -621,6 +621,24 @@ mod tests {
     }
 
     #[test]
+    fn among_many_live_turns_an_unknown_turn_id_finds_none() {
+        // The map compares keys only where the hashes' top bits agree; with hundreds of turns
+        // some unknown id shares them with a live one, and only the key comparison tells.
+        let mut routes = Routes::default();
+        let mut live: Vec<_> = (0..512)
+            .map(|i| start(&mut routes, "t", &format!("live-{i}")))
+            .collect();
+        for i in 0..512 {
+            routes.route(item("t", &format!("gone-{i}"), "stray"));
+        }
+        routes.route(item("t", "live-7", "mine"));
+        for (i, (_, rx)) in live.iter_mut().enumerate() {
+            let expected: &[&str] = if i == 7 { &["item/started mine"] } else { &[] };
+            assert_eq!(queued(rx), expected, "turn live-{i}");
+        }
+    }
+
+    #[test]
     fn events_reach_their_turn_only_and_a_completed_turn_leaves() {
         let mut routes = Routes::default();
         let (a, mut a_rx) = start(&mut routes, "t", "a");
