@@ -110,11 +110,9 @@ impl std::hash::Hasher for WordHash {
         tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
         self.add(u64::from_le_bytes(tail));
     }
+    // `str` hashes as its bytes then a 0xff terminator (`write_u8`): one word, not a chunk loop.
     fn write_u8(&mut self, byte: u8) {
         self.add(u64::from(byte));
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
     }
     fn finish(&self) -> u64 {
         self.0
@@ -766,15 +764,20 @@ mod tests {
     fn a_request_answered_already_still_shows_its_resolution_in_the_turn() {
         let mut routes = Routes::default();
         let (_turn, mut rx) = start(&mut routes, "t", "a");
+        let (_other_turn, mut other_rx) = start(&mut routes, "u", "b");
         let (key, _) = routes.route_server_request(&request(serde_json::json!("r"), "t", "a"));
         routes.forget_server_request(key);
         assert_eq!(routes.pending_server_requests(), 0);
+        // Found by its thread, and only there; a thread with no live turn reaches no turn.
         routes.route(resolved("t", serde_json::json!("r")));
-        routes.route(resolved("other", serde_json::json!("r")));
         assert_eq!(
             queued(&mut rx),
             [SERVER_REQUEST_EVENT, "serverRequest/resolved"]
         );
+        assert_eq!(queued(&mut other_rx), Vec::<String>::new());
+        routes.route(resolved("other", serde_json::json!("r")));
+        assert_eq!(queued(&mut rx), Vec::<String>::new());
+        assert_eq!(queued(&mut other_rx), Vec::<String>::new());
     }
 
     #[test]
