@@ -12,7 +12,7 @@ const path = require('node:path')
 const { Session } = require('../main.js')
 const { reply } = require('../testing')
 const { fakeServer, act, FAKE_APP_SERVER_PATH } = require('../testing/fake-scenario.js')
-const { withStandIn, codexBinary, rejection, isAlive, waitGone } = require('./helpers.js')
+const { withStandIn, codexBinary, rejection, isAlive, waitGone, expectedServerVersion } = require('./helpers.js')
 
 const T = { timeout: 90_000 }
 const linux = process.platform === 'linux'
@@ -38,7 +38,7 @@ test('the real codex through `sh -c exec codex app-server ...`: a turn runs; clo
     const pid = session.pid
     assert.ok(pid > 0 && isAlive(pid), 'the session owns the process')
     if (linux) assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /app-server/, 'sh exec\'d codex in place')
-    assert.equal(session.info.serverVersion, require('@openai/codex/package.json').version)
+    assert.equal(session.info.serverVersion, expectedServerVersion())
     const thread = await session.startThread()
     const result = await thread.run('say hello')
     assert.equal(result.status, 'completed')

@@ -138,7 +138,20 @@ async function withMachineLock(name, fn, timeoutMs = 120_000) {
   }
 }
 
+/**
+ * The version of the codex the sessions run: the pinned @openai/codex, or under
+ * `pnpm test:compat` (which sets CODEX_PATH) what that binary says it is.
+ */
+function expectedServerVersion() {
+  if (process.env.CODEX_PATH) {
+    const out = require('node:child_process').execFileSync(process.env.CODEX_PATH, ['--version'], { encoding: 'utf8' })
+    return out.trim().split(/\s+/).pop()
+  }
+  return require('@openai/codex/package.json').version
+}
+
 module.exports = {
+  expectedServerVersion,
   withMachineLock,
   waitGone,
   codexBinary,

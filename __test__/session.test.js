@@ -4,21 +4,9 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { Session, reply, withStandIn, withSession, createSession, rejection, isAlive } = require('./helpers.js')
+const { Session, reply, withStandIn, withSession, createSession, rejection, isAlive, expectedServerVersion } = require('./helpers.js')
 
 const T = { timeout: 60_000 }
-
-/**
- * The version of the codex the sessions run: the pinned @openai/codex, or under
- * `pnpm test:compat` (which sets CODEX_PATH) what that binary says it is.
- */
-function expectedServerVersion() {
-  if (process.env.CODEX_PATH) {
-    const out = require('node:child_process').execFileSync(process.env.CODEX_PATH, ['--version'], { encoding: 'utf8' })
-    return out.trim().split(/\s+/).pop()
-  }
-  return require('@openai/codex/package.json').version
-}
 
 test('create reports the server info', T, async () => {
   await withSession(async (session) => {
