@@ -828,6 +828,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_start_takes_only_its_own_early_events() {
+        // Held while the one start was in flight: a late event of the thread's previous turn.
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.route(item("t", "old", "stray"));
+        routes.route(item("t", "a", "1"));
+        let (a, mut a_rx) = new_turn("t", "a");
+        routes.finish_turn_start("t", Some(a));
+        assert_eq!(queued(&mut a_rx), ["item/started 1"]);
+
+        // The same when the connection closed before the answer was handled.
+        let mut routes = Routes::default();
+        routes.begin_turn_start("t").unwrap();
+        routes.route(item("t", "old", "stray"));
+        routes.route(item("t", "a", "1"));
+        routes.close_all(&closed());
+        let (a, mut a_rx) = new_turn("t", "a");
+        routes.finish_turn_start("t", Some(Arc::clone(&a)));
+        assert_eq!(queued(&mut a_rx), ["item/started 1"]);
+        assert!(matches!(a.end_error(), Some(Error::TransportClosed { .. })));
+    }
+
+    #[test]
     fn a_failed_start_keeps_the_other_starts_events() {
         let mut routes = Routes::default();
         routes.begin_turn_start("t").unwrap();
