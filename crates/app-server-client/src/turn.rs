@@ -39,25 +39,28 @@ impl EventStream {
         turn: Arc<TurnShared>,
         conn: &Connection,
     ) -> Self {
-        EventStream {
-            rx,
-            end: StreamEnd::Turn(turn),
-            waker: None,
-            carry: Vec::new(),
-            burst: Arc::clone(&conn.inner.burst),
-        }
+        Self::new(rx, StreamEnd::Turn(turn), Arc::clone(&conn.inner.burst))
     }
 
     pub(crate) fn for_connection(
         rx: mpsc::UnboundedReceiver<Arc<Notification>>,
         conn: Connection,
     ) -> Self {
+        let burst = Arc::clone(&conn.inner.burst);
+        Self::new(rx, StreamEnd::Connection(conn), burst)
+    }
+
+    fn new(
+        rx: mpsc::UnboundedReceiver<Arc<Notification>>,
+        end: StreamEnd,
+        burst: Arc<wake_batch::Burst>,
+    ) -> Self {
         EventStream {
             rx,
-            burst: Arc::clone(&conn.inner.burst),
-            end: StreamEnd::Connection(conn),
+            end,
             waker: None,
             carry: Vec::new(),
+            burst,
         }
     }
 
@@ -259,5 +262,143 @@ impl Turn {
             .request("turn/steer", &params, None)
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+    use crate::frame::{decode, Incoming};
+
+    #[derive(Default)]
+    struct CountWakes(AtomicUsize);
+
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<CountWakes>, Waker) {
+        let count = Arc::new(CountWakes::default());
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    fn event(i: usize) -> Arc<Notification> {
+        let frame = format!(
+            r#"{{"method":"item/agentMessage/delta","params":{{"threadId":"t","turnId":"a","delta":"{i}"}}}}"#
+        );
+        match decode(&frame) {
+            Ok(Incoming::Notification(n)) => Arc::new(n),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    type Tx = mpsc::UnboundedSender<Arc<Notification>>;
+
+    /// A turn's stream on its own channel and burst gate; the turn is what ends it.
+    fn stream() -> (Tx, EventStream, Arc<TurnShared>, Arc<wake_batch::Burst>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let turn = TurnShared::new("t".into(), "a".into(), Vec::new());
+        let burst = Arc::new(wake_batch::Burst::default());
+        let stream = EventStream::new(rx, StreamEnd::Turn(Arc::clone(&turn)), Arc::clone(&burst));
+        (tx, stream, turn, burst)
+    }
+
+    fn poll(
+        stream: &mut EventStream,
+        waker: &Waker,
+        max_bytes: usize,
+    ) -> Poll<Result<Option<Vec<Arc<Notification>>>>> {
+        stream.poll_batch_within(&mut Context::from_waker(waker), 4096, max_bytes)
+    }
+
+    fn ready_len(polled: Poll<Result<Option<Vec<Arc<Notification>>>>>) -> usize {
+        match polled {
+            Poll::Ready(Ok(Some(batch))) => batch.len(),
+            other => panic!("expected a batch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_consumer_that_polls_with_a_new_waker_is_woken_there() {
+        let (tx, mut stream, _turn, _burst) = stream();
+        let (first, first_waker) = counter();
+        let (second, second_waker) = counter();
+        assert!(poll(&mut stream, &first_waker, usize::MAX).is_pending());
+        assert!(poll(&mut stream, &second_waker, usize::MAX).is_pending());
+        tx.send(event(0)).unwrap();
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "the latest waker is woken"
+        );
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(ready_len(poll(&mut stream, &second_waker, usize::MAX)), 1);
+    }
+
+    #[test]
+    fn the_rest_of_a_batch_over_its_byte_limit_is_taken_at_most_max_at_a_time() {
+        let (tx, mut stream, _turn, _burst) = stream();
+        let (_, waker) = counter();
+        for i in 0..3 {
+            tx.send(event(i)).unwrap();
+        }
+        // One byte allowed: a batch still has its first event; two are carried.
+        assert_eq!(ready_len(poll(&mut stream, &waker, 1)), 1);
+        assert_eq!(stream.try_batch(1).len(), 1);
+        assert_eq!(stream.try_batch(10).len(), 1);
+        assert!(stream.try_batch(10).is_empty());
+    }
+
+    #[test]
+    fn during_a_burst_a_few_queued_events_wait_for_its_end_and_more_are_taken_at_once() {
+        let (tx, mut stream, _turn, burst) = stream();
+        let mut reader = wake_batch::WakeBatch::new(Arc::clone(&burst));
+        let (woken, waker) = counter();
+        // A burst in progress: one frame routed, the reader not yet out of frames.
+        reader.collect(1, || ());
+        for i in 0..wake_batch::EAGER_FROM_EVENTS - 1 {
+            tx.send(event(i)).unwrap();
+        }
+        assert!(poll(&mut stream, &waker, usize::MAX).is_pending());
+        reader.flush();
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the burst's end wakes it"
+        );
+        let taken = ready_len(poll(&mut stream, &waker, usize::MAX));
+        assert_eq!(taken, wake_batch::EAGER_FROM_EVENTS - 1);
+
+        reader.collect(1, || ());
+        for i in 0..wake_batch::EAGER_FROM_EVENTS {
+            tx.send(event(i)).unwrap();
+        }
+        let taken = ready_len(poll(&mut stream, &waker, usize::MAX));
+        assert_eq!(
+            taken,
+            wake_batch::EAGER_FROM_EVENTS,
+            "behind: taken during the burst"
+        );
+        reader.flush();
+    }
+
+    #[test]
+    fn an_ended_stream_reports_its_end_at_once_even_during_a_burst() {
+        let (tx, mut stream, turn, burst) = stream();
+        let mut reader = wake_batch::WakeBatch::new(burst);
+        let (_, waker) = counter();
+        turn.fail(Error::Protocol("gone".into()));
+        drop(tx);
+        reader.collect(1, || ());
+        match poll(&mut stream, &waker, usize::MAX) {
+            Poll::Ready(Err(Error::Protocol(m))) => assert_eq!(m, "gone"),
+            other => panic!("expected the turn's error, got {other:?}"),
+        }
+        reader.flush();
     }
 }
