@@ -352,6 +352,12 @@ mod tests {
         assert_eq!(stream.try_batch(1).len(), 1);
         assert_eq!(stream.try_batch(10).len(), 1);
         assert!(stream.try_batch(10).is_empty());
+        // From the channel, likewise.
+        for i in 0..3 {
+            tx.send(event(i)).unwrap();
+        }
+        assert_eq!(stream.try_batch(2).len(), 2);
+        assert_eq!(stream.try_batch(2).len(), 1);
     }
 
     #[test]
