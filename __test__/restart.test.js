@@ -214,7 +214,7 @@ test('close() during a restart wins: the server being started is stopped and wai
   })
 })
 
-test('restart is validated: a bad value names its path; websocket and unix sessions cannot restart', async () => {
+test('restart is validated: a bad value names its path; only a stdio session can restart', async () => {
   const { Session } = require('./helpers.js')
   const cases = [
     [{ restart: 'yes' }, /`restart`/],
@@ -229,6 +229,20 @@ test('restart is validated: a bad value names its path; websocket and unix sessi
     assert.equal(err.code, 'INVALID_ARGUMENT', err.message)
     assert.match(err.message, message)
   }
+  // Every transport whose server the session does not spawn itself as codex: refused, named.
+  const { PassThrough } = require('node:stream')
+  const stream = new PassThrough()
+  const transports = [
+    { type: 'unix', path: path.join(os.tmpdir(), 'codex-native-no-such.sock') },
+    { type: 'command', command: 'sh', args: ['-c', 'exit 1'] },
+    { type: 'stream', readable: stream, writable: stream },
+  ]
+  for (const transport of transports) {
+    const err = await rejection(Session.create({ restart: true, transport }))
+    assert.equal(err.code, 'INVALID_ARGUMENT', `${transport.type}: ${err.message}`)
+    assert.match(err.message, /only a codex the session spawns/, transport.type)
+  }
+  stream.destroy()
 })
 
 test('across a restart: thread.onEvent and interceptors stay attached and hear the new server; a login in flight rejects TRANSPORT_CLOSED', T, async () => {
