@@ -495,6 +495,30 @@ mod tests {
     }
 
     #[test]
+    fn small_deltas_are_copied_into_one_text_and_a_large_one_is_held_by_its_frame() {
+        let mut text = StreamedText::default();
+        let large = "L".repeat(HOLD_FRAME_FROM);
+        let frames = [
+            delta("m", "a"),
+            delta("m", "b"),
+            delta("m", &large),
+            delta("m", "c"),
+        ];
+        for frame in &frames {
+            text.push(frame, frame.delta().unwrap());
+        }
+        // A small delta's frame is many times its size: not kept. A large one's is.
+        match text.pieces.as_slice() {
+            [Piece::Copied(ab), Piece::InFrame(held), Piece::Copied(c)] => {
+                assert_eq!((ab.as_str(), c.as_str()), ("ab", "c"));
+                assert!(Arc::ptr_eq(held, &frames[2]));
+            }
+            _ => panic!("pieces: small deltas copied and joined, the large one held"),
+        }
+        assert_eq!(text.concat(), format!("ab{large}c"));
+    }
+
+    #[test]
     fn text_of_a_message_that_never_completes_is_its_deltas_small_and_large() {
         let mut acc = Accumulator::default();
         let large = "L".repeat(HOLD_FRAME_FROM);

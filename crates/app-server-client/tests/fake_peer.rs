@@ -795,3 +795,41 @@ async fn after_the_client_answers_a_silent_server_stalls_the_turn_a_full_limit_l
         "stalled {quiet:?} after the answer; the clock restarts at the answer"
     );
 }
+
+#[tokio::test]
+async fn a_turn_steers_reports_its_end_and_can_discard_its_events() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let turn = start_turn(&thread, &mut peer, "u", TurnSetup::default()).await;
+    assert!(!turn.is_finished());
+
+    // steer: the input goes to the running turn, named as the one expected; the server's
+    // refusal comes back as an error.
+    let (steered, params) = tokio::join!(turn.steer(Input::from("and then?")), async {
+        let (id, params) = peer.expect("turn/steer").await;
+        peer.answer(&id, json!({ "turnId": "u" })).await;
+        params
+    });
+    steered.expect("steer answered");
+    assert_eq!(params["threadId"], "t");
+    assert_eq!(params["expectedTurnId"], "u");
+    assert_eq!(params["input"][0]["text"], "and then?");
+    let (refused, ()) = tokio::join!(turn.steer(Input::from("more")), async {
+        let (id, _) = peer.expect("turn/steer").await;
+        peer.send(json!({ "id": id, "error": { "code": -32600, "message": "no active turn" } }))
+            .await;
+    });
+    assert_eq!(refused.unwrap_err().code(), "RPC_ERROR");
+
+    // Discarded: nobody reads the events, none are kept for a later taker.
+    turn.discard_events();
+    assert!(turn.take_events().is_none());
+
+    peer.send(completed("t", "u", "completed")).await;
+    let result = tokio::time::timeout(Duration::from_secs(5), turn.result(None))
+        .await
+        .expect("the turn ends")
+        .unwrap();
+    assert_eq!(result.status, "completed");
+    assert!(turn.is_finished());
+}
