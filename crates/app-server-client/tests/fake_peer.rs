@@ -833,3 +833,42 @@ async fn a_turn_steers_reports_its_end_and_can_discard_its_events() {
     assert_eq!(result.status, "completed");
     assert!(turn.is_finished());
 }
+
+#[tokio::test]
+async fn interrupt_waits_for_turn_started_and_is_not_sent_for_a_completed_turn() {
+    let (session, mut peer) = connect().await;
+    let thread = open_thread(&session, &mut peer, "t").await;
+    let turn = start_turn(&thread, &mut peer, "u", TurnSetup::default()).await;
+
+    // Asked before the server announced the turn: held (the server would ignore it). A request
+    // made after it reaches the server first.
+    let ping = || session.request("ping", "{}", None);
+    let (interrupted, ()) = tokio::join!(turn.interrupt(), async {
+        let (pinged, ()) = tokio::join!(ping(), async {
+            let (id, _) = peer.expect("ping").await;
+            peer.answer(&id, json!({})).await;
+        });
+        pinged.unwrap();
+        peer.send(
+            json!({"method": "turn/started", "params": {"threadId": "t", "turn": {"id": "u"}}}),
+        )
+        .await;
+        let (id, params) = peer.expect("turn/interrupt").await;
+        assert_eq!(
+            (&params["threadId"], &params["turnId"]),
+            (&json!("t"), &json!("u"))
+        );
+        peer.answer(&id, json!({})).await;
+    });
+    interrupted.unwrap();
+
+    // Completed by the server: nothing to stop, nothing sent.
+    peer.send(completed("t", "u", "interrupted")).await;
+    turn.result(Some(Duration::from_secs(5))).await.unwrap();
+    let (interrupted, pinged, ()) = tokio::join!(turn.interrupt(), ping(), async {
+        let (id, _) = peer.expect("ping").await;
+        peer.answer(&id, json!({})).await;
+    });
+    interrupted.unwrap();
+    pinged.unwrap();
+}
