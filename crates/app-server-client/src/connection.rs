@@ -116,8 +116,9 @@ pub(crate) struct Inner {
     /// With a restarting owner ([`Connection::restartable`]), where a lost transport is reported
     /// instead of closing the connection.
     on_lost: Mutex<Option<mpsc::UnboundedSender<Error>>>,
-    /// Bumped on every change of `state`, for requests parked while restarting.
-    state_changed: watch::Sender<u64>,
+    /// Signalled on every change of `state`, for requests parked while restarting (they re-read
+    /// `state` itself: the signal carries nothing).
+    state_changed: watch::Sender<()>,
     pending: Mutex<HashMap<i64, PendingRequest>>,
     next_id: AtomicI64,
     pub(crate) routes: Mutex<Routes>,
@@ -148,7 +149,7 @@ impl Connection {
             outgoing: Mutex::new(out_tx),
             generation: AtomicU64::new(0),
             on_lost: Mutex::new(None),
-            state_changed: watch::channel(0).0,
+            state_changed: watch::channel(()).0,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(1),
             routes: Mutex::new(Routes::default()),
@@ -199,7 +200,7 @@ impl Connection {
         if matches!(*state, State::Restarting) {
             *state = State::Open;
             drop(state);
-            self.inner.state_changed.send_modify(|n| *n += 1);
+            self.inner.state_changed.send_replace(());
         }
     }
 
@@ -445,7 +446,7 @@ impl Inner {
             let _ = p.reply.send(Err(reason.clone()));
         }
         lock(&self.routes).close_all(&reason);
-        self.state_changed.send_modify(|n| *n += 1);
+        self.state_changed.send_replace(());
         self.closed_tx.send_replace(true);
     }
 
@@ -489,7 +490,7 @@ impl Inner {
         if !was_open {
             return;
         }
-        self.state_changed.send_modify(|n| *n += 1);
+        self.state_changed.send_replace(());
         if let Err(mpsc::error::SendError(reason)) = on_lost.send(reason) {
             self.shut(reason);
         }

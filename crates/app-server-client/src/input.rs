@@ -101,7 +101,8 @@ impl Input {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// A JSON value's kind, as error messages name it ("a string", "an array").
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::input::kind;
 use crate::transport::BoxFuture;
 
 /// Which way a frame went, for the message tap and the interceptors.
@@ -209,17 +210,6 @@ pub(crate) fn describe(message: &Value) -> String {
         (Some(Value::String(m)), None) => format!("notification {m}"),
         (_, Some(id)) => format!("response {id}"),
         _ => "message".to_owned(),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

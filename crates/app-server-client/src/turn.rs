@@ -267,20 +267,9 @@ impl Turn {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use super::*;
     use crate::frame::{decode, Incoming};
-
-    #[derive(Default)]
-    struct CountWakes(AtomicUsize);
-
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake_batch::CountWakes;
 
     fn counter() -> (Arc<CountWakes>, Waker) {
         let count = Arc::new(CountWakes::default());
@@ -331,12 +320,8 @@ mod tests {
         assert!(poll(&mut stream, &first_waker, usize::MAX).is_pending());
         assert!(poll(&mut stream, &second_waker, usize::MAX).is_pending());
         tx.send(event(0)).unwrap();
-        assert_eq!(
-            second.0.load(Ordering::SeqCst),
-            1,
-            "the latest waker is woken"
-        );
-        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.get(), 1, "the latest waker is woken");
+        assert_eq!(first.get(), 0);
         assert_eq!(ready_len(poll(&mut stream, &second_waker, usize::MAX)), 1);
     }
 
@@ -372,11 +357,7 @@ mod tests {
         }
         assert!(poll(&mut stream, &waker, usize::MAX).is_pending());
         reader.flush();
-        assert_eq!(
-            woken.0.load(Ordering::SeqCst),
-            1,
-            "the burst's end wakes it"
-        );
+        assert_eq!(woken.get(), 1, "the burst's end wakes it");
         let taken = ready_len(poll(&mut stream, &waker, usize::MAX));
         assert_eq!(taken, wake_batch::EAGER_FROM_EVENTS - 1);
 

@@ -218,25 +218,28 @@ impl Wake for Deferrable {
     }
 }
 
+/// A waker that counts its wakes: what the tests of this module and of `turn` observe.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct CountWakes(std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+impl CountWakes {
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[derive(Default)]
-    struct CountWakes(AtomicUsize);
-
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    impl CountWakes {
-        fn get(&self) -> usize {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
 
     /// A consumer that counts its wakes, the deferrable waker for it, and a fresh batch.
     fn consumer() -> (Arc<CountWakes>, Waker, WakeBatch) {
