@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result, RpcError};
-use crate::frame::{self, Incoming, ResponseId, ServerRequest};
+use crate::frame::{Decoder, Incoming, ResponseId, ServerRequest};
 use crate::intercept::{self, Chain, Interceptor, Verdict};
 use crate::lock::lock;
 use crate::outgoing;
@@ -641,6 +641,7 @@ async fn read_loop(
 ) {
     // Consumers of event streams are woken once per burst of frames (wake_batch.rs).
     let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
+    let mut decoder = Decoder::default();
     let end_reason = loop {
         let frame = match wakes.flush_when_idle(reader.next_frame()).await {
             Ok(Some(ReadFrame::Frame(text))) => text,
@@ -654,7 +655,7 @@ async fn read_loop(
         if let Some(tap) = &hooks.tap {
             tap(Direction::Incoming, &frame);
         }
-        wakes.collect(frame.len(), || route(&inner, &hooks, frame));
+        wakes.collect(frame.len(), || route(&inner, &hooks, &mut decoder, frame));
     };
     drop(wakes); // fires what the last burst collected
     end(&inner, &hooks, end_reason, generation).await;
@@ -704,6 +705,7 @@ async fn intercept_loop(
     generation: u64,
 ) {
     let mut wakes = WakeBatch::new(Arc::clone(&inner.burst));
+    let mut decoder = Decoder::default();
     let mut frames = Vec::new();
     let end_reason = loop {
         let mut end = match wakes.flush_when_idle(std::pin::pin!(rx.recv())).await {
@@ -733,7 +735,7 @@ async fn intercept_loop(
             for verdict in verdicts {
                 match verdict {
                     Verdict::Pass(frame) => {
-                        wakes.collect(frame.len(), || route(&inner, &hooks, frame))
+                        wakes.collect(frame.len(), || route(&inner, &hooks, &mut decoder, frame))
                     }
                     Verdict::Dropped(message) => dropped_incoming(&inner, message),
                 }
@@ -829,8 +831,8 @@ fn skipped_frame(frame: &ReadFrame) -> Diagnostic {
 
 /// Routes one incoming frame: a response to its request, a notification to its listeners and
 /// turn, a server request to the handlers; an undecodable frame is reported.
-fn route(inner: &Arc<Inner>, hooks: &ConnectionHooks, frame: String) {
-    match frame::decode_owned(frame) {
+fn route(inner: &Arc<Inner>, hooks: &ConnectionHooks, decoder: &mut Decoder, frame: String) {
+    match decoder.decode_owned(frame) {
         Ok(Incoming::Response { id, outcome }) => {
             if let Some(d) = inner.complete(id, outcome) {
                 report(&hooks.diagnostics, d);

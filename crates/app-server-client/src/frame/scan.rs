@@ -9,7 +9,7 @@
 //! declines, errors included. A unit test holds the two paths to the same answers.
 
 /// Where a notification's interesting parts sit in its frame (byte ranges of `frame`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Found {
     pub method: Option<Str>,
     pub thread_id: Option<Str>,
@@ -25,7 +25,7 @@ pub(super) struct Found {
 
 /// A string value: its contents between the quotes, and whether it holds escapes (then the
 /// contents are not the string itself and must be decoded).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Str {
     pub start: usize,
     pub end: usize,
@@ -38,49 +38,101 @@ const MAX_DEPTH: u32 = 100;
 /// Scans `frame` as a notification: `None` when it is anything else, or anything the serde
 /// path should decide.
 pub(super) fn notification(frame: &str) -> Option<Found> {
+    scan(frame, None)
+}
+
+/// What a scan has met so far: the keys found, and which envelope members it passed.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    found: Found,
+    params: bool,
+    result: bool,
+    error: bool,
+}
+
+/// The scanner stopped at the value of `params.delta`: everything it needs to go on from there.
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    at: usize,
+    depth: u32,
+    seen: Seen,
+}
+
+/// Longest prefix a [`Memo`] keeps (the envelope and routing keys of a delta are ~150 bytes).
+const MAX_MEMO_PREFIX: usize = 1024;
+
+/// The scan of the last delta frame up to its `delta` value, kept to skip that part of the
+/// next frame when it starts with the same bytes.
+///
+/// A flood is one kind of frame: `{"method":"item/agentMessage/delta","params":{"threadId":..,
+/// "turnId":..,"itemId":..,"delta":"..."}}`, where only the delta changes. The scanner reads
+/// left to right and decides from the bytes it has passed only, so a frame that starts with the
+/// same bytes reaches the same state at the same place: the scan resumes there. It is the same
+/// answer as a whole scan (a unit test holds them to it) for ~20% of the work on a 16-byte delta
+/// (bench/README.md). One per reader: frames of other connections never meet.
+#[derive(Debug, Default)]
+pub(super) struct Memo {
+    prefix: Vec<u8>,
+    checkpoint: Option<Checkpoint>,
+}
+
+impl Memo {
+    /// Whether `frame` starts where the last delta's scan stopped (the scan will resume).
+    #[cfg(test)]
+    pub(super) fn resumes(&self, frame: &str) -> bool {
+        self.checkpoint
+            .as_ref()
+            .is_some_and(|c| frame.len() > c.at && frame.as_bytes()[..c.at] == self.prefix[..])
+    }
+
+    /// As [`notification`], skipping the prefix this frame shares with the last delta scanned.
+    pub(super) fn notification(&mut self, frame: &str) -> Option<Found> {
+        if let Some(checkpoint) = &self.checkpoint {
+            let at = checkpoint.at;
+            if frame.len() > at && frame.as_bytes()[..at] == self.prefix[..] {
+                return resume(frame, checkpoint.clone());
+            }
+        }
+        let mut captured = None;
+        let found = scan(frame, Some(&mut captured))?;
+        if let Some(checkpoint) = captured.filter(|c| c.at <= MAX_MEMO_PREFIX) {
+            self.prefix.clear();
+            self.prefix
+                .extend_from_slice(&frame.as_bytes()[..checkpoint.at]);
+            self.checkpoint = Some(checkpoint);
+        }
+        Some(found)
+    }
+}
+
+/// A whole scan; `capture` (when given) receives the checkpoint at `params.delta`'s value.
+fn scan(frame: &str, mut capture: Option<&mut Option<Checkpoint>>) -> Option<Found> {
     let mut s = Scanner {
         b: frame.as_bytes(),
         i: 0,
         depth: 0,
     };
-    let mut found = Found::default();
-    let (mut params_seen, mut result_seen, mut error_seen) = (false, false, false);
+    let mut seen = Seen::default();
     s.open(b'{')?;
     if !s.close(b'}') {
-        loop {
-            let key = s.key()?;
-            s.expect(b':')?;
-            match key {
-                b"method" => set_once(&mut found.method, s.string()?)?,
-                b"params" => {
-                    once(&mut params_seen)?;
-                    s.params(&mut found)?;
-                }
-                // A response or a server request: the serde path.
-                b"id" => return None,
-                // Ignored by a notification, but a duplicate is serde's error to report.
-                b"result" => {
-                    once(&mut result_seen)?;
-                    s.value()?;
-                }
-                b"error" => {
-                    once(&mut error_seen)?;
-                    s.value()?;
-                }
-                _ => {
-                    s.value()?;
-                }
-            }
-            if !s.next_member(b'}')? {
-                break;
-            }
-        }
+        s.envelope_member(&mut seen, capture.as_deref_mut())?;
+        s.envelope_rest(&mut seen, capture)?;
     }
-    s.ws();
-    if s.i != s.b.len() || found.method.is_none() {
-        return None;
-    }
-    Some(found)
+    s.finish(seen)
+}
+
+/// Goes on from `checkpoint`, in a frame that starts with the bytes it was taken in.
+fn resume(frame: &str, checkpoint: Checkpoint) -> Option<Found> {
+    let mut s = Scanner {
+        b: frame.as_bytes(),
+        i: checkpoint.at,
+        depth: checkpoint.depth,
+    };
+    let mut seen = checkpoint.seen;
+    text_key(&mut s, &mut seen.found.delta)?;
+    s.params_rest(&mut seen, None)?;
+    s.envelope_rest(&mut seen, None)?;
+    s.finish(seen)
 }
 
 fn once(seen: &mut bool) -> Option<()> {
@@ -303,32 +355,111 @@ impl<'a> Scanner<'a> {
         (self.i > start).then_some(())
     }
 
+    /// One member of the envelope, after the `{` or a `,`.
+    fn envelope_member(
+        &mut self,
+        seen: &mut Seen,
+        capture: Option<&mut Option<Checkpoint>>,
+    ) -> Option<()> {
+        let key = self.key()?;
+        self.expect(b':')?;
+        match key {
+            b"method" => set_once(&mut seen.found.method, self.string()?),
+            b"params" => {
+                once(&mut seen.params)?;
+                self.params(seen, capture)
+            }
+            // A response or a server request: the serde path.
+            b"id" => None,
+            // Ignored by a notification, but a duplicate is serde's error to report.
+            b"result" => {
+                once(&mut seen.result)?;
+                self.value().map(drop)
+            }
+            b"error" => {
+                once(&mut seen.error)?;
+                self.value().map(drop)
+            }
+            _ => self.value().map(drop),
+        }
+    }
+
+    /// The envelope's members after one, to its `}`.
+    fn envelope_rest(
+        &mut self,
+        seen: &mut Seen,
+        mut capture: Option<&mut Option<Checkpoint>>,
+    ) -> Option<()> {
+        while self.next_member(b'}')? {
+            self.envelope_member(seen, capture.as_deref_mut())?;
+        }
+        Some(())
+    }
+
+    /// After the envelope: nothing but whitespace, and a method was found.
+    fn finish(mut self, seen: Seen) -> Option<Found> {
+        self.ws();
+        if self.i != self.b.len() || seen.found.method.is_none() {
+            return None;
+        }
+        Some(seen.found)
+    }
+
     /// `params`: an object whose routing keys are kept. Anything else (legal, unused by codex)
     /// is left to serde.
-    fn params(&mut self, found: &mut Found) -> Option<()> {
+    fn params(
+        &mut self,
+        seen: &mut Seen,
+        mut capture: Option<&mut Option<Checkpoint>>,
+    ) -> Option<()> {
         self.open(b'{')?;
         if self.close(b'}') {
             return Some(());
         }
-        loop {
-            let key = self.key()?;
-            self.expect(b':')?;
-            match key {
-                b"threadId" => text_key(self, &mut found.thread_id)?,
-                b"turnId" => text_key(self, &mut found.turn_id)?,
-                b"delta" => text_key(self, &mut found.delta)?,
-                b"itemId" => text_key(self, &mut found.item_id)?,
-                b"turn" => raw_key(self, &mut found.turn)?,
-                b"item" => raw_key(self, &mut found.item)?,
-                b"tokenUsage" => raw_key(self, &mut found.token_usage)?,
-                b"requestId" => raw_key(self, &mut found.request_id)?,
-                _ => {
-                    self.value()?;
+        self.params_member(seen, capture.as_deref_mut())?;
+        self.params_rest(seen, capture)
+    }
+
+    /// `params`' members after one, to its `}`.
+    fn params_rest(
+        &mut self,
+        seen: &mut Seen,
+        mut capture: Option<&mut Option<Checkpoint>>,
+    ) -> Option<()> {
+        while self.next_member(b'}')? {
+            self.params_member(seen, capture.as_deref_mut())?;
+        }
+        Some(())
+    }
+
+    /// One member of `params`. At the value of `delta`, the scan so far goes to `capture` (a
+    /// second `delta` is a duplicate, which the scan declines: its checkpoint is never kept).
+    fn params_member(
+        &mut self,
+        seen: &mut Seen,
+        capture: Option<&mut Option<Checkpoint>>,
+    ) -> Option<()> {
+        let key = self.key()?;
+        self.expect(b':')?;
+        match key {
+            b"threadId" => text_key(self, &mut seen.found.thread_id),
+            b"turnId" => text_key(self, &mut seen.found.turn_id),
+            b"delta" => {
+                if let Some(slot) = capture {
+                    *slot = Some(Checkpoint {
+                        at: self.i,
+                        depth: self.depth,
+                        seen: seen.clone(),
+                    });
                 }
+                text_key(self, &mut seen.found.delta)
             }
-            if !self.next_member(b'}')? {
-                return Some(());
-            }
+            b"itemId" => text_key(self, &mut seen.found.item_id),
+            b"turn" => raw_key(self, &mut seen.found.turn),
+            b"item" => raw_key(self, &mut seen.found.item),
+            b"tokenUsage" => raw_key(self, &mut seen.found.token_usage),
+            b"requestId" => raw_key(self, &mut seen.found.request_id),
+            _ => self.value().map(drop),
         }
     }
 }
