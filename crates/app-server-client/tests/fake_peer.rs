@@ -70,6 +70,21 @@ async fn timeout_rejects_and_a_late_answer_is_reported_not_misdelivered() {
 }
 
 #[tokio::test]
+async fn a_request_answered_within_its_timeout_gets_its_answer() {
+    // The peer answers only after it has seen the request: a deadline already past (or a
+    // timeout that fires before any answer could come) fails this.
+    let (session, mut peer) = connect().await;
+    let (result, ()) = tokio::join!(
+        session.request("quick", "{}", Some(Duration::from_secs(30))),
+        async {
+            let (id, _) = peer.expect("quick").await;
+            peer.answer(&id, json!({ "ok": true })).await;
+        }
+    );
+    assert_eq!(result.expect("answered in time").get(), r#"{"ok":true}"#);
+}
+
+#[tokio::test]
 async fn rpc_errors_keep_code_message_and_data() {
     let no_retry = SessionOptions {
         overload_retry: app_server_client::RetryPolicy::NONE,
