@@ -1414,6 +1414,68 @@ mod tests {
         assert_eq!(parked.await.unwrap().unwrap_err().code(), "SESSION_CLOSED");
     }
 
+    /// A transport replaced while it still ran ends later: its end is an older generation's
+    /// and changes nothing (no loss reported, nothing in flight on the new one failed).
+    #[tokio::test]
+    async fn the_end_of_a_replaced_transport_changes_nothing() {
+        use crate::transport::{LineReader, LineWriter};
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let old = LinePeer::new();
+        let conn = old.conn.clone();
+        let mut lost = conn.restartable();
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, mut server_write) = tokio::io::split(server);
+        let (server_requests, _requests) = mpsc::unbounded_channel();
+        conn.attach(
+            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+            Box::new(LineWriter::new(client_write)),
+            ConnectionHooks {
+                tap: None,
+                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                server_requests,
+                diagnostics: None,
+                interceptors: Vec::new(),
+            },
+        );
+        let mut lines = BufReader::new(server_read).lines();
+        let in_flight = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request_raw("on/new", "{}", None).await }
+        });
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("a frame within 10 s")
+            .unwrap()
+            .expect("a frame");
+        let frame: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(frame["method"], "on/new");
+
+        // The old transport's reader holds the connection until it has reported its end.
+        let LinePeer {
+            conn: old_conn,
+            lines: old_lines,
+            write: old_write,
+            ..
+        } = old;
+        drop(old_conn);
+        let holders = Arc::strong_count(&conn.inner);
+        drop((old_lines, old_write)); // the old server goes away
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while Arc::strong_count(&conn.inner) >= holders {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the old reader ended");
+
+        assert!(!conn.is_restarting() && !conn.is_closed());
+        assert!(lost.try_recv().is_err(), "no loss reported");
+        let answer = format!("{{\"id\":{},\"result\":3}}\n", frame["id"]);
+        server_write.write_all(answer.as_bytes()).await.unwrap();
+        assert_eq!(in_flight.await.unwrap().unwrap().get(), "3");
+    }
+
     #[test]
     fn backoff_grows_caps_and_jitters() {
         let p = RetryPolicy {
