@@ -915,6 +915,13 @@ pub(crate) mod line_peer {
         }
 
         pub(crate) fn with_interceptors(interceptors: Vec<Arc<dyn Interceptor>>) -> LinePeer {
+            LinePeer::with_hooks(interceptors, None)
+        }
+
+        pub(crate) fn with_hooks(
+            interceptors: Vec<Arc<dyn Interceptor>>,
+            tap: Option<MessageTap>,
+        ) -> LinePeer {
             let (client, server) = tokio::io::duplex(1 << 16);
             let (client_read, client_write) = tokio::io::split(client);
             let (server_read, server_write) = tokio::io::split(server);
@@ -924,7 +931,7 @@ pub(crate) mod line_peer {
                 Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
                 Box::new(LineWriter::new(client_write)),
                 ConnectionHooks {
-                    tap: None,
+                    tap,
                     stderr_tail: Box::new(|| Box::pin(async { String::new() })),
                     server_requests,
                     diagnostics: Some(diagnostics_tx),
@@ -1220,6 +1227,98 @@ mod tests {
         let answer = peer.next().await;
         assert_eq!(answer["id"], 7);
         assert_eq!(answer["error"]["code"], -32603);
+    }
+
+    /// Passes messages through in batches, recording each batch's size; the first batch waits
+    /// for `gate`.
+    struct BatchRecorder {
+        sizes: Arc<Mutex<Vec<usize>>>,
+        gate: Arc<tokio::sync::Semaphore>,
+    }
+
+    impl Interceptor for BatchRecorder {
+        fn intercepts(&self, direction: Direction) -> bool {
+            direction == Direction::Incoming
+        }
+        fn intercept(
+            &self,
+            _: Direction,
+            m: Value,
+        ) -> BoxFuture<'static, intercept::InterceptResult> {
+            Box::pin(async move { Ok(Some(m)) })
+        }
+        fn intercept_batch(
+            &self,
+            _: Direction,
+            messages: Vec<Value>,
+        ) -> Option<BoxFuture<'static, Vec<intercept::InterceptResult>>> {
+            let first = {
+                let mut sizes = lock(&self.sizes);
+                sizes.push(messages.len());
+                sizes.len() == 1
+            };
+            let gate = Arc::clone(&self.gate);
+            Some(Box::pin(async move {
+                if first {
+                    let _ = gate.acquire().await;
+                }
+                messages.into_iter().map(|m| Ok(Some(m))).collect()
+            }))
+        }
+    }
+
+    /// README: incoming messages that arrived together cross to an interceptor as one batch,
+    /// and a batch holds at most `MAX_BURST_FRAMES` (so the first events of a flood are not
+    /// held back behind all of it).
+    #[tokio::test]
+    async fn incoming_messages_queued_together_reach_the_chain_in_batches_of_at_most_max() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let read = Arc::new(AtomicUsize::new(0));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut peer = LinePeer::with_hooks(
+            vec![Arc::new(BatchRecorder {
+                sizes: Arc::clone(&sizes),
+                gate: Arc::clone(&gate),
+            })],
+            Some(Arc::new({
+                let read = Arc::clone(&read);
+                move |_, _: &str| {
+                    read.fetch_add(1, Ordering::SeqCst);
+                }
+            })),
+        );
+        let mut listener = lock(&peer.conn.inner.routes).listen();
+        let n = 2 * MAX_BURST_FRAMES + 10;
+        let frames: String = (0..n)
+            .map(|i| format!("{{\"method\":\"n/{i}\"}}\n"))
+            .collect();
+        let mut server_write = peer.write.take().unwrap();
+        server_write.write_all(frames.as_bytes()).await.unwrap();
+        // Every frame read (the tap sees each before it is queued for the chain), while the
+        // chain still holds the first batch.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while read.load(Ordering::SeqCst) < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("all frames read");
+        gate.add_permits(1);
+        for i in 0..n {
+            let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+                .await
+                .expect("routed")
+                .expect("subscribed");
+            assert_eq!(heard.method(), format!("n/{i}"));
+        }
+        let sizes = lock(&sizes).clone();
+        assert_eq!(sizes.iter().sum::<usize>(), n, "{sizes:?}");
+        assert!(sizes.iter().all(|&k| k <= MAX_BURST_FRAMES), "{sizes:?}");
+        assert_eq!(
+            sizes[1], MAX_BURST_FRAMES,
+            "queued frames batched: {sizes:?}"
+        );
     }
 
     #[tokio::test]
