@@ -1392,13 +1392,40 @@ mod tests {
         );
     }
 
+    type ServerLines =
+        tokio::io::Lines<tokio::io::BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>;
+
+    /// Attaches a new in-memory transport to `conn`; its server side: the lines the client
+    /// writes, and where to write to the client.
+    fn attach_new_transport(
+        conn: &Connection,
+    ) -> (ServerLines, tokio::io::WriteHalf<tokio::io::DuplexStream>) {
+        use crate::transport::{LineReader, LineWriter};
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, server_write) = tokio::io::split(server);
+        let (server_requests, _) = mpsc::unbounded_channel();
+        conn.attach(
+            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
+            Box::new(LineWriter::new(client_write)),
+            ConnectionHooks {
+                tap: None,
+                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
+                server_requests,
+                diagnostics: None,
+                interceptors: Vec::new(),
+            },
+        );
+        (BufReader::new(server_read).lines(), server_write)
+    }
+
     /// The restart state machine: a lost transport fails what was in flight, keeps listeners,
     /// parks new requests (a parked request with a timeout times out), lets only the owner's
     /// requests through on the new transport, and releases the parked ones on `reopen`.
     #[tokio::test]
     async fn a_restartable_connection_parks_requests_until_a_new_transport_is_reopened() {
-        use crate::transport::{LineReader, LineWriter};
-        use tokio::io::{AsyncBufReadExt, BufReader};
+        use tokio::io::BufReader;
         let mut peer = LinePeer::new();
         let conn = peer.conn.clone();
         let mut lost = conn.restartable();
@@ -1440,22 +1467,7 @@ mod tests {
             .is_err());
 
         // The new transport: only the owner's request goes through before reopen.
-        let (client, server) = tokio::io::duplex(1 << 16);
-        let (client_read, client_write) = tokio::io::split(client);
-        let (server_read, mut server_write) = tokio::io::split(server);
-        let (server_requests, _requests) = mpsc::unbounded_channel();
-        conn.attach(
-            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
-            Box::new(LineWriter::new(client_write)),
-            ConnectionHooks {
-                tap: None,
-                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
-                server_requests,
-                diagnostics: None,
-                interceptors: Vec::new(),
-            },
-        );
-        let mut lines = BufReader::new(server_read).lines();
+        let (mut lines, mut server_write) = attach_new_transport(&conn);
         async fn next(
             lines: &mut tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
         ) -> serde_json::Value {
@@ -1517,27 +1529,10 @@ mod tests {
     /// and changes nothing (no loss reported, nothing in flight on the new one failed).
     #[tokio::test]
     async fn the_end_of_a_replaced_transport_changes_nothing() {
-        use crate::transport::{LineReader, LineWriter};
-        use tokio::io::{AsyncBufReadExt, BufReader};
         let old = LinePeer::new();
         let conn = old.conn.clone();
         let mut lost = conn.restartable();
-        let (client, server) = tokio::io::duplex(1 << 16);
-        let (client_read, client_write) = tokio::io::split(client);
-        let (server_read, mut server_write) = tokio::io::split(server);
-        let (server_requests, _requests) = mpsc::unbounded_channel();
-        conn.attach(
-            Box::new(LineReader::new(BufReader::new(client_read), 1 << 20)),
-            Box::new(LineWriter::new(client_write)),
-            ConnectionHooks {
-                tap: None,
-                stderr_tail: Box::new(|| Box::pin(async { String::new() })),
-                server_requests,
-                diagnostics: None,
-                interceptors: Vec::new(),
-            },
-        );
-        let mut lines = BufReader::new(server_read).lines();
+        let (mut lines, mut server_write) = attach_new_transport(&conn);
         let in_flight = tokio::spawn({
             let conn = conn.clone();
             async move { conn.request_raw("on/new", "{}", None).await }
