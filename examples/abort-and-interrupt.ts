@@ -28,9 +28,20 @@ async function main(): Promise<void> {
   try {
     const thread = await session.startThread()
 
-    // 1. The signal interrupts the turn when it aborts: a 500 ms deadline here.
-    const deadline = AbortSignal.timeout(500)
-    const first = await thread.run('Write a long essay about the semicolon.', { signal: deadline })
+    // 1. The signal interrupts the turn when it aborts. Here a 500 ms deadline, started when the
+    //    answer starts streaming (a deadline from the call, AbortSignal.timeout(ms), works the
+    //    same, but on a slow machine it could fire before the model was even asked).
+    const deadline = new AbortController()
+    let armed = false
+    const first = await thread.run('Write a long essay about the semicolon.', {
+      signal: deadline.signal,
+      onEvent: (event) => {
+        if (event.method === 'item/agentMessage/delta' && !armed) {
+          armed = true
+          setTimeout(() => deadline.abort(), 500)
+        }
+      },
+    })
     console.log(`1. signal: status ${first.status} after the deadline, partial text: "${first.text.slice(0, 30)}..."`)
 
     // 2. interrupt() once the first words are in. The turn then ends on its own (turn/completed
