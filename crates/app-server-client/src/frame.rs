@@ -821,6 +821,8 @@ mod tests {
         r#"{"method":"m","params":{"threadId":"a","threadId":"b"}}"#,
         r#"{"method":"m","params":{"threadId":null,"threadId":"b"}}"#,
         r#"{"method":"m","method":"n"}"#,
+        r#"{"method":"m","result":1,"result":2}"#,
+        r#"{"method":"m","error":{},"error":null}"#,
         r#"{"method":"m","params":{"thread\u0049d":"t"}}"#,
         r#"{"method":"m","params":{"threadId":5}}"#,
         r#"{"method":"m","params":null}"#,
@@ -960,8 +962,14 @@ mod tests {
                 let f = mutator.mutate(base, base[..from].chars().count());
                 total += 1;
                 let resumes = memo.resumes(&f);
+                let resumed_before = memo.resumed;
                 let fast = memo.notification(&f);
                 assert_eq!(fast, scan::notification(&f), "{f}");
+                assert_eq!(
+                    memo.resumed - resumed_before,
+                    usize::from(resumes),
+                    "resumed exactly when the prefix matched: {f}"
+                );
                 if resumes {
                     resumed += 1;
                     resumed_taken += usize::from(fast.is_some());

@@ -74,6 +74,9 @@ const MAX_MEMO_PREFIX: usize = 1024;
 pub(super) struct Memo {
     prefix: Vec<u8>,
     checkpoint: Option<Checkpoint>,
+    /// Scans resumed (what the tests check the fast path by).
+    #[cfg(test)]
+    pub resumed: usize,
 }
 
 impl Memo {
@@ -90,6 +93,10 @@ impl Memo {
         if let Some(checkpoint) = &self.checkpoint {
             let at = checkpoint.at;
             if frame.len() > at && frame.as_bytes()[..at] == self.prefix[..] {
+                #[cfg(test)]
+                {
+                    self.resumed += 1;
+                }
                 return resume(frame, checkpoint.clone());
             }
         }
