@@ -68,8 +68,9 @@ const MAX_MEMO_PREFIX: usize = 1024;
 /// "turnId":..,"itemId":..,"delta":"..."}}`, where only the delta changes. The scanner reads
 /// left to right and decides from the bytes it has passed only, so a frame that starts with the
 /// same bytes reaches the same state at the same place: the scan resumes there. It is the same
-/// answer as a whole scan (a unit test holds them to it) for ~20% of the work on a 16-byte delta
-/// (bench/README.md). One per reader: frames of other connections never meet.
+/// answer as a whole scan (a unit test holds them to it); a 16-byte delta frame decodes in 245 ns
+/// instead of 494, the reader's copy included (bench/README.md). One per reader: frames of other
+/// connections never meet.
 #[derive(Debug, Default)]
 pub(super) struct Memo {
     prefix: Vec<u8>,
